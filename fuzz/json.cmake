@@ -1,0 +1,1 @@
+remora_add_fuzzer(json SOURCES json_fuzz.cc DEPS remora_core)

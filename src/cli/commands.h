@@ -1,0 +1,13 @@
+// The `remora` command's subcommands. Each adds itself to the CLI11 app; its
+// callback runs the command and reports failure by throwing
+// CLI::RuntimeError(exit_code), which main() turns into the exit status.
+// Commands print their output on stdout and diagnostics on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace remora::cli {
+
+void addVersionCommand(CLI::App& app);
+
+}  // namespace remora::cli
