@@ -207,7 +207,8 @@ Http1Parser::LineStatus Http1Parser::takeLine(std::string_view in, std::size_t& 
   const char* start = in.data() + pos;
   std::size_t avail = in.size() - pos;
   const void* lf = std::memchr(start, '\n', avail);
-  std::size_t before_lf = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - start) : avail;
+  std::size_t before_lf =
+      lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - start) : avail;
   if (line_.size() + before_lf > cap) {
     overflow_prefix = line_;
     overflow_prefix.append(start, std::min(before_lf, cap + 1 - line_.size()));
@@ -227,7 +228,10 @@ Http1Parser::LineStatus Http1Parser::takeLine(std::string_view in, std::size_t& 
     line_done_ = true;
   }
   pos += before_lf + 1;
-  if (raw.empty() || raw.back() != '\r') return LineStatus::Error;  // bare LF
+  if (raw.empty() || raw.back() != '\r') {
+    line = raw;                // for checks that must come first, as they would on a partial line
+    return LineStatus::Error;  // bare LF
+  }
   line = raw.substr(0, raw.size() - 1);
   return LineStatus::Line;
 }
@@ -279,7 +283,9 @@ Result<std::size_t> Http1Parser::feed(std::string_view in) {
                                   : limits_.max_reason_bytes + 14;
         switch (takeLine(in, pos, cap, line, overflow)) {
           case LineStatus::NeedMore:
-            if (auto s = earlyStartLineCheck(); !s) return failWith(s.error().code, s.error().message).error();
+            if (auto s = earlyStartLineCheck(line_); !s) {
+              return failWith(s.error().code, s.error().message).error();
+            }
             return pos;
           case LineStatus::Overflow: {
             if (!request) return failWith(Errc::BadGateway, "status line too long").error();
@@ -287,6 +293,11 @@ Result<std::size_t> Http1Parser::feed(std::string_view in) {
             return failWith(s.error().code, s.error().message).error();
           }
           case LineStatus::Error:
+            // Had the line arrived in pieces, the early checks would have
+            // judged its beginning first; judge it the same way now.
+            if (auto s = earlyStartLineCheck(line); !s) {
+              return failWith(s.error().code, s.error().message).error();
+            }
             return failWith(Errc::BadRequest, "bare LF in the start line").error();
           case LineStatus::Line: break;
         }
@@ -306,7 +317,8 @@ Result<std::size_t> Http1Parser::feed(std::string_view in) {
             return failWith(Errc::HeaderFieldsTooLarge,
                             trailer ? "trailer section too large" : "header section too large")
                 .error();
-          case LineStatus::Error: return failWith(Errc::BadRequest, "bare LF in a field line").error();
+          case LineStatus::Error:
+            return failWith(Errc::BadRequest, "bare LF in a field line").error();
           case LineStatus::Line: break;
         }
         header_raw_bytes_ += line.size() + 2;
@@ -341,8 +353,8 @@ Result<std::size_t> Http1Parser::feed(std::string_view in) {
             break;
           case BodyFraming::UntilClose: state_ = State::BodyUntilClose; break;
         }
-        CallbackResult r = request ? callbacks_.onRequestHead(request_)
-                                   : callbacks_.onResponseHead(response_);
+        CallbackResult r =
+            request ? callbacks_.onRequestHead(request_) : callbacks_.onResponseHead(response_);
         if (paused(r)) return pos;
         continue;
       }
@@ -416,9 +428,8 @@ Result<std::size_t> Http1Parser::feed(std::string_view in) {
         empty_lines_ = 0;
         bool tunnel = false;
         if (!request) {
-          tunnel = response_.status == 101 ||
-                   (request_method_ == Method::Connect && response_.status >= 200 &&
-                    response_.status < 300);
+          tunnel = response_.status == 101 || (request_method_ == Method::Connect &&
+                                               response_.status >= 200 && response_.status < 300);
         }
         state_ = tunnel ? State::Upgraded : State::Idle;
         if (tunnel) upgraded_ = true;
@@ -445,8 +456,7 @@ Status Http1Parser::finish() {
       empty_lines_ = 0;
       (void)callbacks_.onMessageComplete();
       return ok();
-    default:
-      return failWith(Errc::BadRequest, "connection closed in the middle of a message");
+    default: return failWith(Errc::BadRequest, "connection closed in the middle of a message");
   }
 }
 
@@ -454,8 +464,7 @@ Status Http1Parser::finish() {
 // ClientHello on a plain port, a binary protocol) is refused at once instead
 // of when a line end or the size limit finally arrives. Each check is one the
 // full-line parser makes first, with the same verdict.
-Status Http1Parser::earlyStartLineCheck() const {
-  std::string_view seen = line_;
+Status Http1Parser::earlyStartLineCheck(std::string_view seen) const {
   if (mode_ == Mode::Response) {
     constexpr std::string_view kPrefix = "HTTP/1.";
     std::size_t n = std::min(seen.size(), kPrefix.size());
@@ -508,7 +517,8 @@ Status Http1Parser::parseRequestLine(std::string_view line) {
   std::size_t t = i + 1;
   std::size_t j = t;
   while (j < line.size() && isTargetChar(line[j])) ++j;
-  if (j - t > limits_.max_target_bytes) return failWith(Errc::UriTooLong, "request-target too long");
+  if (j - t > limits_.max_target_bytes)
+    return failWith(Errc::UriTooLong, "request-target too long");
   if (j == t || j == line.size() || line[j] != ' ') {
     return failWith(Errc::BadRequest, "invalid request-target");
   }
@@ -700,7 +710,8 @@ Status Http1Parser::finishRequestHead() {
       return failWith(Errc::BadRequest, "CONNECT needs an authority-form target");
     }
   } else if (target == "*") {
-    if (h.method != Method::Options) return failWith(Errc::BadRequest, "'*' target outside OPTIONS");
+    if (h.method != Method::Options)
+      return failWith(Errc::BadRequest, "'*' target outside OPTIONS");
   } else if (target.front() != '/') {
     // absolute-form: http(s)://authority[path]; the authority must equal Host.
     std::size_t sep = target.find("://");
@@ -753,8 +764,8 @@ Status Http1Parser::finishRequestHead() {
     }
   }
 
-  h.keep_alive = http11 ? !(flags_ & kConnClose)
-                        : (flags_ & kConnKeepAlive) && !(flags_ & kConnClose);
+  h.keep_alive =
+      http11 ? !(flags_ & kConnClose) : (flags_ & kConnKeepAlive) && !(flags_ & kConnClose);
   h.upgrade = http11 && (flags_ & kSeenUpgrade) && (flags_ & kConnUpgrade);
   h.expect_continue = http11 && (flags_ & kExpectContinue);
   return ok();
@@ -795,9 +806,9 @@ Status Http1Parser::finishResponseHead() {
   } else {
     h.framing = BodyFraming::UntilClose;
   }
-  h.keep_alive = (http11 ? !(flags_ & kConnClose)
-                         : (flags_ & kConnKeepAlive) && !(flags_ & kConnClose)) &&
-                 h.framing != BodyFraming::UntilClose;
+  h.keep_alive =
+      (http11 ? !(flags_ & kConnClose) : (flags_ & kConnKeepAlive) && !(flags_ & kConnClose)) &&
+      h.framing != BodyFraming::UntilClose;
   return ok();
 }
 
@@ -818,7 +829,8 @@ Status Http1Parser::onChunkSizeLine(std::string_view line) {
   }
   while (i < line.size()) {
     while (i < line.size() && isOws(line[i])) ++i;
-    if (i == line.size() || line[i] != ';') return failWith(Errc::BadRequest, "invalid chunk-size line");
+    if (i == line.size() || line[i] != ';')
+      return failWith(Errc::BadRequest, "invalid chunk-size line");
     ++i;
     while (i < line.size() && isOws(line[i])) ++i;
     std::size_t name_start = i;
@@ -831,7 +843,8 @@ Status Http1Parser::onChunkSizeLine(std::string_view line) {
       while (i < line.size() && isOws(line[i])) ++i;
       if (i < line.size() && line[i] == '"') {
         i = skipQuotedString(line, i);
-        if (i == std::string_view::npos) return failWith(Errc::BadRequest, "invalid chunk extension");
+        if (i == std::string_view::npos)
+          return failWith(Errc::BadRequest, "invalid chunk extension");
       } else {
         std::size_t value_start = i;
         while (i < line.size() && isTchar(line[i])) ++i;

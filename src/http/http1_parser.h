@@ -208,7 +208,7 @@ class Http1Parser {
   LineStatus takeLine(std::string_view in, std::size_t& pos, std::size_t cap,
                       std::string_view& line, std::string& overflow_prefix);
   Status failWith(Errc code, std::string_view message);
-  Status earlyStartLineCheck() const;
+  Status earlyStartLineCheck(std::string_view seen) const;
   Status onStartLine(std::string_view line);
   Status parseRequestLine(std::string_view line);
   Status parseStatusLine(std::string_view line);

@@ -61,7 +61,8 @@ inline std::vector<Case> requestCases() {
 
   // --- valid ---
   ok("get", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "REQ GET / 1.1 none ka {Host=a}\nDONE\n");
-  ok("get-fields", "GET /p?q=1 HTTP/1.1\r\nHost: a.b:8080\r\nUser-Agent: curl/7.88\r\nAccept: */*\r\n\r\n",
+  ok("get-fields",
+     "GET /p?q=1 HTTP/1.1\r\nHost: a.b:8080\r\nUser-Agent: curl/7.88\r\nAccept: */*\r\n\r\n",
      "REQ GET /p?q=1 1.1 none ka {Host=a.b:8080,User-Agent=curl/7.88,Accept=*/*}\nDONE\n");
   ok("ows-trimmed", "GET / HTTP/1.1\r\nHost:a\r\nX:  \t v 1 \t\r\nEmpty:\r\n\r\n",
      "REQ GET / 1.1 none ka {Host=a,X=v 1,Empty=}\nDONE\n");
@@ -73,17 +74,22 @@ inline std::vector<Case> requestCases() {
      "REQ GET / 1.1 none ka {Host=a,Content-Length=0}\nDONE\n");
   ok("cl-leading-zeros", "PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 003\r\n\r\nabc",
      "REQ PUT / 1.1 cl:3 ka {Host=a,Content-Length=003}\nBODY abc\nDONE\n");
-  ok("chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+  ok("chunked",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+     "world\r\n0\r\n\r\n",
      "REQ POST / 1.1 chunked ka {Host=a,Transfer-Encoding=chunked}\nBODY hello world\nDONE\n");
-  ok("chunked-case", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n",
+  ok("chunked-case",
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n",
      "REQ POST / 1.1 chunked ka {Host=a,Transfer-Encoding=Chunked}\nBODY 0123456789\nDONE\n");
   ok("chunked-ext-trailers",
      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-     "3;name=value\r\nabc\r\n2 ; a ; b = \"q\\\"s\" ;c=d\r\nde\r\n0;last\r\nX-Sum: 9\r\nX-Other: y\r\n\r\n",
+     "3;name=value\r\nabc\r\n2 ; a ; b = \"q\\\"s\" ;c=d\r\nde\r\n0;last\r\nX-Sum: 9\r\nX-Other: "
+     "y\r\n\r\n",
      "REQ POST / 1.1 chunked ka {Host=a,Transfer-Encoding=chunked}\nBODY abcde\n"
      "TRAILERS {X-Sum=9,X-Other=y}\nDONE\n");
   ok("pipelined-3",
-     "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n",
+     "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: "
+     "a\r\n\r\n",
      "REQ GET /1 1.1 none ka {Host=a}\nDONE\nREQ GET /2 1.1 none ka {Host=a}\nDONE\n"
      "REQ GET /3 1.1 none ka {Host=a}\nDONE\n");
   ok("pipelined-bodies",
@@ -157,24 +163,75 @@ inline std::vector<Case> requestCases() {
   }
 
   // --- test 1: CL + TE and Transfer-Encoding obfuscations (R1-R3, R7) ---
-  bad("cl-te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc" + second, kBad);
-  bad("te-cl", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n" + second, kBad);
-  bad("te-leading-space", "POST / HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" + second, kBad);
-  bad("te-space-colon", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding : chunked\r\n\r\nabc" + second, kBad);
-  bad("te-tab-colon", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding\t: chunked\r\n\r\nabc" + second, kBad);
-  bad("te-tab-separator-cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding:\tchunked\r\n\r\nabc" + second, kBad);
-  bad("te-Chunked-cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: Chunked\r\n\r\nabc" + second, kBad);
-  bad("te-chunked-identity", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + second, Errc::NotImplemented);
-  bad("te-identity-chunked-cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: identity, chunked\r\n\r\nabc" + second, kBad);
-  bad("te-two-lines", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + second, kBad);
-  bad("te-two-lines-cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\nabc" + second, kBad);
-  bad("te-obs-fold", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding:\r\n chunked\r\n\r\nabc" + second, kBad);
-  bad("te-obs-fold-tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip,\r\n\tchunked\r\n\r\n0\r\n\r\n" + second, kBad);
-  bad("te-gzip-last", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" + second, kBad);
-  bad("te-gzip-chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + second, Errc::NotImplemented);
-  bad("te-unknown", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\n\r\n" + second, Errc::NotImplemented);
+  bad("cl-te",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-cl",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+      "3\r\n\r\n0\r\n\r\n" +
+          second,
+      kBad);
+  bad("te-leading-space",
+      "POST / HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-space-colon",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding : chunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-tab-colon",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding\t: chunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-tab-separator-cl",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding:\tchunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-Chunked-cl",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: Chunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-chunked-identity",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" +
+          second,
+      Errc::NotImplemented);
+  bad("te-identity-chunked-cl",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: identity, "
+      "chunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-two-lines",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n" +
+          second,
+      kBad);
+  bad("te-two-lines-cl",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
+      "chunked\r\nTransfer-Encoding: x\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-obs-fold",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding:\r\n "
+      "chunked\r\n\r\nabc" +
+          second,
+      kBad);
+  bad("te-obs-fold-tab",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip,\r\n\tchunked\r\n\r\n0\r\n\r\n" +
+          second,
+      kBad);
+  bad("te-gzip-last",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" + second,
+      kBad);
+  bad("te-gzip-chunked",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + second,
+      Errc::NotImplemented);
+  bad("te-unknown", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo\r\n\r\n" + second,
+      Errc::NotImplemented);
   bad("te-empty", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n" + second, kBad);
-  bad("te-chunked-param", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n" + second, Errc::NotImplemented);
+  bad("te-chunked-param",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n" + second,
+      Errc::NotImplemented);
   bad("te-http10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + second, kBad);
   for (unsigned char b : kSmugglerBytes) {
     char hex[8];
@@ -184,10 +241,14 @@ inline std::vector<Case> requestCases() {
     const std::string tail = "\r\n\r\nabc" + second;
     // Every variant is either invalid syntax (400), a valid TE next to CL
     // (400), or an unknown coding next to CL (400).
-    bad(std::string("te-byte-") + hex + "-before-name", head + x + "Transfer-Encoding: chunked" + tail, kBad);
-    bad(std::string("te-byte-") + hex + "-after-name", head + "Transfer-Encoding" + x + ": chunked" + tail, kBad);
-    bad(std::string("te-byte-") + hex + "-before-value", head + "Transfer-Encoding:" + x + "chunked" + tail, kBad);
-    bad(std::string("te-byte-") + hex + "-after-value", head + "Transfer-Encoding: chunked" + x + tail, kBad);
+    bad(std::string("te-byte-") + hex + "-before-name",
+        head + x + "Transfer-Encoding: chunked" + tail, kBad);
+    bad(std::string("te-byte-") + hex + "-after-name",
+        head + "Transfer-Encoding" + x + ": chunked" + tail, kBad);
+    bad(std::string("te-byte-") + hex + "-before-value",
+        head + "Transfer-Encoding:" + x + "chunked" + tail, kBad);
+    bad(std::string("te-byte-") + hex + "-after-value",
+        head + "Transfer-Encoding: chunked" + x + tail, kBad);
   }
 
   // --- test 2: Content-Length edge cases (R4, R5) ---
@@ -195,34 +256,55 @@ inline std::vector<Case> requestCases() {
   bad("cl-minus", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\nhello" + second, kBad);
   bad("cl-hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\nhello" + second, kBad);
   bad("cl-junk", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n\r\nhello" + second, kBad);
-  bad("cl-inner-space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\nhello" + second, kBad);
-  bad("cl-list-differing", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\nhello" + second, kBad);
-  bad("cl-list-same", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello" + second, kBad);
-  bad("cl-two-lines", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello" + second, kBad);
-  bad("cl-two-lines-same", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello" + second, kBad);
-  bad("cl-2pow64-plus-1", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551617\r\n\r\nhello" + second, kBad);
-  bad("cl-2pow64", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\nhello" + second, kBad);
-  bad("cl-huge", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999\r\n\r\n" + second, kBad);
+  bad("cl-inner-space", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\nhello" + second,
+      kBad);
+  bad("cl-list-differing",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\nhello" + second, kBad);
+  bad("cl-list-same", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello" + second,
+      kBad);
+  bad("cl-two-lines",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello" + second,
+      kBad);
+  bad("cl-two-lines-same",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello" + second,
+      kBad);
+  bad("cl-2pow64-plus-1",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551617\r\n\r\nhello" + second,
+      kBad);
+  bad("cl-2pow64",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\nhello" + second,
+      kBad);
+  bad("cl-huge",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999\r\n\r\n" + second,
+      kBad);
   bad("cl-empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n" + second, kBad);
-  bad("cl-obs-fold", "OPTIONS / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n 33\r\n\r\n" + second, kBad);
+  bad("cl-obs-fold", "OPTIONS / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n 33\r\n\r\n" + second,
+      kBad);
   bad("cl-on-get", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 33\r\n\r\n" + second, kBad);
   bad("cl-on-head", "HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 33\r\n\r\n" + second, kBad);
-  bad("cl-on-options", "OPTIONS / HTTP/1.1\r\nHost: a\r\nContent-Length: 33\r\n\r\n" + second, kBad);
-  bad("te-on-get", "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + second, kBad);
-  bad("cl-on-connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 3\r\n\r\nabc", kBad);
+  bad("cl-on-options", "OPTIONS / HTTP/1.1\r\nHost: a\r\nContent-Length: 33\r\n\r\n" + second,
+      kBad);
+  bad("te-on-get",
+      "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + second, kBad);
+  bad("cl-on-connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nContent-Length: 3\r\n\r\nabc",
+      kBad);
   {
-    auto* c = bad("cl-over-body-limit", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", Errc::PayloadTooLarge);
+    auto* c = bad("cl-over-body-limit", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n",
+                  Errc::PayloadTooLarge);
     c->limits.max_body_bytes = 10;
   }
 
   // --- test 3: chunked framing (R5, R8, R15) ---
-  const std::string chunked_head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunked_head =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   const std::string req_log = "REQ POST / 1.1 chunked ka {Host=a,Transfer-Encoding=chunked}\n";
   bad("chunk-bare-lf-size", chunked_head + "5\nhello\r\n0\r\n\r\n" + second, kBad, req_log);
-  bad("chunk-bare-lf-data", chunked_head + "5\r\nhello\n0\r\n\r\n" + second, kBad, req_log + "BODY hello\n");
+  bad("chunk-bare-lf-data", chunked_head + "5\r\nhello\n0\r\n\r\n" + second, kBad,
+      req_log + "BODY hello\n");
   bad("chunk-bare-lf-last", chunked_head + "0\n\r\n" + second, kBad, req_log);
   bad("chunk-cr-in-ext", chunked_head + "5\r;x\r\nhello\r\n0\r\n\r\n", kBad, req_log);
-  bad("chunk-size-underscore", chunked_head + "0_2e\r\n" + std::string(46, 'x') + "\r\n0\r\n\r\n" + second, kBad, req_log);
+  bad("chunk-size-underscore",
+      chunked_head + "0_2e\r\n" + std::string(46, 'x') + "\r\n0\r\n\r\n" + second, kBad, req_log);
   bad("chunk-size-Z", chunked_head + "Z\r\n\r\n" + second, kBad, req_log);
   bad("chunk-size-20-hex", chunked_head + "10000000000000000000\r\nx\r\n0\r\n\r\n", kBad, req_log);
   bad("chunk-size-17-hex", chunked_head + "10000000000000000\r\nx\r\n0\r\n\r\n", kBad, req_log);
@@ -231,16 +313,21 @@ inline std::vector<Case> requestCases() {
   bad("chunk-size-leading-space", chunked_head + " 5\r\nhello\r\n0\r\n\r\n", kBad, req_log);
   bad("chunk-size-plus", chunked_head + "+5\r\nhello\r\n0\r\n\r\n", kBad, req_log);
   bad("chunk-size-0x", chunked_head + "0x5\r\nhello\r\n0\r\n\r\n", kBad, req_log);
-  bad("chunk-data-too-long", chunked_head + "3\r\nhello\r\n0\r\n\r\n", kBad, req_log + "BODY hel\n");
-  bad("chunk-ext-too-long", chunked_head + "5;a=" + std::string(5000, 'x') + "\r\nhello\r\n0\r\n\r\n", kBad, req_log);
+  bad("chunk-data-too-long", chunked_head + "3\r\nhello\r\n0\r\n\r\n", kBad,
+      req_log + "BODY hel\n");
+  bad("chunk-ext-too-long",
+      chunked_head + "5;a=" + std::string(5000, 'x') + "\r\nhello\r\n0\r\n\r\n", kBad, req_log);
   bad("chunk-ext-bad-quote", chunked_head + "5;a=\"x\r\nhello\r\n0\r\n\r\n", kBad, req_log);
   bad("chunk-ext-no-name", chunked_head + "5;=x\r\nhello\r\n0\r\n\r\n", kBad, req_log);
-  bad("chunk-trailer-cl", chunked_head + "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n" + second, kBad, req_log + "BODY hello\n");
-  bad("chunk-trailer-te", chunked_head + "0\r\nTransfer-Encoding: chunked\r\n\r\n" + second, kBad, req_log);
+  bad("chunk-trailer-cl", chunked_head + "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n" + second,
+      kBad, req_log + "BODY hello\n");
+  bad("chunk-trailer-te", chunked_head + "0\r\nTransfer-Encoding: chunked\r\n\r\n" + second, kBad,
+      req_log);
   bad("chunk-trailer-host", chunked_head + "0\r\nHost: evil\r\n\r\n" + second, kBad, req_log);
   bad("chunk-trailer-obs-fold", chunked_head + "0\r\nX: a\r\n b\r\n\r\n", kBad, req_log);
   {
-    auto* c = bad("chunk-unterminated-last", chunked_head + "5\r\nhello\r\n0\r\n", kBad, req_log + "BODY hello\n");
+    auto* c = bad("chunk-unterminated-last", chunked_head + "5\r\nhello\r\n0\r\n", kBad,
+                  req_log + "BODY hello\n");
     c->eof = true;
   }
   {
@@ -248,12 +335,13 @@ inline std::vector<Case> requestCases() {
     c->eof = true;
   }
   {
-    auto* c = bad("chunk-over-body-limit", chunked_head + "5\r\nhello\r\n6\r\n", Errc::PayloadTooLarge, req_log + "BODY hello\n");
+    auto* c = bad("chunk-over-body-limit", chunked_head + "5\r\nhello\r\n6\r\n",
+                  Errc::PayloadTooLarge, req_log + "BODY hello\n");
     c->limits.max_body_bytes = 10;
   }
   {
-    auto* c = bad("cl-truncated", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel", kBad,
-                  "REQ POST / 1.1 cl:5 ka {Host=a,Content-Length=5}\nBODY hel\n");
+    auto* c = bad("cl-truncated", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel",
+                  kBad, "REQ POST / 1.1 cl:5 ka {Host=a,Content-Length=5}\nBODY hel\n");
     c->eof = true;
   }
   {
@@ -271,7 +359,8 @@ inline std::vector<Case> requestCases() {
   bad("bare-lf-field", "GET / HTTP/1.1\r\nHost: a\nX: 1\r\n\r\n" + second, kBad);
   bad("bare-lf-end", "GET / HTTP/1.1\r\nHost: a\r\n\n" + second, kBad);
   bad("bare-lf-request-line", "GET / HTTP/1.1\nHost: a\r\n\r\n" + second, kBad);
-  bad("nul-in-value", "GET / HTTP/1.1\r\nHost: a\r\nX: 1" + std::string(1, '\0') + " 2\r\n\r\n" + second, kBad);
+  bad("nul-in-value",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: 1" + std::string(1, '\0') + " 2\r\n\r\n" + second, kBad);
   bad("ctl-in-value", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\x0b 2\r\n\r\n" + second, kBad);
   bad("del-in-value", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\x7f\r\n\r\n" + second, kBad);
   bad("high-byte-in-name", "GET / HTTP/1.1\r\nHost: a\r\nX\x80Y: 1\r\n\r\n" + second, kBad);
@@ -284,7 +373,8 @@ inline std::vector<Case> requestCases() {
   bad("space-before-first-field", "GET / HTTP/1.1\r\n Host: a\r\n\r\n" + second, kBad);
   bad("tab-before-first-field", "GET / HTTP/1.1\r\n\tHost: a\r\n\r\n" + second, kBad);
   {
-    auto* c = bad("underscore-rejected", "GET / HTTP/1.1\r\nHost: a\r\nX_Y: 1\r\n\r\n" + second, kBad);
+    auto* c =
+        bad("underscore-rejected", "GET / HTTP/1.1\r\nHost: a\r\nX_Y: 1\r\n\r\n" + second, kBad);
     c->limits.underscores = Http1Limits::Underscores::Reject;
   }
 
@@ -305,8 +395,11 @@ inline std::vector<Case> requestCases() {
   bad("target-fragment", "GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n" + second, kBad);
   bad("target-relative", "GET a/b HTTP/1.1\r\nHost: a\r\n\r\n" + second, kBad);
   bad("target-high-byte", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n" + second, kBad);
-  bad("target-one-over-limit", "GET /" + std::string(16 * 1024, 't') + " HTTP/1.1\r\nHost: a\r\n\r\n" + second, Errc::UriTooLong);
-  bad("target-far-over-limit", "GET /" + std::string(40 * 1024, 't') + " HTTP/1.1\r\nHost: a\r\n\r\n", Errc::UriTooLong);
+  bad("target-one-over-limit",
+      "GET /" + std::string(16 * 1024, 't') + " HTTP/1.1\r\nHost: a\r\n\r\n" + second,
+      Errc::UriTooLong);
+  bad("target-far-over-limit",
+      "GET /" + std::string(40 * 1024, 't') + " HTTP/1.1\r\nHost: a\r\n\r\n", Errc::UriTooLong);
   bad("star-not-options", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
   bad("connect-origin-form", "CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
   bad("connect-no-port", "CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
@@ -320,23 +413,31 @@ inline std::vector<Case> requestCases() {
   bad("http12-version", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", kBad);
   bad("http09", "GET /\r\n\r\n", kBad);
   bad("method-ctl", "G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
-  bad("method-too-long", std::string(40, 'M') + " / HTTP/1.1\r\nHost: a\r\n\r\n", Errc::NotImplemented);
+  bad("method-too-long", std::string(40, 'M') + " / HTTP/1.1\r\nHost: a\r\n\r\n",
+      Errc::NotImplemented);
+  bad("method-too-long-bare-lf", std::string(40, 'M') + "\n\r\n", Errc::NotImplemented);
   bad("tls-client-hello", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), kBad);
   bad("leading-bare-lf", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
-  bad("too-many-empty-lines", "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
+  bad("too-many-empty-lines",
+      "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", kBad);
 
   // --- limits (R12) ---
   {
     std::string fields;
     for (int i = 0; i < 100; ++i) fields += "X" + std::to_string(i) + ": v\r\n";
-    bad("101-fields", "GET / HTTP/1.1\r\nHost: a\r\n" + fields + "\r\n" + second, Errc::HeaderFieldsTooLarge);
+    bad("101-fields", "GET / HTTP/1.1\r\nHost: a\r\n" + fields + "\r\n" + second,
+        Errc::HeaderFieldsTooLarge);
     std::string big(60 * 1024 - 4 - 1 - 1 + 1, 'b');
-    bad("60k-plus-1-header-bytes", "GET / HTTP/1.1\r\nHost: a\r\nX: " + big + "\r\n\r\n" + second, Errc::HeaderFieldsTooLarge);
+    bad("60k-plus-1-header-bytes", "GET / HTTP/1.1\r\nHost: a\r\nX: " + big + "\r\n\r\n" + second,
+        Errc::HeaderFieldsTooLarge);
     std::string cookies;
-    for (int i = 0; i < 16; ++i) cookies += "Cookie: c" + std::to_string(i) + "=" + std::string(4000, 'c') + "\r\n";
-    bad("cookies-count", "GET / HTTP/1.1\r\nHost: a\r\n" + cookies + "\r\n", Errc::HeaderFieldsTooLarge);
+    for (int i = 0; i < 16; ++i)
+      cookies += "Cookie: c" + std::to_string(i) + "=" + std::string(4000, 'c') + "\r\n";
+    bad("cookies-count", "GET / HTTP/1.1\r\nHost: a\r\n" + cookies + "\r\n",
+        Errc::HeaderFieldsTooLarge);
     std::string padded = "X:" + std::string(130 * 1024, ' ') + "v\r\n";
-    bad("whitespace-padding", "GET / HTTP/1.1\r\nHost: a\r\n" + padded + "\r\n", Errc::HeaderFieldsTooLarge);
+    bad("whitespace-padding", "GET / HTTP/1.1\r\nHost: a\r\n" + padded + "\r\n",
+        Errc::HeaderFieldsTooLarge);
   }
 
   // --- test 7: upgrade followed by bytes shaped like a request ---
@@ -346,8 +447,10 @@ inline std::vector<Case> requestCases() {
      "REQ GET /ws 1.1 none ka upgrade {Host=a,Connection=upgrade,Upgrade=websocket}\nDONE\n"
      "REQ GET /smuggled 1.1 none ka {Host=internal}\nDONE\n");
   bad("upgrade-then-websocket-frame",
-      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x85\x37\xfa",
-      kBad, "REQ GET /ws 1.1 none ka upgrade {Host=a,Connection=upgrade,Upgrade=websocket}\nDONE\n");
+      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: "
+      "websocket\r\n\r\n\x81\x85\x37\xfa",
+      kBad,
+      "REQ GET /ws 1.1 none ka upgrade {Host=a,Connection=upgrade,Upgrade=websocket}\nDONE\n");
   return v;
 }
 
@@ -375,7 +478,8 @@ inline std::vector<Case> responseCases() {
 
   ok("cl", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
      "RESP 200 OK 1.1 cl:2 ka {Content-Length=2}\nBODY hi\nDONE\n");
-  ok("chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nhi\r\n0\r\nX-T: 1\r\n\r\n",
+  ok("chunked",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nhi\r\n0\r\nX-T: 1\r\n\r\n",
      "RESP 200 OK 1.1 chunked ka {Transfer-Encoding=chunked}\nBODY hi\nTRAILERS {X-T=1}\nDONE\n");
   {
     auto* c = ok("until-close", "HTTP/1.1 200 OK\r\n\r\nall of it",
@@ -388,22 +492,32 @@ inline std::vector<Case> responseCases() {
   ok("no-reason-no-space", "HTTP/1.1 204\r\n\r\n", "RESP 204  1.1 none ka {}\nDONE\n");
   ok("204-ignores-cl", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
      "RESP 204 No Content 1.1 none ka {Content-Length=5}\nDONE\n");
-  ok("304-ignores-cl", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-     "RESP 304 Not Modified 1.1 none ka {Content-Length=5}\nDONE\nRESP 200 OK 1.1 none ka {Content-Length=0}\nDONE\n");
+  ok("304-ignores-cl",
+     "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: "
+     "0\r\n\r\n",
+     "RESP 304 Not Modified 1.1 none ka {Content-Length=5}\nDONE\nRESP 200 OK 1.1 none ka "
+     "{Content-Length=0}\nDONE\n");
   {
-    auto* c = ok("head-response", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-                 "RESP 200 OK 1.1 none ka {Content-Length=100}\nDONE\nRESP 200 OK 1.1 none ka {Content-Length=0}\nDONE\n");
+    auto* c = ok("head-response",
+                 "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: "
+                 "0\r\n\r\n",
+                 "RESP 200 OK 1.1 none ka {Content-Length=100}\nDONE\nRESP 200 OK 1.1 none ka "
+                 "{Content-Length=0}\nDONE\n");
     c->request_method = Method::Head;
   }
   ok("100-continue", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
-     "RESP 100 Continue 1.1 none ka {}\nDONE\nRESP 200 OK 1.1 cl:1 ka {Content-Length=1}\nBODY x\nDONE\n");
+     "RESP 100 Continue 1.1 none ka {}\nDONE\nRESP 200 OK 1.1 cl:1 ka {Content-Length=1}\nBODY "
+     "x\nDONE\n");
   ok("http10-keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
      "RESP 200 OK 1.0 cl:1 ka {Connection=keep-alive,Content-Length=1}\nBODY x\nDONE\n");
   ok("connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
      "RESP 200 OK 1.1 cl:1 close {Connection=close,Content-Length=1}\nBODY x\nDONE\n");
   {
-    auto* c = ok("101-upgrade", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
-                 "RESP 101 Switching Protocols 1.1 none ka {Upgrade=websocket,Connection=Upgrade}\nDONE\n");
+    auto* c = ok(
+        "101-upgrade",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\n\r\n\x81\x05hello",
+        "RESP 101 Switching Protocols 1.1 none ka {Upgrade=websocket,Connection=Upgrade}\nDONE\n");
     c->upgrade_requested = true;
     c->upgraded = true;
     c->unparsed = 7;
@@ -416,17 +530,20 @@ inline std::vector<Case> responseCases() {
     c->unparsed = 12;
   }
   {
-    auto* c = ok("connect-407", "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
-                 "RESP 407 Proxy Authentication Required 1.1 none ka {Content-Length=0}\nDONE\n");
+    auto* c =
+        ok("connect-407", "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+           "RESP 407 Proxy Authentication Required 1.1 none ka {Content-Length=0}\nDONE\n");
     c->request_method = Method::Connect;
   }
   ok("websocket-refused-200",  // R16: a 200 to an upgrade request does not switch
      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-     "RESP 200 OK 1.1 none ka {Content-Length=0}\nDONE\nRESP 200 OK 1.1 none ka {Content-Length=0}\nDONE\n");
+     "RESP 200 OK 1.1 none ka {Content-Length=0}\nDONE\nRESP 200 OK 1.1 none ka "
+     "{Content-Length=0}\nDONE\n");
   v.back().upgrade_requested = true;
 
   bad("101-not-requested", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
-  bad("cl-te", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  bad("cl-te",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   bad("te-http10", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   bad("te-gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx");
   bad("cl-plus", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nhi");
@@ -451,7 +568,8 @@ inline std::vector<Case> responseCases() {
   }
   bad("chunk-bad-size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZ\r\n",
       "RESP 200 OK 1.1 chunked ka {Transfer-Encoding=chunked}\n");
-  bad("trailer-cl", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 1\r\n\r\n",
+  bad("trailer-cl",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 1\r\n\r\n",
       "RESP 200 OK 1.1 chunked ka {Transfer-Encoding=chunked}\n");
   {
     auto* c = bad("cl-truncated", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi",

@@ -66,7 +66,9 @@ TEST_P(Http1Table, VerdictIsTheSameForEverySplit) {
 
 std::string caseName(const ::testing::TestParamInfo<Case>& info) {
   std::string name = info.param.name;
-  std::replace_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
+  std::replace_if(
+      name.begin(), name.end(),
+      [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
   return name;
 }
 
@@ -95,7 +97,8 @@ TEST(Http1Cases, FuzzCorpusHoldsEveryCase) {
     }
     std::ifstream in(path, std::ios::binary);
     std::string have((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(have, want) << path << " is missing or stale: run the test with REMORA_UPDATE_CORPUS=1";
+    EXPECT_EQ(have, want) << path
+                          << " is missing or stale: run the test with REMORA_UPDATE_CORPUS=1";
   }
 }
 
