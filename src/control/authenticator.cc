@@ -1,8 +1,7 @@
 #include "control/authenticator.h"
 
-#include <openssl/evp.h>
-
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include "core/file.h"
 
@@ -140,7 +139,8 @@ Result<tls::WorkloadIdentity> TokenReviewAuthenticator::parseResponse(std::strin
   const Json* audiences = findField(*status, "audiences");
   bool audience_ok = false;
   if (audiences != nullptr && audiences->is_array()) {
-    for (const auto& a : *audiences) audience_ok |= a.is_string() && a.get<std::string>() == audience;
+    for (const auto& a : *audiences)
+      audience_ok |= a.is_string() && a.get<std::string>() == audience;
   }
   if (!audience_ok) {
     return unauthenticated(fmt::format("the token is not for audience {}", audience));

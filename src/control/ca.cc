@@ -1,11 +1,10 @@
 #include "control/ca.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include "core/file.h"
 #include "core/log.h"
@@ -36,10 +35,10 @@ Status checkSigner(X509* cert, SystemTime now) {
   SystemTime not_before = tls::certificateNotBefore(cert);
   SystemTime not_after = tls::certificateNotAfter(cert);
   if (now < not_before || now >= not_after) {
-    return Error{Errc::InvalidArgument,
-                 fmt::format("ca-cert.pem is valid from {} to {}, not now ({})",
-                             formatRfc3339(not_before), formatRfc3339(not_after),
-                             formatRfc3339(now))};
+    return Error{
+        Errc::InvalidArgument,
+        fmt::format("ca-cert.pem is valid from {} to {}, not now ({})", formatRfc3339(not_before),
+                    formatRfc3339(not_after), formatRfc3339(now))};
   }
   return ok();
 }
@@ -50,7 +49,8 @@ Status checkChainsToRoots(const tls::CertifiedKey& signer, const tls::TrustBundl
   tls::X509StackPtr untrusted(sk_X509_new_null());
   tls::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!untrusted || !ctx) return tls::openSslError(Errc::Internal, "allocating verification");
-  for (const auto& cert : signer.chain) sk_X509_push(untrusted.get(), tls::upRef(cert.get()).release());
+  for (const auto& cert : signer.chain)
+    sk_X509_push(untrusted.get(), tls::upRef(cert.get()).release());
   if (X509_STORE_CTX_init(ctx.get(), store.get(), signer.certificate.get(), untrusted.get()) != 1) {
     return tls::openSslError(Errc::Internal, "initialising verification");
   }
@@ -67,20 +67,22 @@ Status checkChainsToRoots(const tls::CertifiedKey& signer, const tls::TrustBundl
 
 }  // namespace
 
-Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::create(
-    CaOptions options, tls::CertifiedKey signer, tls::TrustBundle roots, const Clock& clock) {
+Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::create(CaOptions options,
+                                                                           tls::CertifiedKey signer,
+                                                                           tls::TrustBundle roots,
+                                                                           const Clock& clock) {
   REMORA_TRY(tls::validateTrustDomain(options.trust_domain));
   if (options.max_ttl < kMinWorkloadTtl) {
-    return Error{Errc::InvalidArgument,
-                 fmt::format("the maximum certificate TTL must be at least {} s",
-                             kMinWorkloadTtl.count())};
+    return Error{
+        Errc::InvalidArgument,
+        fmt::format("the maximum certificate TTL must be at least {} s", kMinWorkloadTtl.count())};
   }
   if (options.default_ttl < kMinWorkloadTtl || options.default_ttl > options.max_ttl) {
-    return Error{Errc::InvalidArgument, fmt::format("the default certificate TTL ({} s) must lie "
-                                                    "between {} s and the maximum ({} s)",
-                                                    options.default_ttl.count(),
-                                                    kMinWorkloadTtl.count(),
-                                                    options.max_ttl.count())};
+    return Error{
+        Errc::InvalidArgument,
+        fmt::format("the default certificate TTL ({} s) must lie "
+                    "between {} s and the maximum ({} s)",
+                    options.default_ttl.count(), kMinWorkloadTtl.count(), options.max_ttl.count())};
   }
   if (roots.empty()) return Error{Errc::InvalidArgument, "root-cert.pem holds no certificate"};
   SystemTime now = clock.now();
@@ -142,8 +144,8 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::loadCacerts(
       if (X509_cmp(c.get(), cert->get()) != 0) chain.push_back(std::move(c));
     }
   }
-  auto signer = tls::CertifiedKey::make(std::move(key).value(), std::move(cert).value(),
-                                        std::move(chain));
+  auto signer =
+      tls::CertifiedKey::make(std::move(key).value(), std::move(cert).value(), std::move(chain));
   if (!signer) return wrap(kCaKey)(std::move(signer).error());
   auto ca = create(std::move(options), std::move(signer).value(), std::move(roots).value(), clock);
   if (!ca) return std::move(ca).error().context(fmt::format("CA directory {}", dir));
@@ -198,18 +200,16 @@ Result<IssuedCertificate> CertificateAuthority::sign(const tls::ParsedCsr& csr,
   SystemTime now = clock_.now();
   auto left = std::chrono::duration_cast<Seconds>(signer_expiry_ - now);
   if (left < kMinWorkloadTtl) {
-    return Error{Errc::Unavailable,
-                 fmt::format("the CA certificate expires at {}; renew it",
-                             formatRfc3339(signer_expiry_))};
+    return Error{Errc::Unavailable, fmt::format("the CA certificate expires at {}; renew it",
+                                                formatRfc3339(signer_expiry_))};
   }
   if (ttl > left) {
     ttl = left;  // never outlive the certificate that vouches for it
     out.ttl_clamped = true;
   }
   REMORA_ASSIGN_OR_RETURN(
-      out.certificate,
-      tls::issueWorkloadCertificate({signer_.certificate.get(), signer_.key.get()},
-                                    csr.public_key.get(), identity, now, ttl));
+      out.certificate, tls::issueWorkloadCertificate({signer_.certificate.get(), signer_.key.get()},
+                                                     csr.public_key.get(), identity, now, ttl));
   REMORA_ASSIGN_OR_RETURN(std::string leaf_pem, tls::certificateToPem(out.certificate.get()));
   out.chain_pem.push_back(std::move(leaf_pem));
   out.chain_pem.insert(out.chain_pem.end(), chain_pem_.begin(), chain_pem_.end());
@@ -225,10 +225,9 @@ Result<tls::CertifiedKey> CertificateAuthority::issueServing(
   REMORA_ASSIGN_OR_RETURN(tls::PKeyPtr key, tls::generateP256Key());
   SystemTime now = clock_.now();
   auto left = std::chrono::duration_cast<Seconds>(signer_expiry_ - now);
-  REMORA_ASSIGN_OR_RETURN(
-      tls::X509Ptr cert,
-      tls::issueServingCertificate({signer_.certificate.get(), signer_.key.get()}, key.get(),
-                                   dns_names, now, std::min(ttl, left)));
+  REMORA_ASSIGN_OR_RETURN(tls::X509Ptr cert, tls::issueServingCertificate(
+                                                 {signer_.certificate.get(), signer_.key.get()},
+                                                 key.get(), dns_names, now, std::min(ttl, left)));
   std::vector<tls::X509Ptr> chain;
   if (!tls::isSelfSigned(signer_.certificate.get())) {
     chain.push_back(tls::upRef(signer_.certificate.get()));

@@ -42,7 +42,7 @@
 
 namespace remora::control {
 
-inline constexpr Seconds kDefaultWorkloadTtl{std::chrono::hours(24)};      // Istio's default
+inline constexpr Seconds kDefaultWorkloadTtl{std::chrono::hours(24)};          // Istio's default
 inline constexpr Seconds kDefaultMaxWorkloadTtl{std::chrono::hours(24 * 90)};  // Istio's max
 inline constexpr Seconds kMinWorkloadTtl{60};
 
@@ -68,8 +68,10 @@ class CertificateAuthority {
  public:
   // From signing material in memory. `chain` is ca-cert up to the root
   // (cert-chain.pem); `roots` what workloads trust (root-cert.pem).
-  static Result<std::unique_ptr<CertificateAuthority>> create(
-      CaOptions options, tls::CertifiedKey signer, tls::TrustBundle roots, const Clock& clock);
+  static Result<std::unique_ptr<CertificateAuthority>> create(CaOptions options,
+                                                              tls::CertifiedKey signer,
+                                                              tls::TrustBundle roots,
+                                                              const Clock& clock);
   // A plugged-in cacerts directory, read only.
   static Result<std::unique_ptr<CertificateAuthority>> loadCacerts(const std::string& dir,
                                                                    CaOptions options,

@@ -43,9 +43,8 @@ CaHttpResponse CaService::createCertificate(std::string_view authorization,
   if (!caller) return refuse(caller.error(), statusFor(caller.error()));
 
   if (body.size() > kMaxRequestBytes) {
-    return refuse(Error{Errc::PayloadTooLarge,
-                        fmt::format("request of {} bytes exceeds {}", body.size(),
-                                    kMaxRequestBytes)},
+    return refuse(Error{Errc::PayloadTooLarge, fmt::format("request of {} bytes exceeds {}",
+                                                           body.size(), kMaxRequestBytes)},
                   413);
   }
   auto doc = parseJson(body, {.max_bytes = kMaxRequestBytes, .max_depth = 8});
@@ -86,12 +85,9 @@ CaHttpResponse CaService::createCertificate(std::string_view authorization,
 
   Json chain = Json::array();
   for (const auto& pem : issued->chain_pem) chain.push_back(pem);
-  Json out = {{"certChain", std::move(chain)},
-              {"rootCert", issued->root_pem},
-              {"identity", issued->identity.uri()},
-              {"serial", issued->serial_hex},
-              {"ttlSeconds", issued->ttl.count()},
-              {"notAfter", formatRfc3339(issued->not_after)}};
+  Json out = {{"certChain", std::move(chain)},      {"rootCert", issued->root_pem},
+              {"identity", issued->identity.uri()}, {"serial", issued->serial_hex},
+              {"ttlSeconds", issued->ttl.count()},  {"notAfter", formatRfc3339(issued->not_after)}};
   return {200, dumpJson(out)};
 }
 
