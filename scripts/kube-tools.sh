@@ -93,7 +93,7 @@ staging=$(mktemp -d "$cache_root/.build.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 echo "kube-tools: building Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION and KWOK $KWOK_VERSION" \
   "into $out_dir" \
-  "(first build: about 10 minutes on 2 cores)" >&2
+  "(first build: about 11 CPU-minutes)" >&2
 start=$SECONDS
 (
   cd "$module_dir"

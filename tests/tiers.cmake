@@ -1,19 +1,37 @@
-# Tiers 3 and 4: pytest suites that drive the built binary end to end, run
-# with Debian's /usr/bin/python3 (python3-pytest, python3-yaml, python3-h2
-# from scripts/install-deps.sh). Each gets REMORA_BIN.
+# Tiers 3 and 4: pytest suites that drive the real binary in network
+# namespaces (label netns) or against a real kube-apiserver (label kube).
+# They run with Debian's interpreter, whatever python3 is first on PATH, and
+# get the binary under test in REMORA_BIN. One ctest per file, so ctest -j
+# runs files side by side (each run's names are unique, see tests/netns/netns.py).
 
 set(REMORA_PYTHON /usr/bin/python3)
-set(REMORA_PYTEST ${REMORA_PYTHON} -m pytest -q -rs -p no:cacheprovider)
+
+# remora_add_pytest(<ctest name> FILE <path> LABELS <labels> [TIMEOUT <s>] [RESOURCE_LOCK <lock>])
+function(remora_add_pytest name)
+  cmake_parse_arguments(ARG "" "FILE;TIMEOUT;RESOURCE_LOCK" "LABELS" ${ARGN})
+  get_filename_component(dir "${ARG_FILE}" DIRECTORY)
+  add_test(NAME ${name}
+           COMMAND ${REMORA_PYTHON} -m pytest -q -p no:cacheprovider -rfE "${ARG_FILE}"
+           WORKING_DIRECTORY "${dir}")
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "REMORA_BIN=$<TARGET_FILE:remora>;PYTHONDONTWRITEBYTECODE=1")
+  if(ARG_RESOURCE_LOCK)
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK "${ARG_RESOURCE_LOCK}")
+  endif()
+endfunction()
+
+# The network-namespace harness itself (tests/netns/netns.py).
+remora_add_pytest(netns.harness FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_harness.py" LABELS netns)
 
 # Kubernetes: a real kube-apiserver, etcd, controller-manager, scheduler and
-# KWOK on loopback (tests/kube/). The binaries come from
+# KWOK on loopback (tests/kube/, docs/testing.md). One ctest for the whole
+# directory: one control plane serves every file. The binaries come from
 # scripts/kube-tools.sh, which `make test` runs first (cached; the first
-# build takes about 10 minutes). It runs alone: its control plane wants both
-# cores for a moment at start-up, and it shares nothing with other tiers.
-add_test(NAME kube COMMAND ${REMORA_PYTEST} ${CMAKE_SOURCE_DIR}/tests/kube)
-set_tests_properties(kube PROPERTIES
-  LABELS kube
-  ENVIRONMENT "REMORA_BIN=$<TARGET_FILE:remora>;PYTHONDONTWRITEBYTECODE=1"
-  RESOURCE_LOCK kube-apiserver
-  RUN_SERIAL TRUE
-  TIMEOUT 1500)
+# build takes 6 to 15 minutes). It runs alone: its control plane wants both
+# cores while it starts.
+remora_add_pytest(kube FILE "${CMAKE_CURRENT_SOURCE_DIR}/kube" LABELS kube TIMEOUT 1500
+                  RESOURCE_LOCK kube-apiserver)
+set_tests_properties(kube PROPERTIES RUN_SERIAL TRUE)
