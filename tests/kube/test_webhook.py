@@ -25,7 +25,7 @@ import pytest
 from cluster import wait_until
 from conftest import remora_has, unique
 from manifests import deployment, pod
-from webhooks import (RemoraWebhook, load_deploy_webhook_configuration, peer_certificate_serial,
+from webhooks import (RemoraWebhook, load_deploy_webhook_configurations, peer_certificate_serial,
                       render_for_loopback, wait_until_active)
 
 # Namespaces carrying this label belong to one failure-policy test and its
@@ -40,10 +40,19 @@ def webhook_supported(remora):
 
 
 @pytest.fixture(scope="module")
-def deploy_config(webhook_supported):
-    config = load_deploy_webhook_configuration()
-    assert config, "deploy/ has no MutatingWebhookConfiguration (issue 3)"
-    return config
+def deploy_configs(webhook_supported):
+    configs = load_deploy_webhook_configurations()
+    assert configs, "deploy/ has no MutatingWebhookConfiguration (issue 3)"
+    return configs
+
+
+@pytest.fixture(scope="module")
+def deploy_config(deploy_configs):
+    """The default (revision-less) configuration: the one selecting istio-injection."""
+    for config in deploy_configs:
+        if "istio-injection" in json.dumps(config):
+            return config
+    return deploy_configs[0]
 
 
 def scoped(config, value=None):
@@ -71,11 +80,13 @@ def proxy_added(out):
 
 
 @pytest.fixture(scope="module")
-def webhook(cluster, remora, deploy_config):
-    """The shared `remora webhook`, registered through deploy/'s configuration."""
+def webhook(cluster, remora, deploy_configs):
+    """The shared `remora webhook`, registered through deploy/'s configurations."""
     server = RemoraWebhook(remora, cluster).start()
-    config = render_for_loopback(scoped(deploy_config), server.port, cluster.ca.cert)
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
+    rendered = [render_for_loopback(scoped(c), server.port, cluster.ca.cert)
+                for c in deploy_configs]
+    for config in rendered:
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
     probe_ns = unique("active")
     cluster.create_namespace(probe_ns, labels={"istio-injection": "enabled"})
     try:
@@ -83,8 +94,9 @@ def webhook(cluster, remora, deploy_config):
         yield server
     finally:
         cluster.delete_namespace(probe_ns, wait=False)
-        cluster.kubectl("delete", "mutatingwebhookconfiguration", config["metadata"]["name"],
-                        "--ignore-not-found")
+        for config in rendered:
+            cluster.kubectl("delete", "mutatingwebhookconfiguration",
+                            config["metadata"]["name"], "--ignore-not-found")
         server.stop()
 
 
@@ -195,9 +207,9 @@ def test_kube_system_is_untouched_even_when_labelled(cluster, webhook):
         cluster.kubectl("label", "namespace", "kube-system", "istio-injection-")
 
 
-def revision_of(config):
-    """A revision value that deploy/'s configuration selects through istio.io/rev."""
-    for hook in config["webhooks"]:
+def revision_of(configs):
+    """A revision value that one of deploy/'s configurations selects through istio.io/rev."""
+    for hook in [h for c in configs for h in c["webhooks"]]:
         for expr in (hook.get("namespaceSelector") or {}).get("matchExpressions", []):
             if expr.get("key") == "istio.io/rev":
                 if expr["operator"] == "In":
@@ -210,9 +222,9 @@ def revision_of(config):
     return None
 
 
-def test_revision_label_selects_the_webhook(cluster, webhook, deploy_config, namespace):
-    rev = revision_of(deploy_config)
-    assert rev, "deploy/'s MutatingWebhookConfiguration selects no istio.io/rev namespaces"
+def test_revision_label_selects_the_webhook(cluster, webhook, deploy_configs, namespace):
+    rev = revision_of(deploy_configs)
+    assert rev, "deploy/'s MutatingWebhookConfigurations select no istio.io/rev namespace"
     cluster.kubectl("label", "namespace", namespace, f"istio.io/rev={rev}")
     wait_until_active(cluster, namespace, proxy_added)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod("revved")))

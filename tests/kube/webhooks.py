@@ -28,13 +28,14 @@ from cluster import REPO, Process, free_port, wait_until
 DEPLOY = REPO / "deploy"
 
 
-def load_deploy_webhook_configuration():
-    """deploy/'s MutatingWebhookConfiguration document, or None when deploy/ has none."""
+def load_deploy_webhook_configurations():
+    """Every MutatingWebhookConfiguration document under deploy/ (a list, maybe empty)."""
+    found = []
     for path in sorted(DEPLOY.rglob("*.yaml")) + sorted(DEPLOY.rglob("*.yml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "MutatingWebhookConfiguration":
-                return doc
-    return None
+                found.append(doc)
+    return found
 
 
 def render_for_loopback(config, port, ca_pem, *, name=None, failure_policy=None,
