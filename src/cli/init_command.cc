@@ -7,6 +7,7 @@
 // Istio. All values are parsed and checked before anything is applied.
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,7 @@
 #include "netfilter/applier.h"
 #include "netfilter/capture.h"
 #include "netfilter/config.h"
+#include "netfilter/flags.h"
 #include "netfilter/model.h"
 #include "netfilter/validate.h"
 
@@ -28,54 +30,16 @@ namespace {
 
 using netfilter::Backend;
 using netfilter::CaptureConfig;
+using netfilter::InitFlags;
 
 // Istio's exit status when --run-validation fails (constants.ValidationErrorCode).
 constexpr int kValidationFailed = 126;
-
-struct InitFlags {
-  std::string envoy_port = "15001";
-  std::string inbound_capture_port = "15006";
-  std::string inbound_tunnel_port = "15008";
-  std::string proxy_uid;
-  std::string proxy_gid;
-  std::string mode;
-  std::string tproxy_mark = "1337";
-  std::string tproxy_route_table = "133";
-  std::string inbound_ports;
-  std::string inbound_ports_exclude;
-  std::string exclude_interfaces;
-  std::string service_cidr;
-  std::string service_exclude_cidr;
-  std::string outbound_ports;
-  std::string outbound_ports_exclude;
-  std::string kube_virt_interfaces;
-  std::string iptables_backend = "auto";
-  std::string probe_port = "15002";
-  std::string probe_timeout = "5s";
-  bool dry_run = false;
-  bool run_validation = false;
-  bool skip_rule_apply = false;
-  bool redirect_dns = false;
-  bool capture_all_dns = false;
-  bool drop_invalid = false;
-  bool dual_stack = false;
-  bool native_nftables = false;
-  bool cleanup_only = false;
-  bool restore_format = true;
-};
 
 bool envTrue(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr) return false;
   std::string s(v);
   return s == "1" || s == "true" || s == "True" || s == "TRUE";
-}
-
-// Prefixes a parser's error with the flag and variable it came from.
-template <typename T>
-Result<T> flagValue(Result<T> parsed, std::string_view flag, std::string_view env) {
-  if (parsed) return parsed;
-  return parsed.error().context(fmt::format("{} ({})", flag, env));
 }
 
 // The proxy's UID: $ENVOY_USER's (default istio-proxy) if the user exists, else 1337.
@@ -112,112 +76,30 @@ bool podHasIpv6(bool dual_stack) {
   return found;
 }
 
-Result<std::vector<netfilter::Cidr>> resolvConfServers(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return Error{Errc::NotFound, fmt::format("--redirect-dns: cannot read {}", path)};
-  }
-  std::vector<netfilter::Cidr> servers;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.starts_with("nameserver")) continue;
-    auto rest = line.substr(10);
-    auto start = rest.find_first_not_of(" \t");
-    if (start == std::string::npos) continue;
-    auto end = rest.find_first_of(" \t#", start);
-    auto addr = rest.substr(start, end == std::string::npos ? end : end - start);
-    auto cidr = netfilter::parseCidr(addr);
-    if (!cidr || addr.find('/') != std::string::npos) {
-      return Error{Errc::InvalidArgument,
-                   fmt::format("{}: invalid nameserver \"{}\"", path, addr.substr(0, 64))};
-    }
-    servers.push_back(*cidr);
-  }
-  return servers;
-}
-
-Result<CaptureConfig> buildConfig(const InitFlags& f) {
-  CaptureConfig c;
-  REMORA_ASSIGN_OR_RETURN(
-      c.proxy_port, flagValue(netfilter::parsePort(f.envoy_port), "-p/--envoy-port", "ENVOY_PORT"));
-  REMORA_ASSIGN_OR_RETURN(c.inbound_capture_port,
-                          flagValue(netfilter::parsePort(f.inbound_capture_port),
-                                    "-z/--inbound-capture-port", "INBOUND_CAPTURE_PORT"));
-  REMORA_ASSIGN_OR_RETURN(c.inbound_tunnel_port,
-                          flagValue(netfilter::parsePort(f.inbound_tunnel_port),
-                                    "-e/--inbound-tunnel-port", "INBOUND_TUNNEL_PORT"));
-  auto uid_text = f.proxy_uid.empty() ? defaultProxyUid() : f.proxy_uid;
-  REMORA_ASSIGN_OR_RETURN(
-      c.proxy_uids, flagValue(netfilter::parseIdList(uid_text), "-u/--proxy-uid", "PROXY_UID"));
-  // Istio: the GID defaults to the UID (the proxy runs as 1337:1337).
-  auto gid_text = f.proxy_gid.empty() ? uid_text : f.proxy_gid;
-  REMORA_ASSIGN_OR_RETURN(
-      c.proxy_gids, flagValue(netfilter::parseIdList(gid_text), "-g/--proxy-gid", "PROXY_GID"));
-  REMORA_ASSIGN_OR_RETURN(
-      c.mode, flagValue(netfilter::parseInterceptionMode(f.mode),
-                        "-m/--istio-inbound-interception-mode", "ISTIO_INBOUND_INTERCEPTION_MODE"));
-  REMORA_ASSIGN_OR_RETURN(c.tproxy_mark,
-                          flagValue(netfilter::parseUint(f.tproxy_mark, 1, 0xffffffffu, "mark"),
-                                    "-t/--istio-inbound-tproxy-mark", "ISTIO_INBOUND_TPROXY_MARK"));
-  REMORA_ASSIGN_OR_RETURN(
-      c.tproxy_route_table,
-      flagValue(netfilter::parseUint(f.tproxy_route_table, 1, 252, "route table"),
-                "-r/--istio-inbound-tproxy-route-table", "ISTIO_INBOUND_TPROXY_ROUTE_TABLE"));
-  REMORA_ASSIGN_OR_RETURN(c.inbound_ports,
-                          flagValue(netfilter::parsePortList(f.inbound_ports, true),
-                                    "-b/--istio-inbound-ports", "ISTIO_INBOUND_PORTS"));
-  REMORA_ASSIGN_OR_RETURN(c.inbound_ports_exclude,
-                          flagValue(netfilter::parsePortList(f.inbound_ports_exclude, false),
-                                    "-d/--istio-local-exclude-ports", "ISTIO_LOCAL_EXCLUDE_PORTS"));
-  REMORA_ASSIGN_OR_RETURN(c.exclude_interfaces,
-                          flagValue(netfilter::parseInterfaceList(f.exclude_interfaces),
-                                    "-c/--istio-exclude-interfaces", "ISTIO_EXCLUDE_INTERFACES"));
-  REMORA_ASSIGN_OR_RETURN(c.outbound_cidrs,
-                          flagValue(netfilter::parseCidrList(f.service_cidr, true),
-                                    "-i/--istio-service-cidr", "ISTIO_SERVICE_CIDR"));
-  REMORA_ASSIGN_OR_RETURN(
-      c.outbound_cidrs_exclude,
-      flagValue(netfilter::parseCidrList(f.service_exclude_cidr, false),
-                "-x/--istio-service-exclude-cidr", "ISTIO_SERVICE_EXCLUDE_CIDR"));
-  REMORA_ASSIGN_OR_RETURN(c.outbound_ports,
-                          flagValue(netfilter::parsePortList(f.outbound_ports, false),
-                                    "-q/--istio-outbound-ports", "ISTIO_OUTBOUND_PORTS"));
-  REMORA_ASSIGN_OR_RETURN(
-      c.outbound_ports_exclude,
-      flagValue(netfilter::parsePortList(f.outbound_ports_exclude, false),
-                "-o/--istio-local-outbound-ports-exclude", "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE"));
-  REMORA_ASSIGN_OR_RETURN(c.kube_virt_interfaces,
-                          flagValue(netfilter::parseInterfaceList(f.kube_virt_interfaces),
-                                    "-k/--kube-virt-interfaces", "KUBE_VIRT_INTERFACES"));
-  if (const char* lo = std::getenv("HOST_IPV4_LOOPBACK_CIDR"); lo != nullptr && *lo != '\0') {
-    REMORA_ASSIGN_OR_RETURN(
-        c.host_ipv4_loopback,
-        flagValue(netfilter::parseCidr(lo), "HOST_IPV4_LOOPBACK_CIDR", "environment only"));
-  }
-  c.redirect_dns = f.redirect_dns;
-  c.capture_all_dns = f.capture_all_dns;
-  c.drop_invalid = f.drop_invalid;
-  c.ipv6 = podHasIpv6(f.dual_stack);
-  if (c.redirect_dns && !c.capture_all_dns && !f.cleanup_only) {
-    const char* path = std::getenv("REMORA_RESOLV_CONF");
-    REMORA_ASSIGN_OR_RETURN(c.dns_servers,
-                            resolvConfServers(path != nullptr ? path : "/etc/resolv.conf"));
-    if (!c.ipv6) {
-      std::erase_if(c.dns_servers,
-                    [](const netfilter::Cidr& s) { return s.family == netfilter::Family::V6; });
-    }
-  }
-  REMORA_TRY(c.validate());
-  return c;
-}
-
 [[noreturn]] void fail(int code, std::string_view message) {
   fmt::print(stderr, "remora init: {}\n", message);
   throw CLI::RuntimeError(code);
 }
 
+Result<std::string> readFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error{Errc::NotFound, fmt::format("cannot read {}", path)};
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 void runInit(const InitFlags& f) {
-  auto config = buildConfig(f);
+  netfilter::HostFacts host;
+  host.pod_has_ipv6 = podHasIpv6(f.dual_stack);
+  host.default_proxy_uid = defaultProxyUid();
+  if (const char* lo = std::getenv("HOST_IPV4_LOOPBACK_CIDR")) host.host_ipv4_loopback_cidr = lo;
+  if (f.redirect_dns && !f.capture_all_dns && !f.cleanup_only) {
+    const char* path = std::getenv("REMORA_RESOLV_CONF");
+    auto text = readFile(path != nullptr ? path : "/etc/resolv.conf");
+    if (!text)
+      fail(1, fmt::format("--redirect-dns: {}; nothing was applied", text.error().message));
+    host.resolv_conf = std::move(*text);
+  }
+  auto config = netfilter::configFromFlags(f, host);
   if (!config) fail(1, fmt::format("{}; nothing was applied", config.error().message));
   auto requested = netfilter::parseIptablesBackend(f.iptables_backend);
   if (!requested) fail(1, requested.error().message);
