@@ -197,7 +197,10 @@ void addInitCommand(CLI::App& app) {
       "init", "Install the traffic redirection rules in this pod (istio-init / istio-iptables)");
   auto& f = *flags;
   auto opt = [&](std::string names, std::string& value, std::string env, std::string help) {
-    cmd->add_option(std::move(names), value, std::move(help))->envname(std::move(env));
+    // A repeated flag takes its last value, as istio-iptables' pflag does.
+    cmd->add_option(std::move(names), value, std::move(help))
+        ->envname(std::move(env))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   };
   opt("-p,--envoy-port", f.envoy_port, "ENVOY_PORT",
       "Port to which all outbound TCP traffic is redirected (default 15001)");

@@ -33,6 +33,25 @@ std::string describeFailure(const Command& cmd, const Result<CommandResult>& res
                      trimmed(result->err.empty() ? result->out : result->err));
 }
 
+// Whether `tables` hold the same chains and rules in both states; a table
+// that is absent equals one with nothing but empty built-in chains.
+bool sameTables(const SavedState& a, const SavedState& b, const std::vector<Table>& tables) {
+  auto key = [](const SavedTable* t) {
+    std::string out;
+    if (t == nullptr) return out;
+    for (const auto& c : t->chains) {
+      if (isBuiltinChain(c.name) && c.policy == "ACCEPT") continue;
+      out += fmt::format(":{} {}\n", c.name, c.policy);
+    }
+    for (const auto& r : t->rules) out += fmt::format("-A {} {}\n", r.chain, r.spec);
+    return out;
+  };
+  for (Table table : tables) {
+    if (key(a.find(tableName(table))) != key(b.find(tableName(table)))) return false;
+  }
+  return true;
+}
+
 std::vector<std::string> restoreArgs(Backend flavour, bool noflush) {
   std::vector<std::string> args;
   if (noflush) args.emplace_back("--noflush");
@@ -141,7 +160,15 @@ Status Capture::applyIptables(const Ruleset& rules, Backend flavour) {
     std::vector<std::string> problems;
     for (auto it = plans.rbegin(); it != plans.rend(); ++it) {
       if (!it->started) continue;
-      auto input = renderIptablesRollback(it->snapshot, tablesIn(it->input));
+      auto tables = tablesIn(it->input);
+      // A failed restore may have changed nothing (iptables-nft commits all
+      // or nothing) or some tables (legacy commits table by table): look.
+      auto now = read(Command{it->tools.save, {}, {}, false});
+      if (now) {
+        auto state = parseIptablesSave(*now);
+        if (state && sameTables(it->snapshot, *state, tables)) continue;
+      }
+      auto input = renderIptablesRollback(it->snapshot, tables);
       auto status = write(Command{it->tools.restore, restoreArgs(flavour, false), input, true},
                           fmt::format("rolling back the {} rules", familyName(it->family)));
       if (!status) problems.push_back(status.error().message);

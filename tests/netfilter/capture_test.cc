@@ -20,6 +20,10 @@ constexpr const char* kRulesNat =
     "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:FOREIGN - [0:0]\n"
     "-A OUTPUT -j FOREIGN\nCOMMIT\n";
 
+// What iptables-save shows after a restore that changed something.
+constexpr const char* kChangedNat =
+    "*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n-A OUTPUT -j ISTIO_OUTPUT\nCOMMIT\n";
+
 Ruleset injectorRules(bool ipv6) {
   InitFlags f;
   f.proxy_uid = "1337";
@@ -105,7 +109,8 @@ TEST(CaptureTest, LegacyRestoreWaitsForTheXtablesLock) {
 
 TEST(CaptureTest, Ipv6FailureRollsBackIpv4) {
   RecordingApplier a;
-  a.always("iptables-nft-save", out(kRulesNat));
+  a.next("iptables-nft-save", out(kRulesNat));      // before
+  a.always("iptables-nft-save", out(kChangedNat));  // after the IPv4 restore
   a.next("ip6tables-nft-restore", failed(1, "ip6tables-restore: line 3 failed"));
   Capture capture(a);
   auto status = capture.apply(injectorRules(true), Backend::IptablesNft);
@@ -115,15 +120,17 @@ TEST(CaptureTest, Ipv6FailureRollsBackIpv4) {
   EXPECT_NE(status.error().message.find("line 3 failed"), std::string::npos);
   EXPECT_NE(status.error().message.find("rolled back"), std::string::npos);
   auto writes = a.writes();
-  // v4 applied, v6 failed, then both rolled back without --noflush, newest first.
-  ASSERT_EQ(writes.size(), 4u);
-  EXPECT_EQ(writes[2]->display(), "ip6tables-nft-restore");
-  EXPECT_EQ(writes[3]->display(), "iptables-nft-restore");
-  EXPECT_EQ(writes[3]->input, kRulesNat);  // the snapshot, exactly
+  // IPv4 applied, IPv6 failed without changing anything (its save shows the
+  // snapshot), so only IPv4 is put back, without --noflush, to the snapshot.
+  ASSERT_EQ(writes.size(), 3u);
+  EXPECT_EQ(writes[2]->display(), "iptables-nft-restore");
+  EXPECT_EQ(writes[2]->input, kRulesNat);
 }
 
 TEST(CaptureTest, FailedRollbackSaysSo) {
   RecordingApplier a;
+  a.next("iptables-nft-save", out(""));
+  a.always("iptables-nft-save", out(kChangedNat));
   a.next("iptables-nft-restore", failed(2, "iptables-restore: line 9 failed"));
   a.next("iptables-nft-restore", failed(4, "broken"));
   auto status = Capture(a).apply(injectorRules(false), Backend::IptablesNft);
@@ -183,6 +190,8 @@ TEST(CaptureTest, TproxyRoutesAreAddedOnceAndRolledBackOnFailure) {
   }
   {
     RecordingApplier a;
+    a.next("iptables-nft-save", out(""));
+    a.always("iptables-nft-save", out(kChangedNat));
     a.next("ip", out(""));                                                  // rule list: absent
     a.next("ip", failed(2, "RTNETLINK answers: Operation not permitted"));  // rule add
     auto status = Capture(a).apply(rules, Backend::IptablesNft);
