@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <ostream>
 #include <sstream>
 #include <string>
 
@@ -26,6 +27,9 @@ struct GoldenCase {
   const char* name;
   std::function<void(InitFlags&, HostFacts&)> set;
 };
+
+// gtest prints a parameter in test names and failures: its name, not its bytes.
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
 
 // The injector's istio-init arguments.
 void injector(InitFlags& f) {
