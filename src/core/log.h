@@ -8,6 +8,9 @@
 //   REMORA_CONN_LOG(proxy, trace, conn.id(), "read {} bytes", n);     // "[C42] read ..."
 //   REMORA_STREAM_LOG(proxy, debug, conn.id(), stream.id(), "reset"); // "[C42][S3] reset"
 //
+// Levels are spdlog's enumerators: trace, debug, info, warn, err (not
+// "error"), critical.
+//
 // Loggers are created on first use and live until exit. `logger()` is
 // thread-safe but takes spdlog's registry lock; the macros look it up once
 // per call site (a function-local static), so the hot path takes no lock.
