@@ -130,6 +130,20 @@ def test_outbound_from_app_uid_lands_on_15001_with_original_dst(node, backend):
     assert target.ledger() == []  # the proxy, not the peer, got the connection
 
 
+def test_outbound_to_a_service_vip_keeps_the_vip_as_original_dst(node, backend):
+    app, peer = pods(node, "app", "peer")
+    proxy = app.echo_server(15001, name="proxy-out")
+    target = peer.echo_server(8080)
+    svc = node.service("peer", 80, [(peer, 8080)])
+    init(app, *INJECTOR, backend=backend)
+    assert app.connect(svc.vip, 80, b"vip", uid=APP_UID).ok
+    # The proxy itself reaches the service the way kube-proxy serves it.
+    assert app.connect(svc.vip, 80, b"proxy", uid=PROXY_UID).reply == b"proxy"
+    assert [(e["received"], e["original_dst"]) for e in proxy.ledger()] == [
+        ("vip", [svc.vip, 80])]
+    assert [e["received"] for e in target.ledger()] == ["proxy"]
+
+
 def test_root_is_captured_and_the_proxy_uid_and_gid_are_not(node, backend):
     app, peer = pods(node, "app", "peer")
     proxy = app.echo_server(15001, name="proxy-out")
