@@ -26,11 +26,14 @@ endfunction()
 # The network-namespace harness itself (tests/netns/netns.py).
 remora_add_pytest(netns.harness FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_harness.py" LABELS netns)
 
+# `remora init` in real namespaces, on every backend (tests/netns/test_init.py).
+remora_add_pytest(netns.init FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_init.py" LABELS netns)
+
 # Kubernetes: a real kube-apiserver, etcd, controller-manager, scheduler and
 # KWOK on loopback (tests/kube/, docs/testing.md). One ctest for the whole
 # directory: one control plane serves every file. The binaries come from
 # scripts/kube-tools.sh, which `make test` runs first (cached; the first
-# build takes 6 to 15 minutes). It runs alone: its control plane wants both
+# build: 11 CPU-minutes). It runs alone: its control plane wants both
 # cores while it starts.
 remora_add_pytest(kube FILE "${CMAKE_CURRENT_SOURCE_DIR}/kube" LABELS kube TIMEOUT 1500
                   RESOURCE_LOCK kube-apiserver)
