@@ -16,7 +16,6 @@ caBundle (render_for_loopback). Then the seed, with kubectl:
 Skipped, with the reason, while the binary has no `webhook` subcommand.
 """
 
-import copy
 import json
 import subprocess
 
@@ -25,13 +24,8 @@ import pytest
 from cluster import wait_until
 from conftest import remora_has, unique
 from manifests import deployment, pod
-from webhooks import (RemoraWebhook, load_deploy_webhook_configurations, peer_certificate_serial,
-                      render_for_loopback, wait_until_active)
-
-# Namespaces carrying this label belong to one failure-policy test and its
-# own webhook instance; the shared registration leaves them alone.
-SCOPE = "remora-test/webhook-scope"
-
+from webhooks import (SCOPE, RemoraWebhook, load_deploy_webhook_configurations,
+                      peer_certificate_serial, render_for_loopback, scoped, wait_until_active)
 
 @pytest.fixture(scope="module")
 def webhook_supported(remora):
@@ -53,19 +47,6 @@ def deploy_config(deploy_configs):
         if "istio-injection" in json.dumps(config):
             return config
     return deploy_configs[0]
-
-
-def scoped(config, value=None):
-    """`config` restricted to namespaces without SCOPE (value None) or with SCOPE=value."""
-    out = copy.deepcopy(config)
-    for hook in out["webhooks"]:
-        selector = hook.setdefault("namespaceSelector", {})
-        exprs = selector.setdefault("matchExpressions", [])
-        if value is None:
-            exprs.append({"key": SCOPE, "operator": "DoesNotExist"})
-        else:
-            exprs.append({"key": SCOPE, "operator": "In", "values": [value]})
-    return out
 
 
 def injected(p):

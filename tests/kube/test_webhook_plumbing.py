@@ -13,7 +13,8 @@ import pytest
 
 from conftest import unique
 from manifests import pod
-from webhooks import ProbeWebhook, render_for_loopback, serving_certificate, wait_until_active
+from webhooks import (SCOPE, ProbeWebhook, render_for_loopback, scoped, serving_certificate,
+                      wait_until_active)
 
 
 def probe_configuration(name, selector_value, port, ca, failure_policy="Fail"):
@@ -151,3 +152,59 @@ def test_wrong_ca_bundle_is_a_webhook_failure(cluster, probe, probed_namespace, 
         assert probe.reviews == []
     finally:
         cluster.kubectl("delete", "mutatingwebhookconfiguration", name)
+
+
+# The shape of Istio's istio-sidecar-injector configuration (and so of
+# deploy/'s): an in-cluster Service with a path, a namespace label, the
+# opt-out label as objectSelector, kube-system excluded.
+ISTIO_SHAPED = {
+    "apiVersion": "admissionregistration.k8s.io/v1",
+    "kind": "MutatingWebhookConfiguration",
+    "metadata": {"name": "istio-shaped", "labels": {"app": "sidecar-injector"}},
+    "webhooks": [{
+        "name": "namespace.sidecar-injector.remora.test",
+        "admissionReviewVersions": ["v1", "v1beta1"],
+        "sideEffects": "None",
+        "failurePolicy": "Fail",
+        "reinvocationPolicy": "IfNeeded",
+        "timeoutSeconds": 10,
+        "clientConfig": {"service": {"name": "remora-webhook", "namespace": "remora-system",
+                                     "path": "/inject", "port": 443},
+                         "caBundle": ""},
+        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                   "resources": ["pods"]}],
+        "namespaceSelector": {"matchExpressions": [
+            {"key": "istio-injection", "operator": "In", "values": ["enabled"]},
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+             "values": ["kube-system", "remora-system"]}]},
+        "objectSelector": {"matchExpressions": [
+            {"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}]},
+    }],
+}
+
+
+def test_deploy_shaped_configuration_renders_for_loopback(cluster, probe):
+    """What test_webhook.py does with deploy/'s configuration, checked with the probe."""
+    scope = unique("scope")
+    config = render_for_loopback(scoped(ISTIO_SHAPED, scope), probe.port, cluster.ca.cert,
+                                 name=unique("istio-shaped"))
+    hook = config["webhooks"][0]
+    assert hook["clientConfig"]["url"] == f"https://127.0.0.1:{probe.port}/inject"
+    assert "service" not in hook["clientConfig"]
+    ns = unique("shaped")
+    cluster.create_namespace(ns, labels={"istio-injection": "enabled", SCOPE: scope})
+    name = register(cluster, config)
+    try:
+        wait_until_active(cluster, ns, annotated)
+        probe.reviews.clear()
+        cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod("in")))
+        cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(
+            pod("out", labels={"app": "out", "sidecar.istio.io/inject": "false"})))
+        stored_in = cluster.kubectl_json("get", "pod", "in", "-n", ns)
+        stored_out = cluster.kubectl_json("get", "pod", "out", "-n", ns)
+        assert stored_in["metadata"]["annotations"][ProbeWebhook.ANNOTATION] == "/inject"
+        assert ProbeWebhook.ANNOTATION not in stored_out["metadata"].get("annotations", {})
+        assert [r["review"]["request"]["name"] for r in probe.reviews] == ["in"]
+    finally:
+        cluster.kubectl("delete", "mutatingwebhookconfiguration", name)
+        cluster.delete_namespace(ns, wait=False)

@@ -66,6 +66,28 @@ def render_for_loopback(config, port, ca_pem, *, name=None, failure_policy=None,
     return out
 
 
+# Namespaces carrying this label belong to one test and its own webhook
+# instance; the shared registration leaves them alone (see scoped()).
+SCOPE = "remora-test/webhook-scope"
+
+
+def scoped(config, value=None):
+    """`config` restricted to namespaces without SCOPE (value None) or with SCOPE=value.
+
+    Lets a test register a second copy of deploy/'s configuration, pointing at
+    a webhook it may stop, without the shared registration also answering.
+    """
+    out = copy.deepcopy(config)
+    for hook in out["webhooks"]:
+        selector = hook.setdefault("namespaceSelector", {})
+        exprs = selector.setdefault("matchExpressions", [])
+        if value is None:
+            exprs.append({"key": SCOPE, "operator": "DoesNotExist"})
+        else:
+            exprs.append({"key": SCOPE, "operator": "In", "values": [value]})
+    return out
+
+
 def serving_certificate(ca, name):
     """A webhook serving certificate for 127.0.0.1 signed by `ca`; (cert, key)."""
     return ca.issue(name, f"/CN={name}", server_sans=["IP:127.0.0.1", "DNS:localhost"])
