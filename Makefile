@@ -45,7 +45,7 @@ test-kube: build kube-tools
 	$(CTEST) --test-dir build -L kube
 
 # kube-apiserver & co. for the kube tier, built once from the Go module proxy
-# and cached in ~/.cache/remora/kube/ (the first build: 11 CPU-minutes).
+# and cached in ~/.cache/remora/kube/ (the first build: 13 CPU-minutes).
 kube-tools:
 	@bash scripts/kube-tools.sh
 

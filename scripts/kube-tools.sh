@@ -16,7 +16,7 @@
 #
 # The binaries are cached outside the tree, in
 # ${REMORA_KUBE_CACHE:-~/.cache/remora/kube}/<versions>-<go.sum hash>/, so a
-# rerun costs a stat. The first build takes about 10 minutes on 2 cores (see
+# rerun costs a stat. The first build takes 13 CPU-minutes (see
 # README.md); a lock makes concurrent callers wait for one build instead of
 # running two.
 set -euo pipefail
@@ -93,7 +93,7 @@ staging=$(mktemp -d "$cache_root/.build.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 echo "kube-tools: building Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION and KWOK $KWOK_VERSION" \
   "into $out_dir" \
-  "(first build: about 11 CPU-minutes)" >&2
+  "(first build: about 13 CPU-minutes)" >&2
 start=$SECONDS
 (
   cd "$module_dir"

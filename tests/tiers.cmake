@@ -33,7 +33,7 @@ remora_add_pytest(netns.init FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_init.p
 # KWOK on loopback (tests/kube/, docs/testing.md). One ctest for the whole
 # directory: one control plane serves every file. The binaries come from
 # scripts/kube-tools.sh, which `make test` runs first (cached; the first
-# build: 11 CPU-minutes). It runs alone: its control plane wants both
+# build: 13 CPU-minutes). It runs alone: its control plane wants both
 # cores while it starts.
 remora_add_pytest(kube FILE "${CMAKE_CURRENT_SOURCE_DIR}/kube" LABELS kube TIMEOUT 1500
                   RESOURCE_LOCK kube-apiserver)
