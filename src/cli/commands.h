@@ -9,5 +9,6 @@
 namespace remora::cli {
 
 void addVersionCommand(CLI::App& app);
+void addInjectCommand(CLI::App& app);
 
 }  // namespace remora::cli
