@@ -1,0 +1,198 @@
+#include "http/header_map.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/assert.h"
+#include "http/chars.h"
+
+namespace remora::http {
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (toLower(a[i]) != toLower(b[i])) return false;
+  }
+  return true;
+}
+
+bool isValidFieldName(std::string_view name) noexcept {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return isTchar(c); });
+}
+
+bool isValidFieldValue(std::string_view value) noexcept {
+  if (value.empty()) return true;
+  if (isOws(value.front()) || isOws(value.back())) return false;
+  return std::all_of(value.begin(), value.end(), [](char c) { return isFieldValueChar(c); });
+}
+
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  // Offsets are 32-bit: a map is bounded by the parser's limits (kilobytes),
+  // and code adding fields itself adds small ones.
+  REMORA_CHECK(arena_.size() + name.size() + value.size() <= UINT32_MAX, "HeaderMap overflow");
+  // `name` or `value` may view our own arena (set("a", *get("b"))); growing the
+  // arena would leave them dangling, so re-derive them from offsets.
+  const char* base = arena_.data();
+  auto inArena = [&](std::string_view s) {
+    return !s.empty() && s.data() >= base && s.data() < base + arena_.size();
+  };
+  std::size_t name_at = inArena(name) ? static_cast<std::size_t>(name.data() - base) : SIZE_MAX;
+  std::size_t value_at = inArena(value) ? static_cast<std::size_t>(value.data() - base) : SIZE_MAX;
+  arena_.reserve(arena_.size() + name.size() + value.size());
+  if (name_at != SIZE_MAX) name = std::string_view(arena_).substr(name_at, name.size());
+  if (value_at != SIZE_MAX) value = std::string_view(arena_).substr(value_at, value.size());
+
+  Slot slot{};
+  slot.name_offset = static_cast<std::uint32_t>(arena_.size());
+  slot.name_size = static_cast<std::uint32_t>(name.size());
+  arena_.append(name);
+  slot.value_offset = static_cast<std::uint32_t>(arena_.size());
+  slot.value_size = static_cast<std::uint32_t>(value.size());
+  arena_.append(value);
+  entries_.push_back(slot);
+  byte_size_ += name.size() + value.size();
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  // Append first (add() copes with views into the arena), then drop the old
+  // fields by the copied name, then put the new one back at the end.
+  add(name, value);
+  Slot added = entries_.back();
+  entries_.pop_back();
+  byte_size_ -= added.name_size + added.value_size;
+  remove(entryOf(added).name);
+  entries_.push_back(added);
+  byte_size_ += added.name_size + added.value_size;
+}
+
+std::size_t HeaderMap::remove(std::string_view name) {
+  // `name` may be a view into the arena; the arena is not modified here.
+  std::size_t removed = 0;
+  auto out = entries_.begin();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (equalsIgnoreCase(entryOf(*it).name, name)) {
+      byte_size_ -= it->name_size + it->value_size;
+      ++removed;
+    } else {
+      *out++ = *it;
+    }
+  }
+  entries_.erase(out, entries_.end());
+  // The arena keeps the removed bytes until clear(): removal is rare (hop-by-hop
+  // stripping) and compacting would invalidate views for nothing.
+  return removed;
+}
+
+std::optional<std::string_view> HeaderMap::get(std::string_view name) const {
+  for (const Slot& slot : entries_) {
+    Entry e = entryOf(slot);
+    if (equalsIgnoreCase(e.name, name)) return e.value;
+  }
+  return std::nullopt;
+}
+
+std::size_t HeaderMap::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (const Slot& slot : entries_) {
+    if (equalsIgnoreCase(entryOf(slot).name, name)) ++n;
+  }
+  return n;
+}
+
+HeaderMap::Entry HeaderMap::at(std::size_t index) const {
+  REMORA_ASSERT(index < entries_.size());
+  return entryOf(entries_[index]);
+}
+
+void HeaderMap::clear() noexcept {
+  arena_.clear();
+  entries_.clear();
+  byte_size_ = 0;
+}
+
+void HeaderMap::reserve(std::size_t fields, std::size_t bytes) {
+  entries_.reserve(fields);
+  arena_.reserve(bytes);
+}
+
+void HeaderMap::swap(HeaderMap& other) noexcept {
+  arena_.swap(other.arena_);
+  entries_.swap(other.entries_);
+  std::swap(byte_size_, other.byte_size_);
+}
+
+bool listContains(const HeaderMap& headers, std::string_view name, std::string_view token) {
+  bool found = false;
+  headers.forEachValue(name, [&](std::string_view value) {
+    forEachListElement(value, [&](std::string_view element) {
+      if (equalsIgnoreCase(element, token)) found = true;
+    });
+  });
+  return found;
+}
+
+namespace {
+
+bool isHopByHopByDefinition(std::string_view name) {
+  return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive") ||
+         equalsIgnoreCase(name, "proxy-connection") ||
+         equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "upgrade") ||
+         equalsIgnoreCase(name, "te") || equalsIgnoreCase(name, "trailer");
+}
+
+// Fields a Connection token must never make us drop: the proxy frames and
+// routes with them.
+bool isProtected(std::string_view name) {
+  return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "host");
+}
+
+}  // namespace
+
+std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
+  bool upgrade_listed = false;
+  // Collect the names first (views into the arena stay valid: remove() does
+  // not touch the arena), then remove.
+  std::string_view listed[32];
+  std::size_t listed_count = 0;
+  bool overflow = false;
+  headers.forEachValue("connection", [&](std::string_view value) {
+    forEachListElement(value, [&](std::string_view token) {
+      if (equalsIgnoreCase(token, "upgrade")) upgrade_listed = true;
+      if (isProtected(token) || isHopByHopByDefinition(token)) return;
+      if (listed_count < std::size(listed)) {
+        listed[listed_count++] = token;
+      } else {
+        overflow = true;
+      }
+    });
+  });
+  std::size_t removed = 0;
+  for (std::size_t i = 0; i < listed_count; ++i) removed += headers.remove(listed[i]);
+  if (overflow) {
+    // More than 32 distinct tokens: rare enough to pay for a second pass.
+    std::string names;
+    headers.forEachValue("connection", [&](std::string_view value) {
+      names.append(value);
+      names.push_back(',');
+    });
+    forEachListElement(names, [&](std::string_view token) {
+      if (!isProtected(token) && !isHopByHopByDefinition(token)) removed += headers.remove(token);
+    });
+  }
+  bool keep = keep_upgrade && upgrade_listed && headers.contains("upgrade");
+  removed += headers.remove("connection");
+  removed += headers.remove("keep-alive");
+  removed += headers.remove("proxy-connection");
+  removed += headers.remove("transfer-encoding");
+  removed += headers.remove("te");
+  removed += headers.remove("trailer");
+  if (keep) {
+    headers.add("Connection", "upgrade");
+  } else {
+    removed += headers.remove("upgrade");
+  }
+  return removed;
+}
+
+}  // namespace remora::http

@@ -1,0 +1,182 @@
+// HeaderMap: an ordered list of HTTP header fields that owns its bytes.
+//
+// Field names keep the case they were received or added with; every lookup
+// compares names case-insensitively (RFC 9110 §5.1). Order and duplicates are
+// preserved, because a proxy forwards what it received and because some
+// fields (Set-Cookie) cannot be combined.
+//
+// Storage: one byte arena (std::string) plus one vector of offsets. clear()
+// keeps the capacity of both, so a map reused for message after message
+// stops allocating once it has seen its largest message (the proxy's hot
+// path relies on this: the parser owns one map per direction and reuses it).
+// swap() exchanges storage without allocating: a caller that wants to keep a
+// parsed head beyond the callback swaps it with a spare map it owns.
+//
+// Views: every std::string_view returned by a HeaderMap (names, values,
+// Entry) points into the arena and stays valid until the next non-const call
+// on the same map (add, set, remove, clear, swap, assignment). Copy a value
+// into a std::string if it must outlive that.
+//
+// Contents: the parser only stores fields that passed RFC 9110/9112
+// validation (token names; values without CR, LF, NUL or other controls,
+// without leading or trailing whitespace). Code that adds fields itself must
+// respect the same rules: isValidFieldName()/isValidFieldValue() check them,
+// and the serializer asserts them in debug builds. A map never contains an
+// invalid field that came from the network.
+//
+// Threading: none; a HeaderMap is a value, used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace remora::http {
+
+// ASCII case-insensitive equality, for field names and tokens.
+bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
+
+// RFC 9110 §5.1: field-name = token (tchar: ALPHA DIGIT and !#$%&'*+-.^_`|~).
+bool isValidFieldName(std::string_view name) noexcept;
+// RFC 9110 §5.5: VCHAR, obs-text, SP and HTAB, with no leading or trailing
+// SP/HTAB. Empty is valid.
+bool isValidFieldValue(std::string_view value) noexcept;
+
+class HeaderMap {
+ public:
+  struct Entry {
+    std::string_view name;
+    std::string_view value;
+  };
+
+  class const_iterator;  // NOLINT(readability-identifier-naming): std container idiom
+
+  HeaderMap() = default;
+
+  // Appends a field (copies both strings). Duplicates are kept.
+  void add(std::string_view name, std::string_view value);
+  // Removes every field named `name`, then appends one with `value`.
+  void set(std::string_view name, std::string_view value);
+  // Removes every field named `name`; returns how many were removed.
+  std::size_t remove(std::string_view name);
+
+  // The value of the first field named `name`, if any.
+  std::optional<std::string_view> get(std::string_view name) const;
+  // How many fields are named `name`.
+  std::size_t count(std::string_view name) const;
+  bool contains(std::string_view name) const { return count(name) > 0; }
+
+  // Calls fn(std::string_view value) for each field named `name`, in order.
+  template <typename Fn>
+  void forEachValue(std::string_view name, Fn&& fn) const;
+
+  // Number of fields.
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+  // Decoded bytes: the sum of name and value lengths over every field (what
+  // Envoy counts against max_request_headers_kb).
+  std::size_t byteSize() const noexcept { return byte_size_; }
+
+  Entry at(std::size_t index) const;
+  const_iterator begin() const;
+  const_iterator end() const;
+
+  // Forgets every field, keeping the allocated capacity.
+  void clear() noexcept;
+  // Reserves room for `fields` fields with `bytes` bytes of names and values.
+  void reserve(std::size_t fields, std::size_t bytes);
+  void swap(HeaderMap& other) noexcept;
+
+ private:
+  struct Slot {
+    std::uint32_t name_offset;
+    std::uint32_t name_size;
+    std::uint32_t value_offset;
+    std::uint32_t value_size;
+  };
+  Entry entryOf(const Slot& slot) const {
+    return {std::string_view(arena_).substr(slot.name_offset, slot.name_size),
+            std::string_view(arena_).substr(slot.value_offset, slot.value_size)};
+  }
+
+  std::string arena_;
+  std::vector<Slot> entries_;
+  std::size_t byte_size_ = 0;
+};
+
+class HeaderMap::const_iterator {
+ public:
+  using value_type = Entry;                // NOLINT(readability-identifier-naming)
+  using difference_type = std::ptrdiff_t;  // NOLINT(readability-identifier-naming)
+
+  const_iterator() = default;
+  const_iterator(const HeaderMap* map, std::size_t index) : map_(map), index_(index) {}
+  Entry operator*() const { return map_->at(index_); }
+  const_iterator& operator++() {
+    ++index_;
+    return *this;
+  }
+  const_iterator operator++(int) {
+    auto copy = *this;
+    ++index_;
+    return copy;
+  }
+  bool operator==(const const_iterator& other) const { return index_ == other.index_; }
+
+ private:
+  const HeaderMap* map_ = nullptr;  // the map iterated; null only when default-constructed
+  std::size_t index_ = 0;
+};
+
+inline HeaderMap::const_iterator HeaderMap::begin() const { return {this, 0}; }
+inline HeaderMap::const_iterator HeaderMap::end() const { return {this, entries_.size()}; }
+
+template <typename Fn>
+void HeaderMap::forEachValue(std::string_view name, Fn&& fn) const {
+  for (const Slot& slot : entries_) {
+    Entry e = entryOf(slot);
+    if (equalsIgnoreCase(e.name, name)) fn(e.value);
+  }
+}
+
+// Calls fn(std::string_view element) for each non-empty element of a
+// comma-separated list value (RFC 9110 §5.6.1: `#element`), with OWS trimmed.
+// Quoted strings are not special-cased: the lists this is used for
+// (Connection, Transfer-Encoding, Upgrade, Expect, TE) hold tokens.
+template <typename Fn>
+void forEachListElement(std::string_view value, Fn&& fn) {
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    std::size_t comma = value.find(',', start);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string_view element = value.substr(start, comma - start);
+    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+      element.remove_prefix(1);
+    }
+    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+      element.remove_suffix(1);
+    }
+    if (!element.empty()) fn(element);
+    start = comma + 1;
+  }
+}
+
+// True when some field named `name` lists `token` (case-insensitive), e.g.
+// listContains(headers, "connection", "close").
+bool listContains(const HeaderMap& headers, std::string_view name, std::string_view token);
+
+// Hop-by-hop fields (RFC 9110 §7.6.1, R14): removes every field that a
+// Connection field lists, then Connection itself and the fields that are
+// hop-by-hop by definition (Keep-Alive, Proxy-Connection, Transfer-Encoding,
+// Upgrade, TE, Trailer), as Envoy does for a sidecar. With `keep_upgrade`,
+// the Upgrade field and the `upgrade` Connection token survive, for a request
+// the proxy forwards as an upgrade attempt. Returns how many fields were
+// removed. Connection-listed names that would name framing or routing fields
+// (Content-Length, Host) are not removed: a client cannot make the proxy
+// drop those.
+std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade = false);
+
+}  // namespace remora::http

@@ -1,0 +1,27 @@
+# Tiers 3 and 4: pytest suites that drive the real binary in network
+# namespaces (label netns) or against a real kube-apiserver (label kube).
+# They run with Debian's interpreter, whatever python3 is first on PATH, and
+# get the binary under test in REMORA_BIN. One ctest per file, so ctest -j
+# runs files side by side (each run's names are unique, see tests/netns/netns.py).
+
+set(REMORA_PYTHON /usr/bin/python3)
+
+# remora_add_pytest(<ctest name> FILE <path> LABELS <labels> [TIMEOUT <s>] [RESOURCE_LOCK <lock>])
+function(remora_add_pytest name)
+  cmake_parse_arguments(ARG "" "FILE;TIMEOUT;RESOURCE_LOCK" "LABELS" ${ARGN})
+  get_filename_component(dir "${ARG_FILE}" DIRECTORY)
+  add_test(NAME ${name}
+           COMMAND ${REMORA_PYTHON} -m pytest -q -p no:cacheprovider -rfE "${ARG_FILE}"
+           WORKING_DIRECTORY "${dir}")
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "REMORA_BIN=$<TARGET_FILE:remora>;PYTHONDONTWRITEBYTECODE=1")
+  if(ARG_RESOURCE_LOCK)
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK "${ARG_RESOURCE_LOCK}")
+  endif()
+endfunction()
+
+# The network-namespace harness itself (tests/netns/netns.py).
+remora_add_pytest(netns.harness FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_harness.py" LABELS netns)
