@@ -1,8 +1,8 @@
 // `remora inject`: manifests in, injected manifests out (istioctl kube-inject).
 //
 // The whole output is produced before anything is committed: to stdout in
-// one write at the end, or to a temporary file beside -o that is renamed over
-// it only on success. A bad document therefore leaves no partial output.
+// one write at the end, or to -o through writeFileAtomic (a temporary file
+// renamed over it). A bad document therefore leaves no partial output.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/file.h"
 #include "core/result.h"
 #include "inject/config.h"
 #include "inject/injector.h"
@@ -26,7 +27,6 @@ namespace remora::cli {
 namespace {
 
 constexpr std::size_t kMaxInputBytes = 512 * 1024 * 1024;
-constexpr std::size_t kFlushBytes = 1 << 20;
 
 struct InjectOptions {
   std::string filename;
@@ -37,117 +37,21 @@ struct InjectOptions {
   bool explain = false;
 };
 
-Status writeAll(int fd, std::string_view data) {
+Status writeStdout(std::string_view data) {
   while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+    ssize_t n = ::write(STDOUT_FILENO, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error{Errc::Io, std::strerror(errno)};
+      return Error{Errc::Io, fmt::format("writing to stdout: {}", std::strerror(errno))};
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return ok();
 }
 
-Result<std::string> readAll(const std::string& path) {
-  int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{Errc::Io, fmt::format("cannot read {}: {}", path, std::strerror(errno))};
-  std::string data;
-  char buf[1 << 16];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      if (fd != STDIN_FILENO) ::close(fd);
-      return Error{Errc::Io, fmt::format("cannot read {}: {}", path, std::strerror(err))};
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > kMaxInputBytes) {
-      if (fd != STDIN_FILENO) ::close(fd);
-      return Error{Errc::PayloadTooLarge,
-                   fmt::format("{} is larger than {} bytes", path, kMaxInputBytes)};
-    }
-  }
-  if (fd != STDIN_FILENO) ::close(fd);
-  return data;
+Result<std::string> readInput(const std::string& path) {
+  return readFile(path == "-" ? "/dev/stdin" : path, kMaxInputBytes);
 }
-
-// Where the injected manifests go: stdout (buffered until the end) or a
-// temporary file renamed over -o on commit. Destroying an uncommitted sink
-// removes the temporary file.
-class OutputSink {
- public:
-  static Result<std::unique_ptr<OutputSink>> open(const std::string& path) {
-    auto sink = std::unique_ptr<OutputSink>(new OutputSink());
-    if (path.empty() || path == "-") return sink;
-    std::filesystem::path target(path);
-    std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
-    std::string tmpl = (dir / ("." + target.filename().string() + ".remora-XXXXXX")).string();
-    int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) {
-      return Error{Errc::Io,
-                   fmt::format("cannot create a file beside {}: {}", path, std::strerror(errno))};
-    }
-    ::fchmod(fd, 0644);
-    sink->fd_ = fd;
-    sink->tmp_ = tmpl;
-    sink->target_ = path;
-    return sink;
-  }
-
-  ~OutputSink() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!tmp_.empty() && !committed_) ::unlink(tmp_.c_str());
-  }
-  OutputSink(const OutputSink&) = delete;
-  OutputSink& operator=(const OutputSink&) = delete;
-
-  std::string& buffer() { return buffer_; }
-
-  // Writes the buffer out when it is large (files only: stdout waits).
-  Status maybeFlush() {
-    if (fd_ < 0 || buffer_.size() < kFlushBytes) return ok();
-    REMORA_TRY(flush());
-    return ok();
-  }
-
-  Status commit() {
-    if (fd_ < 0) {
-      Status s = writeAll(STDOUT_FILENO, buffer_);
-      if (!s) return s.error().context("writing to stdout");
-      return ok();
-    }
-    REMORA_TRY(flush());
-    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-      fd_ = -1;
-      return Error{Errc::Io, fmt::format("writing {}: {}", target_, std::strerror(errno))};
-    }
-    fd_ = -1;
-    if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
-      return Error{Errc::Io, fmt::format("cannot write {}: {}", target_, std::strerror(errno))};
-    }
-    committed_ = true;
-    return ok();
-  }
-
- private:
-  OutputSink() = default;
-
-  Status flush() {
-    Status s = writeAll(fd_, buffer_);
-    if (!s) return s.error().context("writing " + target_);
-    buffer_.clear();
-    return ok();
-  }
-
-  int fd_ = -1;
-  std::string tmp_;
-  std::string target_;
-  std::string buffer_;
-  bool committed_ = false;
-};
 
 std::string where(int document, const inject::ObjectReport& report) {
   std::string out = fmt::format("document {}", document);
@@ -174,10 +78,10 @@ Status run(const InjectOptions& options) {
   std::string values_text;
   std::string mesh_text;
   if (!options.values_file.empty()) {
-    REMORA_ASSIGN_OR_RETURN(values_text, readAll(options.values_file));
+    REMORA_ASSIGN_OR_RETURN(values_text, readInput(options.values_file));
   }
   if (!options.meshconfig_file.empty()) {
-    REMORA_ASSIGN_OR_RETURN(mesh_text, readAll(options.meshconfig_file));
+    REMORA_ASSIGN_OR_RETURN(mesh_text, readInput(options.meshconfig_file));
   }
   auto config = inject::loadConfig(values_text, mesh_text, options.revision);
   if (!config) {
@@ -188,8 +92,9 @@ Status run(const InjectOptions& options) {
   }
   inject::Injector injector(std::make_shared<const inject::InjectConfig>(std::move(*config)));
 
-  REMORA_ASSIGN_OR_RETURN(std::string input, readAll(options.filename));
-  REMORA_ASSIGN_OR_RETURN(auto sink, OutputSink::open(options.output));
+  REMORA_ASSIGN_OR_RETURN(std::string input, readInput(options.filename));
+  std::string output;
+  output.reserve(input.size() * 4);
 
   bool first = true;
   std::vector<inject::ObjectReport> reports;
@@ -197,7 +102,8 @@ Status run(const InjectOptions& options) {
     reports.clear();
     Status s = inject::injectObject(injector, doc.value, reports);
     if (!s)
-      return Error{s.error().code, fmt::format("document {}: {}", doc.index, s.error().message)};
+      return Error{s.error().code, fmt::format("document {} (line {}): {}", doc.index, doc.line,
+                                               s.error().message)};
     for (const auto& report : reports) {
       if (options.explain) {
         explain(doc.index, report);
@@ -205,13 +111,15 @@ Status run(const InjectOptions& options) {
         fmt::print(stderr, "{}\n", inject::skipMessage(report));
       }
     }
-    if (!first) sink->buffer() += "---\n";
+    if (!first) output += "---\n";
     first = false;
-    kube::appendYaml(sink->buffer(), doc.value);
-    return sink->maybeFlush();
+    kube::appendYaml(output, doc.value);
+    return ok();
   });
   REMORA_TRY(status);
-  return sink->commit();
+  input = std::string();  // the output may be large: give the input's memory back first
+  if (options.output.empty() || options.output == "-") return writeStdout(output);
+  return writeFileAtomic(options.output, output);
 }
 
 }  // namespace
