@@ -157,12 +157,16 @@ def sweep_stale() -> list[str]:
     return removed
 
 
-def _in_netns(ns: str, argv: Sequence[str], uid: int | None, gid: int | None) -> list[str]:
+def _in_netns(ns: str, argv: Sequence[str], uid: int | None, gid: int | None,
+              env: dict | None = None) -> list[str]:
     cmd = ["ip", "netns", "exec", ns]
     if uid is not None or gid is not None:
         uid = 0 if uid is None else uid
         gid = uid if gid is None else gid
         cmd += ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+    if env:
+        # Set for the program only: ip and setpriv still run with the caller's PATH.
+        cmd += ["env", *[f"{k}={v}" for k, v in env.items()]]
     return cmd + [str(a) for a in argv]
 
 
@@ -229,8 +233,11 @@ class EchoServer(Process):
 
     The ledger is one JSON object per connection (tcp) or request (http):
       {"listener": [ip, port], "peer": [ip, port], "local": [ip, port],
-       "original_dst": [ip, port] | null, "received": "<bytes as latin-1>",
-       "seq": "<x-seq header>" (http only)}
+       "original_dst": [ip, port] | null, "redirected": bool,
+       "received": "<bytes as latin-1>", "seq": "<x-seq header>" (http only)}
+    original_dst is SO_ORIGINAL_DST: where a REDIRECTed connection was going.
+    Without redirection it equals "local" (or is null when conntrack is not
+    loaded in the namespace); "redirected" says which.
     """
 
     ledger_path: Path
@@ -267,19 +274,22 @@ class Namespace:
         self.short = short
         self.ns = f"{PREFIX}{run.id}-{short}"
 
-    def cmd(self, argv: Sequence[str], uid: int | None = None, gid: int | None = None) -> list[str]:
-        """The argv that runs `argv` inside this namespace (as uid/gid if given)."""
-        return _in_netns(self.ns, argv, uid, gid)
+    def cmd(self, argv: Sequence[str], uid: int | None = None, gid: int | None = None,
+            env: dict | None = None) -> list[str]:
+        """The argv that runs `argv` inside this namespace (as uid/gid, with the
+        extra environment variables `env`, if given)."""
+        return _in_netns(self.ns, argv, uid, gid, env)
 
     def run_cmd(self, argv: Sequence[str], *, uid: int | None = None, gid: int | None = None,
                 check: bool = True, timeout: float = DEFAULT_TIMEOUT, input: bytes | None = None,
                 env: dict | None = None) -> subprocess.CompletedProcess:
         """Runs a command to completion inside the namespace.
 
+        `env` adds variables for the program itself (not for ip/setpriv).
         With check=True a non-zero exit raises HarnessError carrying stderr.
         stdout and stderr are bytes in the returned CompletedProcess.
         """
-        return _sh(self.cmd(argv, uid, gid), check=check, timeout=timeout, input=input, env=env)
+        return _sh(self.cmd(argv, uid, gid, env), check=check, timeout=timeout, input=input)
 
     # Short alias: pod.sh(["iptables-save"]).stdout
     sh = run_cmd
@@ -287,9 +297,11 @@ class Namespace:
     def spawn(self, argv: Sequence[str], *, name: str | None = None, uid: int | None = None,
               gid: int | None = None, env: dict | None = None, cwd: str | None = None,
               cls: type = Process) -> Process:
-        """Starts a long-running program inside the namespace; the Run stops it."""
-        return self.run.spawn(self.cmd(argv, uid, gid), name=name or f"{self.short}-{Path(str(argv[0])).name}",
-                              env=env, cwd=cwd, cls=cls)
+        """Starts a long-running program inside the namespace; the Run stops it.
+        `env` adds variables for the program itself."""
+        return self.run.spawn(self.cmd(argv, uid, gid, env),
+                              name=name or f"{self.short}-{Path(str(argv[0])).name}",
+                              cwd=cwd, cls=cls)
 
     def listening(self, port: int, proto: str = "tcp") -> bool:
         flag = "-Hltn" if proto == "tcp" else "-Hlun"

@@ -28,7 +28,7 @@ def test_pods_talk_over_the_bridge_and_the_ledger_is_exact(node):
     assert entry["received"].encode("latin-1") == b"hello\x00\xff"
     assert entry["peer"][0] == app.ip4
     assert entry["local"] == [peer.ip4, 8080]
-    assert entry["original_dst"] is None  # nothing redirected it
+    assert entry["redirected"] is False  # nothing redirected it
 
 
 def test_ipv6_pods(node6):
@@ -45,6 +45,14 @@ def test_commands_run_as_the_given_uid_and_gid_without_groups(node):
     ids = pod.sh(["sh", "-c", "id -u; id -g; id -G"], uid=1000, gid=2000).stdout.decode()
     assert ids.split() == ["1000", "2000", "2000"]
     assert pod.sh(["id", "-u"]).stdout.decode().strip() == "0"
+
+
+def test_env_applies_to_the_program_only(node, netns_run):
+    pod = node.pod("app")
+    empty = netns_run.dir / "empty"
+    empty.mkdir()
+    out = pod.sh(["/usr/bin/env"], env={"PATH": str(empty), "X_TEST": "1"}).stdout.decode()
+    assert f"PATH={empty}" in out and "X_TEST=1" in out
 
 
 def test_loopback_is_up_and_a_closed_port_refuses(node):
@@ -85,6 +93,7 @@ def test_echo_server_reports_the_original_destination_of_a_redirect(node):
     res = app.connect(peer.ip4, 80, b"to-peer", uid=1000)
     assert res.reply == b"to-peer"
     assert proxy.ledger()[0]["original_dst"] == [peer.ip4, 80]
+    assert proxy.ledger()[0]["redirected"] is True
 
 
 def test_host_namespace_is_never_touched(netns_run):
