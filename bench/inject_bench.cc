@@ -38,7 +38,8 @@ const std::string& stream() {
     std::string out;
     for (int i = 0; i < kDocuments; ++i) {
       remora::Json doc = (*docs)[static_cast<std::size_t>(i) % docs->size()].value;
-      doc["metadata"]["name"] = doc["metadata"]["name"].get<std::string>() + "-" + std::to_string(i);
+      doc["metadata"]["name"] =
+          doc["metadata"]["name"].get<std::string>() + "-" + std::to_string(i);
       if (i > 0) out += "---\n";
       remora::kube::appendYaml(out, doc);
     }
@@ -64,13 +65,14 @@ void BM_Inject_Stream10k(benchmark::State& state) {
   for (auto _ : state) {
     std::string out;
     out.reserve(input.size() * 5);
-    auto status = remora::kube::forEachDocument(input, [&](remora::kube::Document&& doc) {
-      reports.clear();
-      REMORA_TRY(remora::inject::injectObject(injector(), doc.value, reports));
-      if (doc.index > 1) out += "---\n";
-      remora::kube::appendYaml(out, doc.value);
-      return remora::ok();
-    });
+    auto status =
+        remora::kube::forEachDocument(input, [&](remora::kube::Document&& doc) -> remora::Status {
+          reports.clear();
+          REMORA_TRY(remora::inject::injectObject(injector(), doc.value, reports));
+          if (doc.index > 1) out += "---\n";
+          remora::kube::appendYaml(out, doc.value);
+          return remora::ok();
+        });
     REMORA_CHECK(status.has_value(), "inject: {}", status.error().message);
     out_bytes = out.size();
     benchmark::DoNotOptimize(out.data());
@@ -86,11 +88,12 @@ void BM_RoundTrip_Stream10k(benchmark::State& state) {
   for (auto _ : state) {
     std::string out;
     out.reserve(input.size() * 2);
-    auto status = remora::kube::forEachDocument(input, [&](remora::kube::Document&& doc) {
-      if (doc.index > 1) out += "---\n";
-      remora::kube::appendYaml(out, doc.value);
-      return remora::ok();
-    });
+    auto status =
+        remora::kube::forEachDocument(input, [&](remora::kube::Document&& doc) -> remora::Status {
+          if (doc.index > 1) out += "---\n";
+          remora::kube::appendYaml(out, doc.value);
+          return remora::ok();
+        });
     REMORA_CHECK(status.has_value(), "round trip: {}", status.error().message);
     benchmark::DoNotOptimize(out.data());
   }

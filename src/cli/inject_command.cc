@@ -98,7 +98,7 @@ Status run(const InjectOptions& options) {
 
   bool first = true;
   std::vector<inject::ObjectReport> reports;
-  Status status = kube::forEachDocument(input, [&](kube::Document&& doc) -> Status {
+  Status status = kube::forEachDocumentPipelined(input, [&](kube::Document&& doc) -> Status {
     reports.clear();
     Status s = inject::injectObject(injector, doc.value, reports);
     if (!s)

@@ -61,12 +61,7 @@ std::string containerName(const Json& container) { return kube::stringOr(contain
 // Sets object[key] = value, in place when the key exists (so re-injection
 // keeps positions), appended otherwise.
 void setInPlace(Json& object, std::string_view key, Json value) {
-  auto it = object.find(key);
-  if (it != object.end()) {
-    *it = std::move(value);
-  } else {
-    object[std::string(key)] = std::move(value);
-  }
+  kube::setMember(object, key, std::move(value));
 }
 
 void eraseKey(Json& object, std::string_view key) {
@@ -82,14 +77,16 @@ Json& ensureMetadata(Json& pod) {
     if (it->is_null()) *it = Json::object();
     return *it;
   }
-  Json out = Json::object();
-  for (auto& [key, value] : pod.items()) {
-    if (key == "spec") out["metadata"] = Json::object();
-    out[key] = std::move(value);
+  auto& members = pod.get_ref<Json::object_t&>();
+  Json::object_t out;
+  out.reserve(members.size() + 1);
+  for (auto& member : members) {
+    if (member.first == "spec") out.emplace_back("metadata", Json::object());
+    out.emplace_back(member.first, std::move(member.second));
   }
-  if (!out.contains("metadata")) out["metadata"] = Json::object();
-  pod = std::move(out);
-  return pod["metadata"];
+  members.swap(out);
+  if (auto placed = pod.find("metadata"); placed != pod.end()) return *placed;
+  return kube::setMember(pod, "metadata", Json::object());  // a pod without spec (never valid)
 }
 
 // An array field of `spec`, created (at the end of spec) when missing.
@@ -99,8 +96,7 @@ Json& ensureArray(Json& spec, std::string_view key) {
     if (it->is_null()) *it = Json::array();
     return *it;
   }
-  spec[std::string(key)] = Json::array();
-  return spec[std::string(key)];
+  return kube::setMember(spec, key, Json::array());
 }
 
 // ------------------------------------------------------------ shape checks
@@ -118,7 +114,6 @@ Status checkContainerList(const Json& spec, std::string_view key, bool required)
   if (required && list->empty()) {
     return Error{Errc::InvalidArgument, fmt::format("spec.{} must not be empty", key)};
   }
-  std::set<std::string> seen;
   for (std::size_t i = 0; i < list->size(); ++i) {
     const Json& c = (*list)[i];
     if (!c.is_object()) {
@@ -129,7 +124,12 @@ Status checkContainerList(const Json& spec, std::string_view key, bool required)
       return Error{Errc::InvalidArgument,
                    fmt::format("spec.{}[{}].name is required value", key, i)};
     }
-    if (!seen.insert(name->get<std::string>()).second) {
+    bool duplicate = false;
+    for (std::size_t k = 0; k < i && !duplicate; ++k) {
+      const Json* other = findField((*list)[k], "name");
+      duplicate = other != nullptr && *other == *name;
+    }
+    if (duplicate) {
       return Error{Errc::InvalidArgument,
                    fmt::format("spec.{}[{}].name: duplicate container name \"{}\"", key, i,
                                name->get<std::string>())};
@@ -605,6 +605,7 @@ Result<Plan> plan(const Json& pod, const PodContext& ctx, const InjectConfig& co
   std::string pull_policy = stringAt(values, "global.imagePullPolicy");
 
   Json proxy = Json::object();
+  proxy.get_ref<Json::object_t&>().reserve(32);  // no growth, so members are never copied
   proxy["image"] = annotationOr(annotations, names::kProxyImage,
                                 imageName(values, stringAt(values, "global.proxy.image")));
   proxy["imagePullPolicy"] = pull_policy.empty() ? Json() : Json(pull_policy);
@@ -640,6 +641,7 @@ Result<Plan> plan(const Json& pod, const PodContext& ctx, const InjectConfig& co
   proxy["runAsNonRoot"] = !tproxy;
 
   Json init = Json::object();
+  init.get_ref<Json::object_t&>().reserve(4);
   init["enabled"] = mode != "NONE";
   init["image"] = imageName(values, stringAt(values, "global.proxy_init.image"));
   init["args"] = initArgs(annotations, values, mesh, mode, p.status_port, uid, gid);
@@ -651,6 +653,7 @@ Result<Plan> plan(const Json& pod, const PodContext& ctx, const InjectConfig& co
   if (ns.empty()) ns = ctx.namespace_name;
   if (ns.empty()) ns = kube::stringOr(metadata, "namespace", "default");
   Json workload = Json::object();
+  workload.get_ref<Json::object_t&>().reserve(8);
   workload["name"] = workload_name;
   workload["owner"] =
       ctx.workload.api_version.empty() || workload_name.empty()
@@ -662,12 +665,14 @@ Result<Plan> plan(const Json& pod, const PodContext& ctx, const InjectConfig& co
   workload["canonicalRevision"] = truncateLabel(firstLabel(
       labels, {names::kCanonicalRevisionLabel, "app.kubernetes.io/version", "version"}, "latest"));
 
-  p.context = Json{{"values", values},
-                   {"mesh", mesh},
-                   {"proxy", std::move(proxy)},
-                   {"init", std::move(init)},
-                   {"workload", std::move(workload)},
-                   {"revision", config.revision}};
+  // values and mesh are bound by reference when rendering (TemplateScope).
+  // (An initializer list would copy these objects: its elements are const.)
+  p.context = Json::object();
+  p.context.get_ref<Json::object_t&>().reserve(4);
+  kube::setMember(p.context, "proxy", std::move(proxy));
+  kube::setMember(p.context, "init", std::move(init));
+  kube::setMember(p.context, "workload", std::move(workload));
+  kube::setMember(p.context, "revision", config.revision);
   return p;
 }
 
@@ -797,10 +802,10 @@ Result<PodResult> Injector::injectPod(Json& pod, const PodContext& context) cons
   describeApps(spec, ctx["workload"]);
 
   if (findField(metadata, "annotations") == nullptr || metadata["annotations"].is_null()) {
-    metadata["annotations"] = Json::object();
+    kube::setMember(metadata, "annotations", Json::object());
   }
   if (findField(metadata, "labels") == nullptr || metadata["labels"].is_null()) {
-    metadata["labels"] = Json::object();
+    kube::setMember(metadata, "labels", Json::object());
   }
   Json& annotations = metadata["annotations"];
   Json& labels = metadata["labels"];
@@ -811,7 +816,9 @@ Result<PodResult> Injector::injectPod(Json& pod, const PodContext& context) cons
   }
   applyPrometheus(annotations, p.status_port, ctx["proxy"]);
 
-  REMORA_ASSIGN_OR_RETURN(Json rendered, renderTemplate(config_->sidecar_template, ctx));
+  TemplateScope scope(ctx);
+  scope.bind("values", config_->values).bind("mesh", config_->mesh);
+  REMORA_ASSIGN_OR_RETURN(Json rendered, renderTemplate(config_->sidecar_template, scope));
 
   // The containers, with the user's overrides merged in.
   Json proxy = rendered.contains("proxyContainer") ? rendered["proxyContainer"] : Json();
@@ -874,7 +881,7 @@ Result<PodResult> Injector::injectPod(Json& pod, const PodContext& context) cons
     Json& target = std::string_view(section) == "labels" ? labels : annotations;
     if (const Json* set = findField(rendered, section); set != nullptr && set->is_object()) {
       for (const auto& [key, value] : set->items()) {
-        if (!target.contains(key)) target[key] = value;
+        if (!target.contains(key)) kube::setMember(target, key, value);
       }
     }
   }

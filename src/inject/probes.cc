@@ -85,15 +85,17 @@ std::optional<Json> resolvePort(const Json& container, const Json& port) {
 // Replaces `old_key` by `new_key` at the same position, so the output keeps
 // the author's field order.
 void replaceKey(Json& object, const std::string& old_key, const std::string& new_key, Json value) {
-  Json out = Json::object();
-  for (auto& [key, v] : object.items()) {
-    if (key == old_key) {
-      out[new_key] = std::move(value);
-    } else if (key != new_key) {
-      out[key] = std::move(v);
+  auto& members = object.get_ref<Json::object_t&>();
+  Json::object_t out;
+  out.reserve(members.size());  // then no growth, so nothing is copied
+  for (auto& member : members) {
+    if (member.first == old_key) {
+      out.emplace_back(new_key, std::move(value));
+    } else if (member.first != new_key) {
+      out.emplace_back(member.first, std::move(member.second));
     }
   }
-  object = std::move(out);
+  members.swap(out);
 }
 
 // The handler with its port resolved, or nullopt when it cannot be.
@@ -146,7 +148,7 @@ Json rewriteProbes(Json& spec, int status_port) {
   forEachProbedContainer(spec, [&](Json& container, const std::string& name) {
     for (const Slot& slot : kSlots) {
       Json* probe = handlerHolder(container, slot);
-      if (probe == nullptr) continue;
+      if (probe == nullptr) continue;  // most slots are empty: no path to build
       std::string path = fmt::format("/{}/{}/{}", slot.prefix, name, slot.suffix);
       rewriteOne(container, *probe, slot, path, status_port, probers);
     }

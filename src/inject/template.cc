@@ -38,10 +38,24 @@ Result<Placeholder> parsePlaceholder(std::string_view inner) {
   return p;
 }
 
-std::string pointerChild(const std::string& pointer, std::string_view token) {
-  std::string out = pointer;
+// Where a node sits in the template, as a chain of parents on the stack:
+// the JSON pointer string is only built when an error needs it.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view key;
+  std::size_t index = 0;
+  bool is_index = false;
+};
+
+void appendPointer(std::string& out, const Path& path) {
+  if (path.parent == nullptr) return;
+  appendPointer(out, *path.parent);
   out.push_back('/');
-  for (char c : token) {
+  if (path.is_index) {
+    out += std::to_string(path.index);
+    return;
+  }
+  for (char c : path.key) {
     if (c == '~') {
       out += "~0";
     } else if (c == '/') {
@@ -50,16 +64,16 @@ std::string pointerChild(const std::string& pointer, std::string_view token) {
       out.push_back(c);
     }
   }
-  return out;
 }
 
-Error templateError(const std::string& pointer, std::string_view what) {
+Error templateError(const Path& path, std::string_view what) {
+  std::string pointer;
+  appendPointer(pointer, path);
   return Error{Errc::InvalidArgument,
                fmt::format("template {}: {}", pointer.empty() ? "/" : pointer, what)};
 }
 
-Result<std::string> scalarText(const Json& value, const std::string& pointer,
-                               std::string_view path) {
+Result<std::string> scalarText(const Json& value, const Path& pointer, std::string_view path) {
   switch (value.type()) {
     case Json::value_t::string: return value.get<std::string>();
     case Json::value_t::boolean: return std::string(value.get<bool>() ? "true" : "false");
@@ -73,15 +87,15 @@ Result<std::string> scalarText(const Json& value, const std::string& pointer,
 }
 
 // A string value: a whole placeholder, or text with embedded placeholders.
-Result<Rendered> renderString(const std::string& text, const Json& context,
-                              const std::string& pointer) {
+Result<Rendered> renderString(const std::string& text, const TemplateScope& context,
+                              const Path& pointer) {
   // The whole string is one placeholder: the value keeps its type.
   if (text.size() > 3 && text.compare(0, 2, "${") == 0 && text.back() == '}' &&
       text.find("${", 2) == std::string::npos && text.find('}') == text.size() - 1) {
     auto parsed = parsePlaceholder(std::string_view(text).substr(2, text.size() - 3));
     if (!parsed) return templateError(pointer, parsed.error().message);
     if (parsed->splice) return templateError(pointer, "${...} splices only into an array");
-    const Json* value = contextValue(context, parsed->path);
+    const Json* value = context.find(parsed->path);
     if (value == nullptr || value->is_null()) {
       if (parsed->optional) return Rendered();
       return templateError(pointer, fmt::format("no value for ${{{}}}", parsed->path));
@@ -107,7 +121,7 @@ Result<Rendered> renderString(const std::string& text, const Json& context,
     auto parsed = parsePlaceholder(std::string_view(text).substr(i + 2, close - i - 2));
     if (!parsed) return templateError(pointer, parsed.error().message);
     if (parsed->splice) return templateError(pointer, "${...} splices only into an array");
-    const Json* value = contextValue(context, parsed->path);
+    const Json* value = context.find(parsed->path);
     if (value == nullptr || value->is_null()) {
       if (!parsed->optional) {
         return templateError(pointer, fmt::format("no value for ${{{}}}", parsed->path));
@@ -121,40 +135,43 @@ Result<Rendered> renderString(const std::string& text, const Json& context,
   return Rendered(Json(std::move(out)));
 }
 
-Result<Rendered> renderNode(const Json& node, const Json& context, const std::string& pointer);
+Result<Rendered> renderNode(const Json& node, const TemplateScope& context, const Path& pointer);
 
-Result<Rendered> renderObject(const Json& node, const Json& context, const std::string& pointer) {
+Result<Rendered> renderObject(const Json& node, const TemplateScope& context, const Path& pointer) {
   if (const Json* cond = findField(node, "$if")) {
     if (!cond->is_string()) return templateError(pointer, "$if needs a path");
-    if (!isTruthy(contextValue(context, cond->get<std::string>()))) return Rendered();
+    if (!isTruthy(context.find(cond->get<std::string>()))) return Rendered();
   }
   if (const Json* cond = findField(node, "$unless")) {
     if (!cond->is_string()) return templateError(pointer, "$unless needs a path");
-    if (isTruthy(contextValue(context, cond->get<std::string>()))) return Rendered();
+    if (isTruthy(context.find(cond->get<std::string>()))) return Rendered();
   }
   Json out = Json::object();
+  out.get_ref<Json::object_t&>().reserve(
+      node.size());  // no growth: members are moved, never copied
   bool had_members = false;
   for (const auto& [key, value] : node.items()) {
     if (key == "$if" || key == "$unless") continue;
     had_members = true;
-    REMORA_ASSIGN_OR_RETURN(Rendered child, renderNode(value, context, pointerChild(pointer, key)));
-    if (child) out[key] = std::move(*child);
+    REMORA_ASSIGN_OR_RETURN(Rendered child, renderNode(value, context, Path{&pointer, key}));
+    // Keys of a parsed template are unique: append without a lookup.
+    if (child) out.get_ref<Json::object_t&>().emplace_back(key, std::move(*child));
   }
   if (had_members && out.empty()) return Rendered();
   return Rendered(std::move(out));
 }
 
-Result<Rendered> renderArray(const Json& node, const Json& context, const std::string& pointer) {
+Result<Rendered> renderArray(const Json& node, const TemplateScope& context, const Path& pointer) {
   Json out = Json::array();
   std::size_t index = 0;
   for (const Json& element : node) {
-    std::string child_pointer = pointerChild(pointer, std::to_string(index++));
+    Path child_pointer{&pointer, {}, index++, true};
     if (element.is_string()) {
       const auto& text = element.get_ref<const std::string&>();
       if (text.compare(0, 5, "${...") == 0 && text.size() > 6 && text.back() == '}') {
         auto parsed = parsePlaceholder(std::string_view(text).substr(2, text.size() - 3));
         if (!parsed) return templateError(child_pointer, parsed.error().message);
-        const Json* value = contextValue(context, parsed->path);
+        const Json* value = context.find(parsed->path);
         if (value == nullptr || value->is_null()) continue;
         if (!value->is_array()) {
           return templateError(child_pointer, fmt::format("${{...{}}} is {}, not an array",
@@ -171,7 +188,7 @@ Result<Rendered> renderArray(const Json& node, const Json& context, const std::s
   return Rendered(std::move(out));
 }
 
-Result<Rendered> renderNode(const Json& node, const Json& context, const std::string& pointer) {
+Result<Rendered> renderNode(const Json& node, const TemplateScope& context, const Path& pointer) {
   switch (node.type()) {
     case Json::value_t::object: return renderObject(node, context, pointer);
     case Json::value_t::array: return renderArray(node, context, pointer);
@@ -219,8 +236,17 @@ bool isTruthy(const Json* value) {
   }
 }
 
-Result<Json> renderTemplate(const Json& tmpl, const Json& context) {
-  REMORA_ASSIGN_OR_RETURN(Rendered out, renderNode(tmpl, context, ""));
+const Json* TemplateScope::find(std::string_view path) const {
+  std::string_view head = path.substr(0, path.find('.'));
+  for (const auto& [name, root] : roots_) {
+    if (name != head) continue;
+    return head.size() == path.size() ? root : contextValue(*root, path.substr(head.size() + 1));
+  }
+  return contextValue(local_, path);
+}
+
+Result<Json> renderTemplate(const Json& tmpl, const TemplateScope& context) {
+  REMORA_ASSIGN_OR_RETURN(Rendered out, renderNode(tmpl, context, Path{}));
   if (!out) return Json::object();
   return std::move(*out);
 }

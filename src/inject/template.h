@@ -33,14 +33,39 @@
 #pragma once
 
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/json.h"
 #include "core/result.h"
 
 namespace remora::inject {
 
-// Renders `tmpl` with `context`. Errors read "template <pointer>: <what>".
-Result<Json> renderTemplate(const Json& tmpl, const Json& context);
+// What a template can read: a local context object, plus named roots that
+// are looked up in place instead of copied into it (the injector binds
+// "values" and "mesh", shared by every pod, this way). A path whose first
+// segment names a root resolves inside that root; any other path resolves in
+// the local object. The scope only refers to its Json values: they must
+// outlive it.
+class TemplateScope {
+ public:
+  explicit TemplateScope(const Json& local) : local_(local) {}
+  TemplateScope& bind(std::string_view name, const Json& root) {
+    roots_.emplace_back(name, &root);
+    return *this;
+  }
+  const Json* find(std::string_view path) const;
+
+ private:
+  const Json& local_;
+  std::vector<std::pair<std::string_view, const Json*>> roots_;
+};
+
+// Renders `tmpl` with `scope`. Errors read "template <pointer>: <what>".
+Result<Json> renderTemplate(const Json& tmpl, const TemplateScope& scope);
+inline Result<Json> renderTemplate(const Json& tmpl, const Json& context) {
+  return renderTemplate(tmpl, TemplateScope(context));
+}
 
 // The value at a dotted path, or nullptr.
 const Json* contextValue(const Json& context, std::string_view path);

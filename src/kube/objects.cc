@@ -1,5 +1,6 @@
 #include "kube/objects.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -145,13 +146,29 @@ std::string stringOr(const Json& object, std::string_view key, std::string_view 
   return field->get<std::string>();
 }
 
+Json& setMember(Json& object, std::string_view key, Json value) {
+  REMORA_ASSERT(object.is_object());
+  auto& members = object.get_ref<Json::object_t&>();
+  for (auto& member : members) {
+    if (member.first == key) {
+      member.second = std::move(value);
+      return member.second;
+    }
+  }
+  if (members.size() == members.capacity()) {
+    Json::object_t grown;
+    grown.reserve(std::max<std::size_t>(8, members.size() * 2));
+    for (auto& member : members) grown.emplace_back(member.first, std::move(member.second));
+    members.swap(grown);
+  }
+  members.emplace_back(std::string(key), std::move(value));
+  return members.back().second;
+}
+
 Result<Json*> childObject(Json& object, std::string_view key, std::string_view where) {
   REMORA_ASSERT(object.is_object());
   auto it = object.find(key);
-  if (it == object.end()) {
-    object[std::string(key)] = Json::object();
-    return &object[std::string(key)];
-  }
+  if (it == object.end()) return &setMember(object, key, Json::object());
   if (it->is_null()) *it = Json::object();
   if (!it->is_object()) {
     return Error{Errc::InvalidArgument,

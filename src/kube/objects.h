@@ -65,6 +65,13 @@ Json* lookup(Json& value, std::initializer_list<std::string_view> path);
 // The string at `key` of `object`, or `fallback` when absent or not a string.
 std::string stringOr(const Json& object, std::string_view key, std::string_view fallback);
 
+// Sets object[key] = value: in place when the key exists (the member keeps
+// its position), appended otherwise. Unlike Json's operator[], growing the
+// object moves its members instead of deep-copying them (Json's object is a
+// vector of pair<const string, Json>, which std::vector copies on growth).
+// Returns the member.
+Json& setMember(Json& object, std::string_view key, Json value);
+
 // object[key] as an object, created (or replacing a null) when absent. Returns
 // an error when the existing value is not an object, naming `where`.
 Result<Json*> childObject(Json& object, std::string_view key, std::string_view where);

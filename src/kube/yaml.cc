@@ -3,11 +3,17 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <istream>
+#include <iterator>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <streambuf>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -51,6 +57,11 @@ struct BuildFailure {
 };
 
 // Builds one Json value per document from yaml-cpp's parse events.
+//
+// A mapping's members are collected in a plain vector and turned into the
+// Json object when the mapping ends: Json's object is a vector of
+// pair<const string, Json>, which cannot be moved, so growing it member by
+// member would deep-copy every earlier member at each reallocation.
 class JsonBuilder final : public YAML::EventHandler {
  public:
   explicit JsonBuilder(const YamlLimits& limits) : limits_(limits) {}
@@ -83,8 +94,9 @@ class JsonBuilder final : public YAML::EventHandler {
     auto it = anchors_.find(anchor);
     if (it == anchors_.end()) throw BuildFailure{"unknown alias", mark};
     if (awaitingKey()) {
-      if (!it->second.value.is_string())
+      if (!it->second.value.is_string()) {
         throw BuildFailure{"an alias used as a key must be a string", mark};
+      }
       setKey(mark, it->second.value.get<std::string>(), false);
       return;
     }
@@ -114,42 +126,71 @@ class JsonBuilder final : public YAML::EventHandler {
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    open(mark, Json::array(), anchor);
+    open(mark, false, anchor);
   }
   void OnSequenceEnd() override { close(); }
 
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
-    open(mark, Json::object(), anchor);
+    open(mark, true, anchor);
   }
   void OnMapEnd() override { close(); }
 
  private:
+  using Members = std::vector<std::pair<std::string, Json>>;
   struct Frame {
-    Json value;
+    bool is_map = false;
+    Json array;       // sequences
+    Members members;  // mappings
     YAML::Mark mark;
     YAML::anchor_t anchor = 0;
     std::size_t nodes_at_open = 0;
-    // Mappings only: the key whose value comes next, and the keys seen so far
-    // (a hash set, so a hostile 100,000-key mapping stays linear).
+    // Mappings only: the key whose value comes next. Duplicates are found by
+    // scanning the members while the mapping is small, then with a hash set,
+    // so a hostile 100,000-key mapping stays linear.
     bool has_key = false;
     bool key_is_merge = false;
     std::string key;
-    std::unordered_set<std::string> keys;
-    std::unordered_set<std::string> merged_keys;  // from `<<`, explicit keys may override
+    std::unique_ptr<std::unordered_set<std::string>> keys;
+    std::vector<std::string> merged_keys;  // from `<<`; explicit keys may override them
   };
   struct Anchored {
     Json value;
     std::size_t nodes = 0;
   };
+  static constexpr std::size_t kLinearKeys = 16;
+
+  static bool hasKey(const Frame& frame, const std::string& key) {
+    if (frame.keys) return frame.keys->count(key) != 0;
+    for (const auto& member : frame.members) {
+      if (member.first == key) return true;
+    }
+    return false;
+  }
+  static void addMember(Frame& frame, std::string key, Json value) {
+    if (frame.keys) {
+      frame.keys->insert(key);
+    } else if (frame.members.size() + 1 > kLinearKeys) {
+      frame.keys = std::make_unique<std::unordered_set<std::string>>();
+      for (const auto& member : frame.members) frame.keys->insert(member.first);
+      frame.keys->insert(key);
+    }
+    frame.members.emplace_back(std::move(key), std::move(value));
+  }
+  static bool isMerged(const Frame& frame, const std::string& key) {
+    for (const auto& k : frame.merged_keys) {
+      if (k == key) return true;
+    }
+    return false;
+  }
 
   bool awaitingKey() const {
-    return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().has_key;
+    return !stack_.empty() && stack_.back().is_map && !stack_.back().has_key;
   }
 
   void setKey(const YAML::Mark& mark, std::string key, bool is_merge) {
     Frame& top = stack_.back();
-    if (!is_merge && top.keys.count(key) != 0 && top.merged_keys.count(key) == 0) {
+    if (!is_merge && hasKey(top, key) && !isMerged(top, key)) {
       throw BuildFailure{fmt::format("duplicate key \"{}\"", key), mark};
     }
     top.key = std::move(key);
@@ -166,14 +207,15 @@ class JsonBuilder final : public YAML::EventHandler {
     }
   }
 
-  void open(const YAML::Mark& mark, Json container, YAML::anchor_t anchor) {
+  void open(const YAML::Mark& mark, bool is_map, YAML::anchor_t anchor) {
     if (awaitingKey()) throw BuildFailure{"a mapping or sequence cannot be a key", mark};
     if (stack_.size() >= limits_.max_depth) {
       throw BuildFailure{fmt::format("nested deeper than {} levels", limits_.max_depth), mark};
     }
     count(mark, 1);
     Frame frame;
-    frame.value = std::move(container);
+    frame.is_map = is_map;
+    if (!is_map) frame.array = Json::array();
     frame.mark = mark;
     frame.anchor = anchor;
     frame.nodes_at_open = nodes_ - 1;
@@ -183,7 +225,17 @@ class JsonBuilder final : public YAML::EventHandler {
   void close() {
     Frame frame = std::move(stack_.back());
     stack_.pop_back();
-    complete(frame.mark, std::move(frame.value), frame.anchor, nodes_ - frame.nodes_at_open);
+    Json value;
+    if (frame.is_map) {
+      value = Json::object();
+      // One allocation, members moved in (see the class comment).
+      value.get_ref<Json::object_t&>() =
+          Json::object_t(std::make_move_iterator(frame.members.begin()),
+                         std::make_move_iterator(frame.members.end()));
+    } else {
+      value = std::move(frame.array);
+    }
+    complete(frame.mark, std::move(value), frame.anchor, nodes_ - frame.nodes_at_open);
   }
 
   // A finished node goes into its parent, or becomes the document's root.
@@ -195,20 +247,20 @@ class JsonBuilder final : public YAML::EventHandler {
       return;
     }
     Frame& top = stack_.back();
-    if (top.value.is_array()) {
-      top.value.push_back(std::move(value));
+    if (!top.is_map) {
+      top.array.push_back(std::move(value));
       return;
     }
-    auto& object = top.value.get_ref<Json::object_t&>();
     if (top.key_is_merge) {
-      merge(mark, top, object, value);
-    } else if (top.merged_keys.erase(top.key) != 0) {
-      for (auto& [k, v] : object) {
+      merge(mark, top, value);
+    } else if (isMerged(top, top.key)) {
+      // An explicit key overrides the value a merge brought in, once.
+      std::erase(top.merged_keys, top.key);
+      for (auto& [k, v] : top.members) {
         if (k == top.key) v = std::move(value);
       }
     } else {
-      top.keys.insert(top.key);
-      object.emplace_back(std::move(top.key), std::move(value));
+      addMember(top, std::move(top.key), std::move(value));
     }
     top.has_key = false;
     top.key_is_merge = false;
@@ -216,14 +268,13 @@ class JsonBuilder final : public YAML::EventHandler {
 
   // `<<: *base` or `<<: [*a, *b]`: keys not already present are copied in,
   // the first source winning; explicit keys given later still override.
-  void merge(const YAML::Mark& mark, Frame& top, Json::object_t& object, const Json& source) {
+  void merge(const YAML::Mark& mark, Frame& top, const Json& source) {
     auto mergeOne = [&](const Json& map) {
       if (!map.is_object()) throw BuildFailure{"a merge key (<<) needs a mapping", mark};
       for (const auto& [k, v] : map.items()) {
-        if (top.keys.count(k) != 0) continue;
-        top.keys.insert(k);
-        top.merged_keys.insert(k);
-        object.emplace_back(k, v);
+        if (hasKey(top, k)) continue;
+        top.merged_keys.push_back(k);
+        addMember(top, k, v);
       }
     };
     if (source.is_array()) {
@@ -615,6 +666,55 @@ void appendSequence(std::string& out, const Json& seq, int indent, bool inline_f
 
 }  // namespace
 
+namespace {
+
+bool isBoolWord(std::string_view s, bool& value) {
+  for (std::string_view t :
+       {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}) {
+    if (s == t) return value = true, true;
+  }
+  for (std::string_view f :
+       {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}) {
+    if (s == f) return value = false, true;
+  }
+  return false;
+}
+
+// True when a plain scalar with this text reads as a string (the emitter's
+// question, asked for every string written, so it must not allocate).
+bool resolvesToString(std::string_view s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return false;
+  bool b = false;
+  switch (s.front()) {
+    case 'y':
+    case 'Y':
+    case 'n':
+    case 'N':
+    case 't':
+    case 'T':
+    case 'f':
+    case 'F':
+    case 'o':
+    case 'O': return !isBoolWord(s, b);
+    case '.':
+    case '+':
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': return resolvePlainScalar(s).is_string();
+    default: return true;
+  }
+}
+
+}  // namespace
+
 Json resolvePlainScalar(std::string_view s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return Json(nullptr);
   switch (s.front()) {
@@ -668,7 +768,7 @@ Json resolvePlainScalar(std::string_view s) {
 
 bool isPlainSafe(std::string_view s) {
   if (s.empty()) return false;
-  if (!resolvePlainScalar(s).is_string()) return false;
+  if (!resolvesToString(s)) return false;
   char first = s.front();
   // Strings that start like a number, a date or a time read back as one in
   // some YAML dialect (1.1 sexagesimals, timestamps): quote them, except
@@ -744,6 +844,63 @@ Status forEachDocument(std::string_view text, const DocumentSink& sink, const Ya
     return Error{json_error.code, "document 1: invalid JSON: " + json_error.message};
   }
   return parseYamlStream(text, sink, limits);
+}
+
+Status forEachDocumentPipelined(std::string_view text, const DocumentSink& sink,
+                                const YamlLimits& limits, std::size_t queue_depth) {
+  // A bounded queue between the parsing thread (producer) and the caller
+  // (consumer). The mutex guards queue, done, parse_status and stop.
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<Document> queue;
+  bool done = false;
+  bool stop = false;
+  Status parse_status;
+  const Error stopped{Errc::Internal, "stopped by the consumer"};
+
+  std::thread parser([&] {
+    Status s = forEachDocument(
+        text,
+        [&](Document&& doc) -> Status {
+          std::unique_lock lock(mutex);
+          changed.wait(lock, [&] { return stop || queue.size() < queue_depth; });
+          if (stop) return stopped;
+          queue.push_back(std::move(doc));
+          changed.notify_all();
+          return ok();
+        },
+        limits);
+    std::lock_guard lock(mutex);
+    parse_status = std::move(s);
+    done = true;
+    changed.notify_all();
+  });
+
+  Status result;
+  while (true) {
+    Document doc;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return done || !queue.empty(); });
+      if (queue.empty()) {
+        result = std::move(parse_status);  // done: the parser's own verdict
+        break;
+      }
+      doc = std::move(queue.front());
+      queue.pop_front();
+      changed.notify_all();
+    }
+    Status s = sink(std::move(doc));
+    if (!s) {
+      result = std::move(s);
+      std::lock_guard lock(mutex);
+      stop = true;
+      changed.notify_all();
+      break;
+    }
+  }
+  parser.join();
+  return result;
 }
 
 Result<std::vector<Document>> parseDocuments(std::string_view text, const YamlLimits& limits) {

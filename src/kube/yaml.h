@@ -55,6 +55,15 @@ using DocumentSink = std::function<Status(Document&&)>;
 Status forEachDocument(std::string_view text, const DocumentSink& sink,
                        const YamlLimits& limits = {});
 
+// The same, with the parsing done on a helper thread while `sink` runs on
+// the calling thread, one document behind: for long streams the parse
+// (yaml-cpp) and the work on each document overlap on two cores. At most
+// `queue_depth` parsed documents wait for the sink. Order, errors and the
+// stop-at-first-error contract are those of forEachDocument(); the helper
+// thread is joined before this returns. `text` must stay valid until then.
+Status forEachDocumentPipelined(std::string_view text, const DocumentSink& sink,
+                                const YamlLimits& limits = {}, std::size_t queue_depth = 64);
+
 // Convenience: all documents at once.
 Result<std::vector<Document>> parseDocuments(std::string_view text, const YamlLimits& limits = {});
 

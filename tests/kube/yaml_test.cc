@@ -374,6 +374,46 @@ TEST(YamlParseTest, LimitsAreEnforced) {
   ASSERT_FALSE(r);
 }
 
+TEST(YamlParseTest, PipelinedKeepsOrderAndErrors) {
+  std::string stream;
+  for (int i = 0; i < 500; ++i) stream += fmt::format("---\nkind: K\nindex: {}\n", i);
+  int next = 0;
+  Status s = forEachDocumentPipelined(
+      stream,
+      [&](Document&& doc) -> Status {
+        EXPECT_EQ(doc.value["index"], next);
+        EXPECT_EQ(doc.index, next + 1);
+        ++next;
+        return ok();
+      },
+      {}, /*queue_depth=*/4);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(next, 500);
+
+  // A sink error stops the parser and is what the caller gets.
+  int seen = 0;
+  s = forEachDocumentPipelined(
+      stream,
+      [&](Document&& doc) -> Status {
+        ++seen;
+        return doc.index == 7 ? Status(Error{Errc::InvalidArgument, "stop here"}) : ok();
+      },
+      {}, 2);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message, "stop here");
+  EXPECT_EQ(seen, 7);
+
+  // A parse error arrives after the documents before it.
+  seen = 0;
+  s = forEachDocumentPipelined("a: 1\n---\nb: 2\n---\nc: [\n", [&](Document&&) -> Status {
+    ++seen;
+    return ok();
+  });
+  ASSERT_FALSE(s);
+  EXPECT_EQ(seen, 2);
+  EXPECT_NE(s.error().message.find("document 3"), std::string::npos) << s.error().message;
+}
+
 TEST(YamlParseTest, SinkErrorsStopTheStream) {
   int seen = 0;
   Status s = forEachDocument("a: 1\n---\nb: 2\n---\nc: 3\n", [&](Document&& doc) -> Status {
