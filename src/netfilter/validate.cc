@@ -101,9 +101,12 @@ Result<std::string> probe(const CaptureConfig& c, const Cidr& target, std::uint1
                   : fmt::format("[{}]:{}", target.address(), port);
   if (::connect(client.fd, reinterpret_cast<sockaddr*>(&remote.storage), remote.len) != 0 &&
       errno != EINPROGRESS) {
+    // Routing comes before netfilter's OUTPUT hook: without a route the
+    // rules are never consulted.
+    auto hint = errno == ENETUNREACH ? " (no route to it: the probe needs a default route)" : "";
     return Error{Errc::Unavailable,
-                 fmt::format("outbound TCP to {} was not redirected: connect failed: {}", where,
-                             errnoText())};
+                 fmt::format("outbound TCP to {} was not redirected: connect failed: {}{}", where,
+                             errnoText(), hint)};
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {

@@ -96,6 +96,21 @@ def test_echo_server_reports_the_original_destination_of_a_redirect(node):
     assert proxy.ledger()[0]["redirected"] is True
 
 
+def test_services_balance_over_backends_and_hairpin(node):
+    client, a, b = node.pod("client"), node.pod("a"), node.pod("b")
+    srv_a, srv_b = a.echo_server(8080), b.echo_server(9090)
+    svc = node.service("web", 80, [(a, 8080), (b, 9090)])
+    assert svc.vip.startswith("198.19.")
+    replies = [client.connect(svc.vip, 80, b"x%d" % i).reply for i in range(4)]
+    assert replies == [b"x0", b"x1", b"x2", b"x3"]
+    assert len(srv_a.ledger()) == 2 and len(srv_b.ledger()) == 2
+    assert srv_a.ledger()[0]["peer"][0] == client.ip4  # no SNAT between pods
+    # A backend calling its own service reaches a backend (itself or b).
+    assert a.connect(svc.vip, 80, b"hairpin").reply == b"hairpin"
+    assert a.connect(svc.vip, 80, b"hairpin2").reply == b"hairpin2"
+    assert a.connect(svc.vip, 81, b"no", timeout=1).connected is False
+
+
 def test_host_namespace_is_never_touched(netns_run):
     before = host_links()
     node = netns_run.node(ipv6=True)

@@ -12,8 +12,10 @@ nftables.
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,20 @@ def test_outbound_from_app_uid_lands_on_15001_with_original_dst(node, backend):
     assert entry["original_dst"] == [peer.ip4, 8080]
     assert entry["received"] == "hello"
     assert target.ledger() == []  # the proxy, not the peer, got the connection
+
+
+def test_outbound_to_a_service_vip_keeps_the_vip_as_original_dst(node, backend):
+    app, peer = pods(node, "app", "peer")
+    proxy = app.echo_server(15001, name="proxy-out")
+    target = peer.echo_server(8080)
+    svc = node.service("peer", 80, [(peer, 8080)])
+    init(app, *INJECTOR, backend=backend)
+    assert app.connect(svc.vip, 80, b"vip", uid=APP_UID).ok
+    # The proxy itself reaches the service the way kube-proxy serves it.
+    assert app.connect(svc.vip, 80, b"proxy", uid=PROXY_UID).reply == b"proxy"
+    assert [(e["received"], e["original_dst"]) for e in proxy.ledger()] == [
+        ("vip", [svc.vip, 80])]
+    assert [e["received"] for e in target.ledger()] == ["proxy"]
 
 
 def test_root_is_captured_and_the_proxy_uid_and_gid_are_not(node, backend):
@@ -449,6 +465,31 @@ def test_failure_half_way_through_a_legacy_restore_is_rolled_back(node, netns_ru
     assert "rolled back" in res.stderr, res.stderr
     assert rules_snapshot(app) == before
     assert "ISTIO_DROP" not in app.sh(["iptables-legacy-save"]).stdout.decode()
+
+
+def test_killed_between_families_a_rerun_completes_with_one_copy(node6, netns_run):
+    # SIGKILL while the IPv6 restore runs: IPv4 is applied, IPv6 is not.
+    # Running again must complete it, leaving one copy of everything.
+    app, ref = pods(node6, "app", "ref")
+    fake = netns_run.dir / "hang-bin"
+    fake.mkdir()
+    started = netns_run.scratch / "ip6-restore-started"
+    write_script(fake, "ip6tables-nft-restore", f"touch {started}\nexec sleep 60\n")
+    proc = app.spawn(["env", f"PATH={fake}:{os.environ['PATH']}", netns.remora_bin(), "init",
+                      *INJECTOR, "--dual-stack", "--iptables-backend=nft"], name="killed-init")
+    deadline = time.monotonic() + 20
+    while not started.exists() and time.monotonic() < deadline:
+        assert proc.alive(), proc.log()
+        time.sleep(0.05)
+    assert started.exists(), proc.log()
+    proc.signal(signal.SIGKILL)  # remora and the hanging restore (one process group)
+    proc.wait()
+    v4 = app.sh(["iptables-nft-save"]).stdout.decode()
+    v6 = app.sh(["ip6tables-nft-save"]).stdout.decode()
+    assert "-j ISTIO_OUTPUT" in v4 and "ISTIO_OUTPUT" not in v6
+    init(app, *INJECTOR, "--dual-stack")
+    init(ref, *INJECTOR, "--dual-stack")
+    assert rules_snapshot(app) == rules_snapshot(ref)
 
 
 def test_failure_of_nft_changes_nothing(node, netns_run):
