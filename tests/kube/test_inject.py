@@ -233,9 +233,9 @@ def test_injected_pods_created_for_real(cluster, inject, path):
         def all_pods():
             items = [p for ns in namespaces
                      for p in cluster.kubectl_json("get", "pods", "-n", ns)["items"]]
-            return items if len(items) >= want else None
+            return (items,) if len(items) >= want else None  # a tuple: [] is an answer too
 
-        pods = wait_until(f"{want} pods in {', '.join(namespaces)}", all_pods, timeout=120)
+        (pods,) = wait_until(f"{want} pods in {', '.join(namespaces)}", all_pods, timeout=120)
         meshed = 0
         for p in pods:
             where = f"pod {p['metadata']['namespace']}/{p['metadata']['name']}"
