@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every benchmark binary of the release build and reports each of ours
+# as a ratio against the baseline measured in the same run. Never part of
+# the tests: timings are figures, not assertions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake --build --preset release --target benchmarks
+out=build/bench/results
+mkdir -p "$out"
+for bin in build/bench/*_bench; do
+  [[ -x $bin ]] || continue
+  name=$(basename "$bin")
+  echo "== $name"
+  "$bin" --benchmark_format=console --benchmark_out="$out/$name.json" \
+    --benchmark_out_format=json --benchmark_repetitions="${BENCH_REPETITIONS:-3}" \
+    --benchmark_report_aggregates_only=true
+  /usr/bin/python3 bench/ratios.py "$out/$name.json"
+done
