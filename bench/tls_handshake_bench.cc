@@ -7,7 +7,8 @@
 // certificates from one P-256 CA, X25519, and verify each other.
 //
 //   BM_Floor_*   bare OpenSSL: SSL_CTX with the certificate, key and CA
-//                store, SSL_VERIFY_PEER on both sides, nothing else.
+//                store, SSL_VERIFY_PEER on both sides, the same TLS 1.3
+//                suite order and group, the leaf sent alone; nothing else.
 //   BM_Remora_*  tls::TlsContext (MtlsServer/MtlsClient): Istio's suites and
 //                ALPN, the X509-SVID checks in the verify callback, and the
 //                peer's SPIFFE ID read back on both sides.
@@ -73,6 +74,9 @@ SslCtxPtr floorContext(bool server, const CertifiedKey& cred) {
   SslCtxPtr ctx(SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()));
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set1_groups_list(ctx.get(), "X25519");
+  // The same TLS 1.3 suite order as Remora (AES-128-GCM first): comparing
+  // against OpenSSL's default order would compare SHA-384 with SHA-256.
+  SSL_CTX_set_ciphersuites(ctx.get(), std::string(kTls13Ciphersuites).c_str());
   SSL_CTX_use_certificate(ctx.get(), cred.certificate.get());
   SSL_CTX_use_PrivateKey(ctx.get(), cred.key.get());
   X509_STORE* store = X509_STORE_new();
