@@ -13,6 +13,9 @@ packages=(
   libssl-dev libnghttp2-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libasio-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the baseline parser the HTTP/1.1 codec benchmark compares against
+  # (libllhttp-dev is not packaged in Debian 12)
+  libhttp-parser-dev
   # test tiers: network namespaces, real apps, real tools
   iproute2 iptables nftables procps psmisc curl openssl jq
   nginx-light haproxy wrk

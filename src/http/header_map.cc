@@ -39,7 +39,8 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   };
   std::size_t name_at = inArena(name) ? static_cast<std::size_t>(name.data() - base) : SIZE_MAX;
   std::size_t value_at = inArena(value) ? static_cast<std::size_t>(value.data() - base) : SIZE_MAX;
-  arena_.reserve(arena_.size() + name.size() + value.size());
+  std::size_t needed = arena_.size() + name.size() + value.size();
+  if (needed > arena_.capacity()) arena_.reserve(std::max(needed, 2 * arena_.capacity()));
   if (name_at != SIZE_MAX) name = std::string_view(arena_).substr(name_at, name.size());
   if (value_at != SIZE_MAX) value = std::string_view(arena_).substr(value_at, value.size());
 

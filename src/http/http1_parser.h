@@ -59,6 +59,11 @@
 // Interim 1xx responses complete as messages of their own; the final response
 // to the same request follows.
 //
+// Pausing. A callback that returns CallbackResult::Pause stops feed() right
+// after that event. After resume(), call feed() again, with no new bytes if
+// there are none: an event that was due without input (onMessageComplete of a
+// body-less message whose head callback paused) is delivered then.
+//
 // Lifecycle of the callbacks, for each message:
 //   onMessageBegin                      once, at the first byte of the message
 //   onRequestHead | onResponseHead      once, when the head is complete and valid
@@ -67,7 +72,8 @@
 //   onMessageComplete                   once; feed() returns right after it
 // After an error no further callback is made for the message. The callbacks
 // must not call feed() or finish() on the same parser (no reentrancy); they
-// may call pause()-equivalents only by returning CallbackResult::Pause.
+// stop it only by returning CallbackResult::Pause. Empty lines (CRLF) between
+// messages are skipped (RFC 9112 §2.2), at most 8 in a row.
 //
 // Threading: a parser and its callbacks belong to one thread (one connection).
 #pragma once
@@ -176,8 +182,13 @@ class Http1Parser {
   void resume() noexcept { paused_ = false; }
   bool isPaused() const noexcept { return paused_; }
 
-  // Mode::Response: the method of the request the next response answers.
+  // Mode::Response: the method of the request the next response answers
+  // (HEAD and CONNECT change a response's framing). Default GET.
   void setRequestMethod(Method method) noexcept { request_method_ = method; }
+  // Mode::Response: whether the request the next response answers asked to
+  // upgrade (RequestHead::upgrade). A 101 to a request that did not ask is
+  // rejected with 502, never tunnelled (R16). Default false.
+  void setUpgradeRequested(bool requested) noexcept { upgrade_requested_ = requested; }
 
   // Between two messages (no byte of the next one seen yet).
   bool isIdle() const noexcept;
@@ -192,6 +203,23 @@ class Http1Parser {
 
  private:
   enum class State : std::uint8_t;
+  enum class LineStatus : std::uint8_t { Line, NeedMore, Overflow, Error };
+
+  LineStatus takeLine(std::string_view in, std::size_t& pos, std::size_t cap,
+                      std::string_view& line, std::string& overflow_prefix);
+  Status failWith(Errc code, std::string_view message);
+  Status earlyStartLineCheck(std::string_view seen) const;
+  Status onStartLine(std::string_view line);
+  Status parseRequestLine(std::string_view line);
+  Status parseStatusLine(std::string_view line);
+  Status classifyLongRequestLine(std::string_view prefix) const;
+  Status onFieldLine(std::string_view line, bool trailer);
+  Status noteSpecialField(std::string_view name, std::string_view value);
+  Status finishRequestHead();
+  Status finishResponseHead();
+  Status onChunkSizeLine(std::string_view line);
+  void beginMessage();
+  std::size_t headerLineCap() const;
 
   Mode mode_;
   Http1ParserCallbacks& callbacks_;
@@ -200,7 +228,13 @@ class Http1Parser {
   bool paused_ = false;
   bool upgraded_ = false;
   bool failed_ = false;
+  bool pending_cr_ = false;       // a CR between messages, waiting for its LF
+  bool line_done_ = false;        // line_ holds a line already processed
+  std::uint8_t crlf_seen_ = 0;    // bytes of the CRLF after chunk data seen so far
+  std::uint8_t empty_lines_ = 0;  // empty lines skipped before this message
+  std::uint8_t host_count_ = 0;
   Method request_method_ = Method::Get;
+  bool upgrade_requested_ = false;
   Error error_;
 
   // Reused across messages (the "no allocation once warmed up" contract).
@@ -213,9 +247,10 @@ class Http1Parser {
   std::size_t header_bytes_ = 0;      // decoded name + value bytes
   std::size_t header_raw_bytes_ = 0;  // raw bytes of the section
   std::size_t header_count_ = 0;
-  std::uint64_t remaining_ = 0;      // body bytes left in the CL body or current chunk
-  std::uint64_t body_received_ = 0;  // for max_body_bytes
-  std::uint8_t flags_ = 0;           // per-message facts gathered while reading fields
+  std::uint64_t content_length_ = 0;  // the Content-Length value, once seen
+  std::uint64_t remaining_ = 0;       // body bytes left in the CL body or current chunk
+  std::uint64_t body_received_ = 0;   // for max_body_bytes
+  std::uint32_t flags_ = 0;           // facts gathered while reading fields
 };
 
 }  // namespace remora::http
