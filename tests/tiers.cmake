@@ -25,3 +25,6 @@ endfunction()
 
 # The network-namespace harness itself (tests/netns/netns.py).
 remora_add_pytest(netns.harness FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_harness.py" LABELS netns)
+
+# `remora init` in real namespaces, on every backend (tests/netns/test_init.py).
+remora_add_pytest(netns.init FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_init.py" LABELS netns)

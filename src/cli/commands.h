@@ -9,5 +9,6 @@
 namespace remora::cli {
 
 void addVersionCommand(CLI::App& app);
+void addInitCommand(CLI::App& app);  // `remora init`, see init_command.cc
 
 }  // namespace remora::cli

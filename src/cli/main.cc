@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
       });
 
   remora::cli::addVersionCommand(app);
+  remora::cli::addInitCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -67,6 +67,7 @@ PREFIX = "rmr-"
 STATE_ROOT = Path(os.environ.get("REMORA_NETNS_STATE", "/tmp/remora-netns"))
 HELPERS = Path(__file__).resolve().parent / "helpers"
 SUBNET4 = ipaddress.ip_network("198.18.0.0/24")
+SERVICE4 = ipaddress.ip_network("198.19.0.0/16")  # virtual IPs of Node.service()
 SUBNET6 = ipaddress.ip_network("fd72:6d72::/64")
 DEFAULT_TIMEOUT = 20.0
 
@@ -157,12 +158,16 @@ def sweep_stale() -> list[str]:
     return removed
 
 
-def _in_netns(ns: str, argv: Sequence[str], uid: int | None, gid: int | None) -> list[str]:
+def _in_netns(ns: str, argv: Sequence[str], uid: int | None, gid: int | None,
+              env: dict | None = None) -> list[str]:
     cmd = ["ip", "netns", "exec", ns]
     if uid is not None or gid is not None:
         uid = 0 if uid is None else uid
         gid = uid if gid is None else gid
         cmd += ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+    if env:
+        # Set for the program only: ip and setpriv still run with the caller's PATH.
+        cmd += ["env", *[f"{k}={v}" for k, v in env.items()]]
     return cmd + [str(a) for a in argv]
 
 
@@ -229,8 +234,11 @@ class EchoServer(Process):
 
     The ledger is one JSON object per connection (tcp) or request (http):
       {"listener": [ip, port], "peer": [ip, port], "local": [ip, port],
-       "original_dst": [ip, port] | null, "received": "<bytes as latin-1>",
-       "seq": "<x-seq header>" (http only)}
+       "original_dst": [ip, port] | null, "redirected": bool,
+       "received": "<bytes as latin-1>", "seq": "<x-seq header>" (http only)}
+    original_dst is SO_ORIGINAL_DST: where a REDIRECTed connection was going.
+    Without redirection it equals "local" (or is null when conntrack is not
+    loaded in the namespace); "redirected" says which.
     """
 
     ledger_path: Path
@@ -267,19 +275,22 @@ class Namespace:
         self.short = short
         self.ns = f"{PREFIX}{run.id}-{short}"
 
-    def cmd(self, argv: Sequence[str], uid: int | None = None, gid: int | None = None) -> list[str]:
-        """The argv that runs `argv` inside this namespace (as uid/gid if given)."""
-        return _in_netns(self.ns, argv, uid, gid)
+    def cmd(self, argv: Sequence[str], uid: int | None = None, gid: int | None = None,
+            env: dict | None = None) -> list[str]:
+        """The argv that runs `argv` inside this namespace (as uid/gid, with the
+        extra environment variables `env`, if given)."""
+        return _in_netns(self.ns, argv, uid, gid, env)
 
     def run_cmd(self, argv: Sequence[str], *, uid: int | None = None, gid: int | None = None,
                 check: bool = True, timeout: float = DEFAULT_TIMEOUT, input: bytes | None = None,
                 env: dict | None = None) -> subprocess.CompletedProcess:
         """Runs a command to completion inside the namespace.
 
+        `env` adds variables for the program itself (not for ip/setpriv).
         With check=True a non-zero exit raises HarnessError carrying stderr.
         stdout and stderr are bytes in the returned CompletedProcess.
         """
-        return _sh(self.cmd(argv, uid, gid), check=check, timeout=timeout, input=input, env=env)
+        return _sh(self.cmd(argv, uid, gid, env), check=check, timeout=timeout, input=input)
 
     # Short alias: pod.sh(["iptables-save"]).stdout
     sh = run_cmd
@@ -287,9 +298,11 @@ class Namespace:
     def spawn(self, argv: Sequence[str], *, name: str | None = None, uid: int | None = None,
               gid: int | None = None, env: dict | None = None, cwd: str | None = None,
               cls: type = Process) -> Process:
-        """Starts a long-running program inside the namespace; the Run stops it."""
-        return self.run.spawn(self.cmd(argv, uid, gid), name=name or f"{self.short}-{Path(str(argv[0])).name}",
-                              env=env, cwd=cwd, cls=cls)
+        """Starts a long-running program inside the namespace; the Run stops it.
+        `env` adds variables for the program itself."""
+        return self.run.spawn(self.cmd(argv, uid, gid, env),
+                              name=name or f"{self.short}-{Path(str(argv[0])).name}",
+                              cwd=cwd, cls=cls)
 
     def listening(self, port: int, proto: str = "tcp") -> bool:
         flag = "-Hltn" if proto == "tcp" else "-Hlun"
@@ -339,17 +352,28 @@ def _strip_save_comments(text: str) -> str:
     return "".join(line + "\n" for line in text.splitlines() if not line.startswith("#"))
 
 
+@dataclass
+class Service:
+    """A virtual IP:port the node DNATs to its backends (see Node.service)."""
+
+    name: str
+    vip: str
+    port: int
+    backends: list
+
+
 class Node(Namespace):
     """A namespace holding the bridge that pods attach to, like a Kubernetes node.
 
     The bridge has the first address of each subnet and is every pod's default
-    gateway; forwarding is on, so a test can add kube-proxy-like rules here.
+    gateway; forwarding is on, and service() adds kube-proxy-like virtual IPs.
     """
 
     def __init__(self, run: "Run", short: str, ipv6: bool):
         super().__init__(run, short)
         self.ipv6 = ipv6
         self.pods: dict[str, Pod] = {}
+        self.services: dict[str, Service] = {}
         self._next_host = 2
         self.gateway4 = SUBNET4.network_address + 1
         self.gateway6 = SUBNET6.network_address + 1
@@ -382,6 +406,39 @@ class Node(Namespace):
         pod = Pod(self, name, host, self.ipv6 if ipv6 is None else ipv6)
         self.pods[name] = pod
         return pod
+
+    def service(self, name: str, port: int, backends: Sequence[tuple["Pod", int]],
+                vip: str | None = None) -> Service:
+        """A ClusterIP-like service: TCP to vip:port from any pod is DNATed by
+        this node, round robin, to the backends' (pod IPv4, port).
+
+        VIPs come from 198.19.0.0/16 unless given. As kube-proxy does, a pod
+        reaching itself through the VIP (hairpin) is masqueraded so the reply
+        comes back through the node. IPv4 only. A meshed pod's outbound
+        capture takes the connection before it ever reaches the node; an
+        unmeshed pod's goes through here, the way kube-proxy serves it.
+        """
+        if name in self.services:
+            raise HarnessError(f"service {name} already exists")
+        if not backends:
+            raise HarnessError(f"service {name}: no backends")
+        vip = vip or str(SERVICE4.network_address + 10 + len(self.services))
+        script = []
+        if not self.services:
+            script.append("table ip remora-svc {\n"
+                          " chain prerouting { type nat hook prerouting priority -100; policy accept; }\n"
+                          " chain postrouting { type nat hook postrouting priority 100; policy accept; }\n"
+                          "}")
+        entries = ", ".join(f"{i} : {pod.ip4} . {bport}" for i, (pod, bport) in enumerate(backends))
+        script.append(f"add rule ip remora-svc prerouting ip daddr {vip} tcp dport {port} "
+                      f"dnat ip to numgen inc mod {len(backends)} map {{ {entries} }}")
+        for pod, _ in backends:
+            script.append(f"add rule ip remora-svc postrouting ip saddr {pod.ip4} "
+                          f"ip daddr {pod.ip4} ct status dnat masquerade")
+        self.run_cmd(["nft", "-f", "-"], input=("\n".join(script) + "\n").encode())
+        svc = Service(name, vip, port, [(pod.name, bport) for pod, bport in backends])
+        self.services[name] = svc
+        return svc
 
     def diagnostics(self) -> str:
         return "\n".join([super().diagnostics()] + [p.diagnostics() for p in self.pods.values()])

@@ -28,7 +28,7 @@ def test_pods_talk_over_the_bridge_and_the_ledger_is_exact(node):
     assert entry["received"].encode("latin-1") == b"hello\x00\xff"
     assert entry["peer"][0] == app.ip4
     assert entry["local"] == [peer.ip4, 8080]
-    assert entry["original_dst"] is None  # nothing redirected it
+    assert entry["redirected"] is False  # nothing redirected it
 
 
 def test_ipv6_pods(node6):
@@ -45,6 +45,14 @@ def test_commands_run_as_the_given_uid_and_gid_without_groups(node):
     ids = pod.sh(["sh", "-c", "id -u; id -g; id -G"], uid=1000, gid=2000).stdout.decode()
     assert ids.split() == ["1000", "2000", "2000"]
     assert pod.sh(["id", "-u"]).stdout.decode().strip() == "0"
+
+
+def test_env_applies_to_the_program_only(node, netns_run):
+    pod = node.pod("app")
+    empty = netns_run.dir / "empty"
+    empty.mkdir()
+    out = pod.sh(["/usr/bin/env"], env={"PATH": str(empty), "X_TEST": "1"}).stdout.decode()
+    assert f"PATH={empty}" in out and "X_TEST=1" in out
 
 
 def test_loopback_is_up_and_a_closed_port_refuses(node):
@@ -85,6 +93,22 @@ def test_echo_server_reports_the_original_destination_of_a_redirect(node):
     res = app.connect(peer.ip4, 80, b"to-peer", uid=1000)
     assert res.reply == b"to-peer"
     assert proxy.ledger()[0]["original_dst"] == [peer.ip4, 80]
+    assert proxy.ledger()[0]["redirected"] is True
+
+
+def test_services_balance_over_backends_and_hairpin(node):
+    client, a, b = node.pod("client"), node.pod("a"), node.pod("b")
+    srv_a, srv_b = a.echo_server(8080), b.echo_server(9090)
+    svc = node.service("web", 80, [(a, 8080), (b, 9090)])
+    assert svc.vip.startswith("198.19.")
+    replies = [client.connect(svc.vip, 80, b"x%d" % i).reply for i in range(4)]
+    assert replies == [b"x0", b"x1", b"x2", b"x3"]
+    assert len(srv_a.ledger()) == 2 and len(srv_b.ledger()) == 2
+    assert srv_a.ledger()[0]["peer"][0] == client.ip4  # no SNAT between pods
+    # A backend calling its own service reaches a backend (itself or b).
+    assert a.connect(svc.vip, 80, b"hairpin").reply == b"hairpin"
+    assert a.connect(svc.vip, 80, b"hairpin2").reply == b"hairpin2"
+    assert a.connect(svc.vip, 81, b"no", timeout=1).connected is False
 
 
 def test_host_namespace_is_never_touched(netns_run):

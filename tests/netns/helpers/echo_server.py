@@ -14,10 +14,11 @@ Each ledger entry (one JSON object per line, flushed as written):
 
 original_dst is SO_ORIGINAL_DST (getsockopt SOL_IP/80 for IPv4,
 SOL_IPV6/80 for IPv6): where the client meant to go before an iptables or
-nftables REDIRECT rewrote the destination. It is null when the connection was
-not redirected (the kernel then reports ENOENT). With --transparent (TPROXY)
-the listener sets IP_TRANSPARENT and the original destination is the local
-address itself.
+nftables REDIRECT rewrote the destination. For a connection nothing
+redirected it equals "local" (conntrack tracks it anyway), or is null when
+conntrack is not running in the namespace. "redirected" is true when it
+differs from "local". With --transparent (TPROXY) the listener sets
+IP_TRANSPARENT and the original destination is the local address itself.
 
 The --ready file is created once every listener is bound. SIGTERM ends the
 server. Runs with Debian's /usr/bin/python3, standard library only.
@@ -71,6 +72,7 @@ def base_entry(args, conn, family, listener):
         entry["original_dst"] = [local[0], local[1]]
     else:
         entry["original_dst"] = original_dst(conn, family)
+    entry["redirected"] = entry["original_dst"] not in (None, entry["local"])
     return entry
 
 

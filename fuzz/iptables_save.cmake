@@ -1,0 +1,1 @@
+remora_add_fuzzer(iptables_save SOURCES iptables_save_fuzz.cc DEPS remora_netfilter)

@@ -1,0 +1,1 @@
+remora_add_fuzzer(netfilter_values SOURCES netfilter_values_fuzz.cc DEPS remora_netfilter)
