@@ -11,8 +11,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 export CTEST_OUTPUT_ON_FAILURE := 1
 CTEST := ctest --no-tests=error --timeout 900
 
-.PHONY: all deps build build-asan test test-unit test-asan demo install format format-check \
-        lint tidy fuzz bench coverage clean
+.PHONY: all deps build build-asan test test-unit test-asan test-kube kube-tools demo install \
+        format format-check lint tidy fuzz bench coverage clean
 
 all: build
 
@@ -31,6 +31,7 @@ build-asan: deps
 # component and fuzz-corpus tests again under ASan+UBSan.
 test: deps format-check lint build build-asan
 	@bash scripts/test-prereqs.sh
+	@bash scripts/kube-tools.sh
 	$(CTEST) --test-dir build -j $(JOBS)
 	$(CTEST) --test-dir build-asan -j $(JOBS) -L 'unit|component|fuzz'
 	@echo "make test: all tests passed"
@@ -38,6 +39,15 @@ test: deps format-check lint build build-asan
 # The fast loop while developing: unit tests of the release build only.
 test-unit: build
 	$(CTEST) --test-dir build -j $(JOBS) -L unit
+
+# The Kubernetes tier alone (tests/kube/): a real control plane on loopback.
+test-kube: build kube-tools
+	$(CTEST) --test-dir build -L kube
+
+# kube-apiserver & co. for the kube tier, built once from the Go module proxy
+# and cached in ~/.cache/remora/kube/ (the first build: 11 CPU-minutes).
+kube-tools:
+	@bash scripts/kube-tools.sh
 
 test-asan: build-asan
 	$(CTEST) --test-dir build-asan -j $(JOBS) -L 'unit|component|fuzz'

@@ -28,3 +28,13 @@ remora_add_pytest(netns.harness FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_har
 
 # `remora init` in real namespaces, on every backend (tests/netns/test_init.py).
 remora_add_pytest(netns.init FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_init.py" LABELS netns)
+
+# Kubernetes: a real kube-apiserver, etcd, controller-manager, scheduler and
+# KWOK on loopback (tests/kube/, docs/testing.md). One ctest for the whole
+# directory: one control plane serves every file. The binaries come from
+# scripts/kube-tools.sh, which `make test` runs first (cached; the first
+# build: 11 CPU-minutes). It runs alone: its control plane wants both
+# cores while it starts.
+remora_add_pytest(kube FILE "${CMAKE_CURRENT_SOURCE_DIR}/kube" LABELS kube TIMEOUT 1500
+                  RESOURCE_LOCK kube-apiserver)
+set_tests_properties(kube PROPERTIES RUN_SERIAL TRUE)
