@@ -16,3 +16,5 @@ for bin in build/bench/*_bench; do
     --benchmark_report_aggregates_only=true
   /usr/bin/python3 bench/ratios.py "$out/$name.json"
 done
+echo "== remora inject (CLI, 10,000 documents)"
+bash bench/inject_cli.sh

@@ -147,6 +147,22 @@ def test_inputs_present(inject):
     assert conformance_dir(), "no conformance inputs found"
 
 
+def namespace_args(docs, namespace):
+    """`-n namespace`, unless the manifests name their own (kubectl refuses a mismatch)."""
+    return [] if namespaces_of(docs) else ["-n", namespace]
+
+
+def refused_as_written(cluster, docs, namespace):
+    """The API server's objection to an input before injection, or None.
+
+    Some of Istio's inputs were never meant for an API server (a Deployment
+    named "statusPort" is not a valid name): injection cannot be blamed.
+    """
+    out = cluster.kubectl("apply", "--dry-run=server", *namespace_args(docs, namespace), "-f", "-",
+                          input=yaml.safe_dump_all(docs), check=False)
+    return out.stderr.strip() if out.returncode != 0 else None
+
+
 @pytest.mark.parametrize("path", inputs(), ids=label)
 def test_injected_manifest_passes_server_dry_run(cluster, inject, target_namespace, path):
     namespace, ensure = target_namespace
@@ -159,8 +175,11 @@ def test_injected_manifest_passes_server_dry_run(cluster, inject, target_namespa
     docs = documents(text)
     assert docs, "remora inject produced no documents"
     ensure(namespaces_of(docs))
-    out = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
-                          input=text, check=False)
+    objection = refused_as_written(cluster, documents(path.read_text()), namespace)
+    if objection:
+        pytest.skip(f"the API server refuses the input itself: {objection}")
+    out = cluster.kubectl("apply", "--dry-run=server", *namespace_args(docs, namespace), "-o", "json",
+                          "-f", "-", input=text, check=False)
     assert out.returncode == 0, f"API server refused remora inject's output:\n{out.stderr}"
     # What the API server would store still has the sidecar where we put it.
     stored = json.loads(out.stdout)
@@ -194,6 +213,9 @@ def test_injected_pods_created_for_real(cluster, inject, path):
     namespace = unique("real")
     cluster.create_namespace(namespace)
     try:
+        objection = refused_as_written(cluster, documents(path.read_text()), namespace)
+        if objection:
+            pytest.skip(f"the API server refuses the input itself: {objection}")
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs))
         pods = wait_until(f"{want} pods in {namespace}", lambda: (
             lambda items: items if len(items) >= want else None)(

@@ -1,0 +1,1 @@
+remora_add_fuzzer(yaml SOURCES yaml_fuzz.cc DEPS remora_kube)
