@@ -38,3 +38,7 @@ remora_add_pytest(netns.init FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_init.p
 remora_add_pytest(kube FILE "${CMAKE_CURRENT_SOURCE_DIR}/kube" LABELS kube TIMEOUT 1500
                   RESOURCE_LOCK kube-apiserver)
 set_tests_properties(kube PROPERTIES RUN_SERIAL TRUE)
+
+# `remora control` run as a user runs it, with curl and openssl (tests/control/test_control_cli.py).
+remora_add_pytest(control.cli FILE "${CMAKE_CURRENT_SOURCE_DIR}/control/test_control_cli.py"
+                  LABELS component TIMEOUT 300)

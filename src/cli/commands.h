@@ -10,6 +10,7 @@ namespace remora::cli {
 
 void addVersionCommand(CLI::App& app);
 void addInjectCommand(CLI::App& app);
-void addInitCommand(CLI::App& app);  // `remora init`, see init_command.cc
+void addInitCommand(CLI::App& app);     // `remora init`, see init_command.cc
+void addControlCommand(CLI::App& app);  // `remora control`, see control_command.cc
 
 }  // namespace remora::cli

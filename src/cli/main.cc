@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   remora::cli::addVersionCommand(app);
   remora::cli::addInjectCommand(app);
   remora::cli::addInitCommand(app);
+  remora::cli::addControlCommand(app);
 
   try {
     app.parse(argc, argv);

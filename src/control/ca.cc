@@ -67,6 +67,45 @@ Status checkChainsToRoots(const tls::CertifiedKey& signer, const tls::TrustBundl
 
 }  // namespace
 
+Result<Seconds> parseDuration(std::string_view text) {
+  auto bad = [&] {
+    return Error{
+        Errc::InvalidArgument,
+        fmt::format("invalid duration \"{}\": use e.g. 24h, 90m, 3600s", text.substr(0, 64))};
+  };
+  if (text.empty() || text.size() > 32) return bad();
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  bool plain = true;
+  while (i < text.size()) {
+    std::int64_t n = 0;
+    std::size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > 100'000'000'000) return bad();
+      ++i;
+    }
+    if (i == start) return bad();
+    std::int64_t unit = 1;
+    if (i < text.size()) {
+      plain = false;
+      switch (text[i]) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: return bad();
+      }
+      ++i;
+    } else if (!plain) {
+      return bad();  // "1h30": a number without its unit
+    }
+    total += n * unit;
+    if (total > 100'000'000'000) return bad();
+  }
+  return Seconds(total);
+}
+
 Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::create(CaOptions options,
                                                                            tls::CertifiedKey signer,
                                                                            tls::TrustBundle roots,

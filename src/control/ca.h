@@ -46,6 +46,10 @@ inline constexpr Seconds kDefaultWorkloadTtl{std::chrono::hours(24)};          /
 inline constexpr Seconds kDefaultMaxWorkloadTtl{std::chrono::hours(24 * 90)};  // Istio's max
 inline constexpr Seconds kMinWorkloadTtl{60};
 
+// A duration as Istio's environment writes it (Go's syntax, whole seconds):
+// "24h", "2160h", "90m", "1h30m", "3600s", or a plain number of seconds.
+Result<Seconds> parseDuration(std::string_view text);
+
 struct CaOptions {
   std::string trust_domain = "cluster.local";
   Seconds default_ttl = kDefaultWorkloadTtl;

@@ -50,10 +50,11 @@ class CaService {
 
   CaHttpResponse createCertificate(std::string_view authorization, std::string_view body) const;
   CaHttpResponse rootCertificate() const;
-
- private:
+  // A refusal decided by the transport (e.g. two Authorization fields),
+  // answered and logged like the service's own.
   CaHttpResponse refuse(const Error& error, int status) const;
 
+ private:
   const CertificateAuthority& ca_;
   const Authenticator& authenticator_;
   IssuanceLog& log_;

@@ -29,6 +29,11 @@
 //   - through Asio: asioContext() gives an asio::ssl::context sharing the
 //     SSL_CTX, for asio::ssl::stream. Do not call its set_verify_* or
 //     use_* methods: they would change the shared SSL_CTX.
+//
+// Resumption (clients): take SSL_get1_session() after the first read (TLS
+// 1.3 tickets arrive after the handshake) and close connections with
+// SSL_shutdown(): OpenSSL marks the session of a connection freed without
+// close_notify as not resumable.
 #pragma once
 
 #include <array>

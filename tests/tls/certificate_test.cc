@@ -6,6 +6,7 @@
 
 #include "tests/tls/pki.h"
 #include "tls/pem.h"
+#include "tls/serving.h"
 
 namespace remora::tls {
 namespace {
@@ -141,6 +142,28 @@ TEST(CertificateTest, TrustBundleRefusesLeaves) {
   auto bundle = TrustBundle::fromPem(*certificateToPem(leaf.certificate.get()));
   ASSERT_FALSE(bundle);
   EXPECT_NE(bundle.error().message.find("not a CA"), std::string::npos);
+}
+
+TEST(CertificateTest, ServingBundleForTheWebhook) {
+  ManualClock clock;
+  auto bundle =
+      createServingBundle("remora-webhook", "istio-system", {"localhost"},
+                          std::chrono::hours(24 * 365), std::chrono::hours(24 * 3650), clock);
+  ASSERT_TRUE(bundle) << bundle.error().message;
+  EXPECT_EQ(bundle->dns_names.back(), "localhost");
+  auto ca = TrustBundle::fromPem(bundle->ca_pem);
+  ASSERT_TRUE(ca);
+  auto cred = CertifiedKey::fromPem(bundle->key_pem, bundle->cert_chain_pem);
+  ASSERT_TRUE(cred) << cred.error().message;
+  auto store = ca->newStore();
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  ASSERT_EQ(X509_STORE_CTX_init(ctx.get(), store->get(), cred->certificate.get(), nullptr), 1);
+  X509_STORE_CTX_set_time(ctx.get(), 0, toTimeT(clock.now()));
+  X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx.get()),
+                              "remora-webhook.istio-system.svc", 0);
+  EXPECT_EQ(X509_verify_cert(ctx.get()), 1);
+  EXPECT_FALSE(createServingBundle("Bad_Name", "ns", {}, std::chrono::hours(1),
+                                   std::chrono::hours(2), clock));
 }
 
 }  // namespace

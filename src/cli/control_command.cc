@@ -1,0 +1,220 @@
+// `remora control`: the control plane. Today it is the mesh's CA, serving
+// the JSON-over-HTTPS API of src/control/ca_service.h on 15012, and
+// publishing the root certificate for the injector.
+//
+//   remora control --token-file tokens.txt --ca-dir /var/lib/remora/ca
+//                  --root-cert-out /var/run/remora/root-cert.pem
+//
+// `remora control fetch-cert` is the client side, once: what the proxy's
+// certificate provider does at each rotation, with the result written to a
+// directory (for local runs, demos and tests).
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/signal_set.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "control/authenticator.h"
+#include "control/ca.h"
+#include "control/ca_client.h"
+#include "control/ca_server.h"
+#include "control/ca_service.h"
+#include "control/issuance_log.h"
+#include "core/event_loop.h"
+#include "core/file.h"
+#include "core/log.h"
+#include "tls/certificate_provider.h"
+#include "tls/certificate_store.h"
+#include "tls/pem.h"
+
+namespace remora::cli {
+namespace {
+
+[[noreturn]] void fail(std::string_view command, std::string_view message) {
+  fmt::print(stderr, "remora {}: {}\n", command, message);
+  throw CLI::RuntimeError(1);
+}
+
+struct ServeFlags {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 15012;
+  std::string trust_domain = "cluster.local";
+  std::string ca_dir = "/var/lib/remora/ca";
+  std::string cacerts_dir;
+  std::string token_file;
+  std::string default_ttl = "24h";
+  std::string max_ttl = "2160h";
+  std::string issuance_log;
+  std::string root_cert_out;
+  std::vector<std::string> dns_names = {"remora-control.istio-system.svc",
+                                        "istiod.istio-system.svc", "localhost"};
+};
+
+void runServe(const ServeFlags& f) {
+  constexpr std::string_view kCmd = "control";
+  control::CaOptions options{.trust_domain = f.trust_domain};
+  auto default_ttl = control::parseDuration(f.default_ttl);
+  if (!default_ttl) fail(kCmd, default_ttl.error().context("--default-ttl").message);
+  auto max_ttl = control::parseDuration(f.max_ttl);
+  if (!max_ttl) fail(kCmd, max_ttl.error().context("--max-ttl").message);
+  options.default_ttl = *default_ttl;
+  options.max_ttl = *max_ttl;
+
+  auto ca =
+      f.cacerts_dir.empty()
+          ? control::CertificateAuthority::loadOrCreateSelfSigned(f.ca_dir, options, systemClock())
+          : control::CertificateAuthority::loadCacerts(f.cacerts_dir, options, systemClock());
+  if (!ca) fail(kCmd, ca.error().message);
+  if (f.token_file.empty()) {
+    fail(kCmd, "--token-file is required (Kubernetes TokenReview comes with the API client)");
+  }
+  auto auth = control::TokenFileAuthenticator::fromFile(f.token_file);
+  if (!auth) fail(kCmd, auth.error().message);
+
+  std::unique_ptr<control::IssuanceLog> log;
+  if (f.issuance_log.empty()) {
+    log = std::make_unique<control::IssuanceLog>(systemClock());
+  } else {
+    auto opened = control::IssuanceLog::open(f.issuance_log, systemClock());
+    if (!opened) fail(kCmd, opened.error().message);
+    log = std::move(*opened);
+  }
+  // The content of the istio-ca-root-cert ConfigMap (root-cert.pem), for
+  // local runs; publishing it to Kubernetes comes with the Kubernetes tier.
+  if (!f.root_cert_out.empty()) {
+    if (auto w = writeFileAtomic(f.root_cert_out, (*ca)->rootCertPem(), 0644); !w) {
+      fail(kCmd, w.error().context("--root-cert-out").message);
+    }
+  }
+
+  control::CaService service(**ca, **auth, *log);
+  EventLoop loop;
+  control::CaServer server(loop, **ca, service,
+                           {.address = f.address, .port = f.port, .dns_names = f.dns_names});
+  // Handlers before the start line: a SIGTERM sent as soon as we say we
+  // listen must stop us cleanly, not kill us.
+  asio::signal_set signals(loop.context(), SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int signo) {
+    if (ec) return;
+    REMORA_LOG(control, info, "signal {}: stopping", signo);
+    server.stop();
+    loop.stop();
+  });
+  if (auto started = server.start(); !started) fail(kCmd, started.error().message);
+  REMORA_LOG(control, info, "trust domain {}, {} token(s), workload TTL {} s (max {} s)",
+             f.trust_domain, (*auth)->size(), options.default_ttl.count(), options.max_ttl.count());
+  // Started: tell whoever waits (tests, scripts) where, on stdout.
+  fmt::print("remora control: CA listening on {}:{}\n", f.address, server.port());
+  std::fflush(stdout);
+
+  loop.run();
+}
+
+struct FetchFlags {
+  std::string ca_url = "https://remora-control.istio-system.svc:15012";
+  std::string server_name;
+  std::string root_cert;
+  std::string token_file = "/var/run/secrets/tokens/istio-token";
+  std::string trust_domain = "cluster.local";
+  std::string identity;
+  std::string ttl = "0";
+  std::string out_dir;
+};
+
+void runFetch(const FetchFlags& f) {
+  constexpr std::string_view kCmd = "control fetch-cert";
+  auto root = readFile(f.root_cert, tls::kMaxPemBundleBytes);
+  if (!root) fail(kCmd, root.error().context("--root-cert").message);
+  auto ttl = control::parseDuration(f.ttl);
+  if (!ttl) fail(kCmd, ttl.error().context("--ttl").message);
+  control::HttpsCaClient client(
+      {.url = f.ca_url, .root_cert_pem = *root, .server_name = f.server_name});
+  tls::CertificateStore store({.trust_domains = {f.trust_domain}});
+  tls::CertificateProvider provider(
+      {.token_path = f.token_file, .expected_identity = f.identity, .requested_ttl = *ttl}, client,
+      store, systemClock());
+  if (auto fetched = provider.fetchOnce(); !fetched) fail(kCmd, fetched.error().message);
+  auto snap = store.current();
+  std::filesystem::create_directories(f.out_dir);
+  auto key = snap->credential->keyPem();
+  auto chain = snap->credential->chainPem();
+  auto roots = snap->trust->toPem();
+  if (!key || !chain || !roots) fail(kCmd, "cannot encode the certificate");
+  for (auto [name, text, mode] :
+       {std::tuple{"key.pem", &*key, 0600}, std::tuple{"cert-chain.pem", &*chain, 0644},
+        std::tuple{"root-cert.pem", &*roots, 0644}}) {
+    auto path = (std::filesystem::path(f.out_dir) / name).string();
+    if (auto w = writeFileAtomic(path, *text, static_cast<mode_t>(mode)); !w) {
+      fail(kCmd, w.error().message);
+    }
+  }
+  fmt::print("{} serial {} notAfter {}\n", snap->leaf.uri_sans.front(), snap->leaf.serial_hex,
+             formatRfc3339(snap->leaf.not_after));
+}
+
+}  // namespace
+
+void addControlCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "control",
+      "The control plane: the mesh's certificate authority (SPIFFE identities) on 15012");
+  auto serve = std::make_shared<ServeFlags>();
+  cmd->add_option("--address", serve->address, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", serve->port, "Port of the CA (HTTPS)")->capture_default_str();
+  cmd->add_option("--trust-domain", serve->trust_domain, "SPIFFE trust domain")
+      ->envname("TRUST_DOMAIN")
+      ->capture_default_str();
+  cmd->add_option("--ca-dir", serve->ca_dir,
+                  "Directory of the self-signed CA (created with a new root on first start)")
+      ->capture_default_str();
+  cmd->add_option("--cacerts-dir", serve->cacerts_dir,
+                  "A plugged-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, "
+                  "root-cert.pem, cert-chain.pem), read only; overrides --ca-dir");
+  cmd->add_option("--token-file", serve->token_file,
+                  "Tokens for local runs, one '<token> <namespace> <service-account>' per line");
+  cmd->add_option("--default-ttl", serve->default_ttl, "Workload certificate TTL")
+      ->envname("DEFAULT_WORKLOAD_CERT_TTL")
+      ->capture_default_str();
+  cmd->add_option("--max-ttl", serve->max_ttl, "Longest TTL a workload may ask for")
+      ->envname("MAX_WORKLOAD_CERT_TTL")
+      ->capture_default_str();
+  cmd->add_option("--issuance-log", serve->issuance_log,
+                  "Append one JSON line per certificate issued or refused to this file");
+  cmd->add_option("--root-cert-out", serve->root_cert_out,
+                  "Write the root certificate here (the istio-ca-root-cert ConfigMap's content)");
+  cmd->add_option("--dns-name", serve->dns_names, "Names in the CA's serving certificate")
+      ->capture_default_str();
+
+  auto* fetch = cmd->add_subcommand(
+      "fetch-cert",
+      "Get a workload certificate from the CA once, as the proxy does, into a directory");
+  auto ff = std::make_shared<FetchFlags>();
+  fetch->add_option("--ca-url", ff->ca_url, "The CA's base URL")->capture_default_str();
+  fetch->add_option("--server-name", ff->server_name,
+                    "Name to verify in the CA's certificate (default: the URL's host)");
+  fetch->add_option("--root-cert", ff->root_cert, "The mesh root certificate (PEM)")->required();
+  fetch->add_option("--token-file", ff->token_file, "The service-account token")
+      ->capture_default_str();
+  fetch->add_option("--trust-domain", ff->trust_domain, "SPIFFE trust domain")
+      ->capture_default_str();
+  fetch->add_option("--identity", ff->identity,
+                    "The SPIFFE ID the certificate must carry (refused otherwise)");
+  fetch->add_option("--ttl", ff->ttl, "TTL to ask for (0: the CA's default)")
+      ->capture_default_str();
+  fetch
+      ->add_option("--out-dir", ff->out_dir,
+                   "Where to write key.pem, cert-chain.pem, root-cert.pem")
+      ->required();
+  fetch->callback([ff] { runFetch(*ff); });
+
+  cmd->callback([cmd, fetch, serve] {
+    if (cmd->got_subcommand(fetch)) return;
+    runServe(*serve);
+  });
+}
+
+}  // namespace remora::cli
