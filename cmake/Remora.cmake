@@ -17,7 +17,11 @@ if(REMORA_SANITIZE)
   add_link_options(${_san})
 endif()
 if(REMORA_TSAN)
-  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  # g++ 12 warns (-Wtsan) that TSan cannot model std::atomic_thread_fence, which
+  # Asio uses; with -Werror that warning would make the preset unbuildable.
+  # Our own code synchronises with atomics and mutexes, which TSan models; a
+  # fence-only handoff inside Asio could at worst show up as a false report.
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan)
   add_link_options(-fsanitize=thread)
 endif()
 if(REMORA_COVERAGE)
