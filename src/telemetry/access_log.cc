@@ -16,8 +16,6 @@
 // When the ring is full (the pipe is blocked) the worker keeps appending to
 // its own buffer up to kMaxPendingBytes, then drops lines and counts them:
 // memory stays bounded and the data path never waits for the log.
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -25,6 +23,7 @@
 #include <thread>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include "core/assert.h"
 #include "telemetry/records.h"
@@ -56,15 +55,9 @@ void appendJsonString(std::string& out, std::string_view v) {
         out.push_back(static_cast<char>(c));
       } else if (c < 0x20) {
         switch (c) {
-          case '\n':
-            out.append("\\n");
-            break;
-          case '\r':
-            out.append("\\r");
-            break;
-          case '\t':
-            out.append("\\t");
-            break;
+          case '\n': out.append("\\n"); break;
+          case '\r': out.append("\\r"); break;
+          case '\t': out.append("\\t"); break;
           default:
             out.append("\\u00");
             out.push_back(kHex[c >> 4]);
@@ -176,9 +169,9 @@ void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
-  const int n = std::snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                              tm.tm_sec, frac);
+  const int n =
+      std::snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"", tm.tm_year + 1900,
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
   if (n > 0) out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -365,8 +358,12 @@ AccessLog::Sink& AccessLog::worker(std::size_t i) {
   return *shared_->sinks[i];
 }
 
-std::uint64_t AccessLog::dropped() const { return shared_->dropped.load(std::memory_order_relaxed); }
-std::uint64_t AccessLog::written() const { return shared_->written.load(std::memory_order_relaxed); }
+std::uint64_t AccessLog::dropped() const {
+  return shared_->dropped.load(std::memory_order_relaxed);
+}
+std::uint64_t AccessLog::written() const {
+  return shared_->written.load(std::memory_order_relaxed);
+}
 
 AccessLog::Sink::Sink() : state_(std::make_unique<State>()) {}
 AccessLog::Sink::~Sink() = default;
@@ -389,7 +386,9 @@ void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Recor
 }
 }  // namespace
 
-void AccessLog::Sink::log(const RequestRecord& record) { logRecord(*state_, *state_->shared, record); }
+void AccessLog::Sink::log(const RequestRecord& record) {
+  logRecord(*state_, *state_->shared, record);
+}
 void AccessLog::Sink::log(const ConnectionRecord& record) {
   logRecord(*state_, *state_->shared, record);
 }

@@ -7,9 +7,9 @@ namespace remora::telemetry {
 namespace {
 // Envoy's short names, indexed by bit (StreamInfo::ResponseFlagUtils).
 constexpr std::array<std::string_view, 29> kFlagNames = {
-    "LH", "UH",  "UT", "LR",   "UR",   "UF",   "UC", "UO", "NR", "DI",
-    "FI", "RL",  "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR",
-    "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR"};
+    "LH",   "UH",   "UT",   "LR",   "UR", "UF",  "UC", "UO", "NR",  "DI",
+    "FI",   "RL",   "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR",
+    "RFCF", "NFCF", "DT",   "UPE",  "NC", "OM",  "DF", "DO", "DR"};
 static_assert(flags::kLastFlag == 1u << (kFlagNames.size() - 1));
 }  // namespace
 

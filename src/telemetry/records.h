@@ -45,35 +45,35 @@ std::string_view reporterName(Reporter r) noexcept;  // "source" / "destination"
 // StreamInfo::CoreResponseFlag order), so that `response_flags` values in
 // metrics and logs read as they do with Istio.
 namespace flags {
-inline constexpr std::uint32_t kFailedLocalHealthCheck = 1u << 0;            // LH
-inline constexpr std::uint32_t kNoHealthyUpstream = 1u << 1;                 // UH
-inline constexpr std::uint32_t kUpstreamRequestTimeout = 1u << 2;            // UT
-inline constexpr std::uint32_t kLocalReset = 1u << 3;                        // LR
-inline constexpr std::uint32_t kUpstreamRemoteReset = 1u << 4;               // UR
-inline constexpr std::uint32_t kUpstreamConnectionFailure = 1u << 5;         // UF
-inline constexpr std::uint32_t kUpstreamConnectionTermination = 1u << 6;     // UC
-inline constexpr std::uint32_t kUpstreamOverflow = 1u << 7;                  // UO
-inline constexpr std::uint32_t kNoRouteFound = 1u << 8;                      // NR
-inline constexpr std::uint32_t kDelayInjected = 1u << 9;                     // DI
-inline constexpr std::uint32_t kFaultInjected = 1u << 10;                    // FI
-inline constexpr std::uint32_t kRateLimited = 1u << 11;                      // RL
-inline constexpr std::uint32_t kUnauthorizedExternalService = 1u << 12;      // UAEX
-inline constexpr std::uint32_t kRateLimitServiceError = 1u << 13;            // RLSE
-inline constexpr std::uint32_t kDownstreamConnectionTermination = 1u << 14;  // DC
-inline constexpr std::uint32_t kUpstreamRetryLimitExceeded = 1u << 15;       // URX
-inline constexpr std::uint32_t kStreamIdleTimeout = 1u << 16;                // SI
-inline constexpr std::uint32_t kInvalidEnvoyRequestHeaders = 1u << 17;       // IH
-inline constexpr std::uint32_t kDownstreamProtocolError = 1u << 18;          // DPE
-inline constexpr std::uint32_t kUpstreamMaxStreamDurationReached = 1u << 19; // UMSDR
-inline constexpr std::uint32_t kResponseFromCacheFilter = 1u << 20;          // RFCF
-inline constexpr std::uint32_t kNoFilterConfigFound = 1u << 21;              // NFCF
-inline constexpr std::uint32_t kDurationTimeout = 1u << 22;                  // DT
-inline constexpr std::uint32_t kUpstreamProtocolError = 1u << 23;            // UPE
-inline constexpr std::uint32_t kNoClusterFound = 1u << 24;                   // NC
-inline constexpr std::uint32_t kOverloadManager = 1u << 25;                  // OM
-inline constexpr std::uint32_t kDnsResolutionFailed = 1u << 26;              // DF
-inline constexpr std::uint32_t kDropOverLoad = 1u << 27;                     // DO
-inline constexpr std::uint32_t kDownstreamRemoteReset = 1u << 28;            // DR
+inline constexpr std::uint32_t kFailedLocalHealthCheck = 1u << 0;             // LH
+inline constexpr std::uint32_t kNoHealthyUpstream = 1u << 1;                  // UH
+inline constexpr std::uint32_t kUpstreamRequestTimeout = 1u << 2;             // UT
+inline constexpr std::uint32_t kLocalReset = 1u << 3;                         // LR
+inline constexpr std::uint32_t kUpstreamRemoteReset = 1u << 4;                // UR
+inline constexpr std::uint32_t kUpstreamConnectionFailure = 1u << 5;          // UF
+inline constexpr std::uint32_t kUpstreamConnectionTermination = 1u << 6;      // UC
+inline constexpr std::uint32_t kUpstreamOverflow = 1u << 7;                   // UO
+inline constexpr std::uint32_t kNoRouteFound = 1u << 8;                       // NR
+inline constexpr std::uint32_t kDelayInjected = 1u << 9;                      // DI
+inline constexpr std::uint32_t kFaultInjected = 1u << 10;                     // FI
+inline constexpr std::uint32_t kRateLimited = 1u << 11;                       // RL
+inline constexpr std::uint32_t kUnauthorizedExternalService = 1u << 12;       // UAEX
+inline constexpr std::uint32_t kRateLimitServiceError = 1u << 13;             // RLSE
+inline constexpr std::uint32_t kDownstreamConnectionTermination = 1u << 14;   // DC
+inline constexpr std::uint32_t kUpstreamRetryLimitExceeded = 1u << 15;        // URX
+inline constexpr std::uint32_t kStreamIdleTimeout = 1u << 16;                 // SI
+inline constexpr std::uint32_t kInvalidEnvoyRequestHeaders = 1u << 17;        // IH
+inline constexpr std::uint32_t kDownstreamProtocolError = 1u << 18;           // DPE
+inline constexpr std::uint32_t kUpstreamMaxStreamDurationReached = 1u << 19;  // UMSDR
+inline constexpr std::uint32_t kResponseFromCacheFilter = 1u << 20;           // RFCF
+inline constexpr std::uint32_t kNoFilterConfigFound = 1u << 21;               // NFCF
+inline constexpr std::uint32_t kDurationTimeout = 1u << 22;                   // DT
+inline constexpr std::uint32_t kUpstreamProtocolError = 1u << 23;             // UPE
+inline constexpr std::uint32_t kNoClusterFound = 1u << 24;                    // NC
+inline constexpr std::uint32_t kOverloadManager = 1u << 25;                   // OM
+inline constexpr std::uint32_t kDnsResolutionFailed = 1u << 26;               // DF
+inline constexpr std::uint32_t kDropOverLoad = 1u << 27;                      // DO
+inline constexpr std::uint32_t kDownstreamRemoteReset = 1u << 28;             // DR
 inline constexpr std::uint32_t kLastFlag = kDownstreamRemoteReset;
 }  // namespace flags
 
@@ -88,11 +88,11 @@ void appendResponseFlags(std::string& out, std::uint32_t response_flags);
 // workload (the proxy's own identity, or the config snapshot for a peer);
 // records only point at it. An empty field is reported as "unknown".
 struct Workload {
-  std::string name;        // source_workload / destination_workload (Deployment name)
-  std::string namespace_;  // *_workload_namespace
-  std::string app;         // canonical service: *_app and *_canonical_service
-  std::string version;     // canonical revision: *_version and *_canonical_revision
-  std::string principal;   // SPIFFE id when the peer was authenticated by mTLS
+  std::string name;                    // source_workload / destination_workload (Deployment name)
+  std::string namespace_;              // *_workload_namespace
+  std::string app;                     // canonical service: *_app and *_canonical_service
+  std::string version;                 // canonical revision: *_version and *_canonical_revision
+  std::string principal;               // SPIFFE id when the peer was authenticated by mTLS
   std::string cluster = "Kubernetes";  // *_cluster (Istio's default cluster id)
 };
 
@@ -124,16 +124,17 @@ struct RequestRecord {
   std::string_view requested_server_name;  // SNI, if TLS
   std::string_view route_name;
 
-  std::string_view upstream_cluster;  // "outbound|80||reviews.default.svc.cluster.local"
-  asio::ip::tcp::endpoint upstream_host;           // port 0: none chosen
+  std::string_view upstream_cluster;      // "outbound|80||reviews.default.svc.cluster.local"
+  asio::ip::tcp::endpoint upstream_host;  // port 0: none chosen
   asio::ip::tcp::endpoint upstream_local_address;  // port 0: not connected
   asio::ip::tcp::endpoint downstream_remote_address;
   asio::ip::tcp::endpoint downstream_local_address;
 
-  bool mutual_tls = false;  // connection_security_policy "mutual_tls" / "none"
+  bool mutual_tls = false;          // connection_security_policy "mutual_tls" / "none"
   std::uint32_t response_code = 0;  // 0: no response was sent
   std::uint32_t response_flags = 0;
-  std::string_view response_code_details;  // "via_upstream", "upstream_reset_before_response_started{...}"
+  std::string_view
+      response_code_details;  // "via_upstream", "upstream_reset_before_response_started{...}"
   std::string_view connection_termination_details;
   std::string_view upstream_transport_failure_reason;
   std::optional<std::uint32_t> grpc_status;  // grpc_response_status, when gRPC

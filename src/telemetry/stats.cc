@@ -42,8 +42,8 @@ namespace {
 
 // Envoy's default histogram buckets, which Istio keeps for its histograms
 // (durations in milliseconds, sizes in bytes alike).
-constexpr std::array<double, 19> kBuckets = {0.5,   1,     5,      10,     25,     50,     100,
-                                             250,   500,   1000,   2500,   5000,   10000,  30000,
+constexpr std::array<double, 19> kBuckets = {0.5,   1,      5,      10,      25,     50,    100,
+                                             250,   500,    1000,   2500,    5000,   10000, 30000,
                                              60000, 300000, 600000, 1800000, 3600000};
 constexpr std::size_t kSlots = kBuckets.size() + 1;  // + the +Inf overflow slot
 
@@ -193,17 +193,10 @@ void appendWorkloadKey(std::string& key, const Workload* w) {
 void appendEscaped(std::string& out, std::string_view v) {
   for (char c : v) {
     switch (c) {
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      default:
-        out.push_back(c);
+      case '\\': out.append("\\\\"); break;
+      case '"': out.append("\\\""); break;
+      case '\n': out.append("\\n"); break;
+      default: out.push_back(c);
     }
   }
 }
@@ -233,7 +226,8 @@ ServiceNames serviceNames(std::string_view host, std::string_view name, std::str
   if (out.name.empty()) out.name = host.substr(0, dot);
   const auto rest = host.substr(dot + 1);
   const auto dot2 = rest.find('.');
-  if (out.ns.empty() && dot2 != std::string_view::npos && rest.substr(dot2 + 1).starts_with("svc")) {
+  if (out.ns.empty() && dot2 != std::string_view::npos &&
+      rest.substr(dot2 + 1).starts_with("svc")) {
     out.ns = rest.substr(0, dot2);
   }
   return out;
@@ -361,7 +355,8 @@ void WorkerStats::tcpProgress(ConnectionRecord& record) {
 void WorkerStats::tcpClosed(const ConnectionRecord& record) {
   TcpEntry& e = table_->tcpEntry(record);
   e.closed.add(1);
-  if (record.bytes_sent > record.reported_sent) e.sent.add(record.bytes_sent - record.reported_sent);
+  if (record.bytes_sent > record.reported_sent)
+    e.sent.add(record.bytes_sent - record.reported_sent);
   if (record.bytes_received > record.reported_received) {
     e.received.add(record.bytes_received - record.reported_received);
   }
@@ -487,16 +482,16 @@ std::string StatsRegistry::renderPrometheus() const {
   appendCounter(out, "istio_tcp_sent_bytes_total",
                 "Bytes sent to the downstream on TCP connections.", tcp,
                 [](const MergedTcp& m) { return m.sent; });
-  appendHistogram(out, "istio_request_bytes", "HTTP request body sizes in bytes.", requests,
-                  [](const MergedRequest& m) -> const MergedHistogram& { return m.request_bytes; },
-                  1.0);
+  appendHistogram(
+      out, "istio_request_bytes", "HTTP request body sizes in bytes.", requests,
+      [](const MergedRequest& m) -> const MergedHistogram& { return m.request_bytes; }, 1.0);
   appendHistogram(
       out, "istio_request_duration_milliseconds", "HTTP request durations in milliseconds.",
       requests, [](const MergedRequest& m) -> const MergedHistogram& { return m.duration_us; },
       1000.0);
-  appendHistogram(out, "istio_response_bytes", "HTTP response body sizes in bytes.", requests,
-                  [](const MergedRequest& m) -> const MergedHistogram& { return m.response_bytes; },
-                  1.0);
+  appendHistogram(
+      out, "istio_response_bytes", "HTTP response body sizes in bytes.", requests,
+      [](const MergedRequest& m) -> const MergedHistogram& { return m.response_bytes; }, 1.0);
   return out;
 }
 

@@ -90,7 +90,8 @@ inline Exposition parseExposition(std::string_view text) {
         ex.types[name] = std::string(what);
       } else {
         for (std::size_t i = 0; i < what.size(); ++i) {
-          if (what[i] == '\\' && (i + 1 >= what.size() || (what[i + 1] != '\\' && what[i + 1] != 'n'))) {
+          if (what[i] == '\\' &&
+              (i + 1 >= what.size() || (what[i + 1] != '\\' && what[i + 1] != 'n'))) {
             return fail("bad escape in HELP", line), ex;
           }
           if (what[i] == '\\') ++i;
@@ -124,10 +125,14 @@ inline Exposition parseExposition(std::string_view text) {
           if (c == '\\') {
             if (i >= line.size()) return fail("dangling escape", line), ex;
             char e = line[i++];
-            if (e == '\\') value.push_back('\\');
-            else if (e == '"') value.push_back('"');
-            else if (e == 'n') value.push_back('\n');
-            else return fail("bad escape", line), ex;
+            if (e == '\\')
+              value.push_back('\\');
+            else if (e == '"')
+              value.push_back('"');
+            else if (e == 'n')
+              value.push_back('\n');
+            else
+              return fail("bad escape", line), ex;
           } else {
             value.push_back(c);
           }
@@ -141,7 +146,8 @@ inline Exposition parseExposition(std::string_view text) {
     }
     if (i >= line.size() || line[i] != ' ') return fail("no space before value", line), ex;
     std::string value(line.substr(i + 1));
-    if (value == "+Inf") s.value = 1e308 * 10;
+    if (value == "+Inf")
+      s.value = 1e308 * 10;
     else {
       char* end = nullptr;
       s.value = std::strtod(value.c_str(), &end);

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "telemetry/records.h"
 #include "tests/telemetry/prom_parse.h"
@@ -12,11 +12,12 @@ namespace {
 
 using test::parseExposition;
 
-const Workload kProductpage{.name = "productpage-v1",
-                            .namespace_ = "default",
-                            .app = "productpage",
-                            .version = "v1",
-                            .principal = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"};
+const Workload kProductpage{
+    .name = "productpage-v1",
+    .namespace_ = "default",
+    .app = "productpage",
+    .version = "v1",
+    .principal = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"};
 const Workload kReviews{.name = "reviews-v2",
                         .namespace_ = "default",
                         .app = "reviews",
@@ -140,9 +141,8 @@ TEST(StatsRegistry, HistogramBucketsAreIstiosAndCumulative) {
     counts.push_back(b->value);
   }
   const std::vector<std::string> want_les = {
-      "0.5",   "1",     "5",      "10",     "25",      "50",      "100",
-      "250",   "500",   "1000",   "2500",   "5000",    "10000",   "30000",
-      "60000", "300000", "600000", "1800000", "3600000", "+Inf"};
+      "0.5",  "1",    "5",     "10",    "25",    "50",     "100",    "250",     "500",     "1000",
+      "2500", "5000", "10000", "30000", "60000", "300000", "600000", "1800000", "3600000", "+Inf"};
   EXPECT_EQ(les, want_les);
   EXPECT_EQ(counts[0], 1);   // le=0.5
   EXPECT_EQ(counts[1], 1);   // le=1
