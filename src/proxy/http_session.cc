@@ -378,6 +378,8 @@ void HttpSession::attachUpstream(std::unique_ptr<UpstreamConn> conn) {
   up_ = std::move(conn);
   reused_ = up_->uses() > 0;
   up_->setSink(&up_callbacks_);
+  // Paused at the end of its previous response, if it had one.
+  up_->parser().resume();
   up_->parser().setRequestMethod(req_.method);
   // A 101 is accepted only when this request asked to upgrade (R16).
   up_->parser().setUpgradeRequested(req_.upgrade);

@@ -48,12 +48,10 @@ class SniffSession : public Session {
  private:
   void read() {
     std::size_t have = buffer_.size();
-    buffer_.resize(kSniffBuffer);
     chunk_.resize(kSniffBuffer - have);
     socket_.async_read_some(asio::buffer(chunk_), [this, alive = alive_, have](
                                                       const std::error_code& ec, std::size_t n) {
       if (!*alive || done_) return;
-      buffer_.resize(have);
       if (ec) {
         // Closed before saying anything we could read: nothing to proxy
         // for HTTP; for TCP, the upstream still learns of the connection.

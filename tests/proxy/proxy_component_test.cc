@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "core/log.h"
 #include "proxy/proxy.h"
 
 namespace remora::proxy {
@@ -175,7 +176,10 @@ class Backend {
     ::shutdown(listen_.get(), SHUT_RDWR);
     thread_.join();
     std::lock_guard lock(mu_);
+    // Pooled proxy connections stay open: unblock their handlers.
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
     for (auto& t : conns_) t.join();
+    for (int fd : fds_) ::close(fd);
   }
   std::uint16_t port() const { return port_; }
   int connections() const { return accepted_.load(); }
@@ -190,10 +194,11 @@ class Backend {
       ++accepted_;
       timeval tv{.tv_sec = 10, .tv_usec = 0};
       ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      std::lock_guard lock(mu_);  // guards conns_
+      std::lock_guard lock(mu_);  // guards conns_ and fds_
+      fds_.push_back(fd);
       conns_.emplace_back([this, fd] {
         handler_(fd);
-        ::close(fd);
+        ::shutdown(fd, SHUT_RDWR);  // the fd itself is closed by the destructor
       });
     }
   }
@@ -206,6 +211,7 @@ class Backend {
   std::atomic<int> accepted_{0};
   std::mutex mu_;
   std::vector<std::thread> conns_;
+  std::vector<int> fds_;  // closed when the backend goes (pooled connections stay open)
 };
 
 // A keep-alive HTTP/1.1 backend: answers every request (Content-Length
@@ -336,6 +342,9 @@ class Recorder : public Observer {
 
 class ProxyTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if (const char* level = std::getenv("REMORA_LOG_LEVEL")) log::setLevel(level);
+  }
   void startProxy(const std::string& yaml, std::size_t workers = 2) {
     auto config = mesh::parseConfig(yaml);
     ASSERT_TRUE(config) << config.error().message;
