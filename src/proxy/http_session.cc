@@ -340,6 +340,7 @@ void HttpSession::startUpstream() {
 
 void HttpSession::connectUpstream() {
   auto socket = std::make_shared<asio::ip::tcp::socket>(worker_.loop().context());
+  prepareUpstreamSocket(*socket, upstream_host_, route_.kind == Route::Kind::Inbound);
   timer_.expires_after(snapshot_->mesh().connect_timeout);
   timer_.async_wait([socket, alive = alive_](const std::error_code& ec) {
     if (!*alive || ec) return;

@@ -30,10 +30,15 @@ Result<asio::ip::tcp::endpoint> originalDestination(asio::ip::tcp::socket& socke
     return Error{err == ENOENT ? Errc::NotFound : Errc::Io,
                  fmt::format("SO_ORIGINAL_DST: {}", std::strerror(err))};
   }
+  // The kernel fills the address but leaves `len` as we passed it: the
+  // family says how much is meaningful.
   asio::ip::tcp::endpoint ep;
-  if (len > ep.capacity()) return Error{Errc::Io, "SO_ORIGINAL_DST: address too long"};
-  std::memcpy(ep.data(), &ss, len);
-  ep.resize(len);
+  std::size_t size = ss.ss_family == AF_INET    ? sizeof(sockaddr_in)
+                     : ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                                : 0;
+  if (size == 0) return Error{Errc::Io, "SO_ORIGINAL_DST: unknown address family"};
+  std::memcpy(ep.data(), &ss, size);
+  ep.resize(size);
   return ep;
 }
 

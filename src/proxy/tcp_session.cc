@@ -4,6 +4,7 @@
 #include <asio/write.hpp>
 
 #include "core/log.h"
+#include "proxy/upstream.h"
 
 namespace remora::proxy {
 namespace {
@@ -59,6 +60,7 @@ void TcpSession::connectNext() {
   }
   std::error_code ignored;
   up_.close(ignored);
+  prepareUpstreamSocket(up_, upstream_host_, route_.kind == Route::Kind::Inbound);
   connect_timer_.expires_after(snapshot_->mesh().connect_timeout);
   connect_timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
     if (!*alive || ec) return;

@@ -9,6 +9,17 @@ namespace {
 constexpr std::size_t kReadBuffer = 16 * 1024;
 }  // namespace
 
+void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& target,
+                           bool inbound) {
+  std::error_code ec;
+  socket.open(target.protocol(), ec);
+  if (ec || !inbound) return;
+  auto source = target.address().is_v4() ? asio::ip::make_address("127.0.0.6")
+                                         : asio::ip::make_address("::6");
+  socket.bind(asio::ip::tcp::endpoint(source, 0), ec);
+  (void)ec;  // unbound is the fallback
+}
+
 UpstreamConn::UpstreamConn(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint endpoint)
     : socket_(std::move(socket)),
       endpoint_(std::move(endpoint)),

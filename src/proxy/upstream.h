@@ -27,6 +27,16 @@
 
 namespace remora::proxy {
 
+// Opens `socket` for `target` and, for inbound traffic, binds it to
+// 127.0.0.6 (IPv4) or ::6 (IPv6), Istio's inbound passthrough source: the
+// rules of `remora init` send UID 1337's connections to the pod's own IP
+// back to 15006 (that is how an app calling itself through a service is
+// captured), except those from 127.0.0.6. Without it an inbound connection
+// to the app would loop into the proxy. A failed bind (::6 absent) leaves
+// the socket unbound.
+void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& target,
+                           bool inbound);
+
 class UpstreamConn : private http::Http1ParserCallbacks {
  public:
   UpstreamConn(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint endpoint);
