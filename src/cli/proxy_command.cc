@@ -10,8 +10,6 @@
 // runs until SIGTERM, which drains: listeners close, responses say
 // Connection: close, in-flight requests finish until mesh.drainDuration,
 // then the process exits 0. A second SIGTERM/SIGINT exits at once.
-#include <unistd.h>
-
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -22,6 +20,7 @@
 
 #include <asio/signal_set.hpp>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "core/event_loop.h"
@@ -82,8 +81,8 @@ void runSidecar(const SidecarFlags& f) {
     snapshot = mesh::Snapshot::build(std::move(*config));
     REMORA_LOG(proxy, info, "no config file: empty registry, ALLOW_ANY");
   } else {
-    watcher = std::make_unique<mesh::ConfigWatcher>(
-        control, path, defaults, [&](mesh::SnapshotPtr s) {
+    watcher =
+        std::make_unique<mesh::ConfigWatcher>(control, path, defaults, [&](mesh::SnapshotPtr s) {
           if (data_plane) data_plane->update(std::move(s));
         });
     auto first = watcher->start();
@@ -104,7 +103,7 @@ void runSidecar(const SidecarFlags& f) {
   int signals_seen = 0;
   asio::signal_set signals(control.context(), SIGINT, SIGTERM);
   std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
-                                                                     int signo) {
+                                                                    int signo) {
     if (ec) return;
     if (++signals_seen > 1) {
       REMORA_LOG(proxy, warn, "signal {} again: exiting now", signo);

@@ -224,8 +224,8 @@ Status parseLabels(const Json& parent, const std::string& path,
   for (const auto& [key, value] : labels->items()) {
     if (key.empty() || key.size() > 316) return invalid(path, "label keys are 1-316 characters");
     if (!value.is_string()) {
-      return invalid(path + "." + key, "label values are strings (quote it), not " +
-                                           typeName(value));
+      return invalid(path + "." + key,
+                     "label values are strings (quote it), not " + typeName(value));
     }
     out[key] = value.get<std::string>();
   }
@@ -267,8 +267,8 @@ Status parsePort(const Json& j, const std::string& path, ServicePort& out) {
 Status parseEndpoint(const Json& j, const std::string& path, const Service& svc,
                      const MeshSettings& mesh, Endpoint& out) {
   if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
-  REMORA_TRY(
-      checkKeys(j, path, {"address", "ports", "labels", "workload", "namespace", "serviceAccount"}));
+  REMORA_TRY(checkKeys(j, path,
+                       {"address", "ports", "labels", "workload", "namespace", "serviceAccount"}));
   const Json* address = findField(j, "address");
   if (address == nullptr) return invalid(path + ".address", "required");
   REMORA_ASSIGN_OR_RETURN(out.address, addressValue(*address, path + ".address"));
@@ -301,9 +301,9 @@ Status parseEndpoint(const Json& j, const std::string& path, const Service& svc,
 Status parseService(const Json& j, const std::string& path, const MeshSettings& mesh,
                     Service& out) {
   if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
-  REMORA_TRY(checkKeys(j, path,
-                       {"name", "namespace", "hostname", "addresses", "ports", "loadBalancer",
-                        "endpoints"}));
+  REMORA_TRY(checkKeys(
+      j, path,
+      {"name", "namespace", "hostname", "addresses", "ports", "loadBalancer", "endpoints"}));
   if (findField(j, "name") == nullptr) return invalid(path + ".name", "required");
   REMORA_TRY(readString(j, "name", path + ".name", out.name));
   if (!isDnsLabel(out.name)) {
@@ -356,8 +356,8 @@ Status parseService(const Json& j, const std::string& path, const MeshSettings& 
   if (endpoints != nullptr) {
     for (std::size_t i = 0; i < endpoints->size(); ++i) {
       Endpoint ep;
-      REMORA_TRY(parseEndpoint((*endpoints)[i], fmt::format("{}.endpoints[{}]", path, i), out,
-                               mesh, ep));
+      REMORA_TRY(
+          parseEndpoint((*endpoints)[i], fmt::format("{}.endpoints[{}]", path, i), out, mesh, ep));
       out.endpoints.push_back(std::move(ep));
     }
   }

@@ -75,23 +75,23 @@ void HttpSession::readDown() {
   if (reading_down_ || closing_) return;
   reading_down_ = true;
   if (!active_) armIdleTimer();
-  down_.async_read_some(asio::buffer(down_buf_), [this, alive = alive_](
-                                                      const std::error_code& ec, std::size_t n) {
-    if (!*alive || closing_) return;
-    reading_down_ = false;
-    if (ec) {
-      if (!active_ && parser_.isIdle()) {
-        // The client closed between requests: the normal end of keep-alive.
-        closeGracefully();
-        return;
-      }
-      abort(flags::kDownstreamConnectionTermination);
-      return;
-    }
-    if (!active_) timer_.cancel();
-    din_ = std::string_view(down_buf_.data(), n);
-    pumpDown();
-  });
+  down_.async_read_some(asio::buffer(down_buf_),
+                        [this, alive = alive_](const std::error_code& ec, std::size_t n) {
+                          if (!*alive || closing_) return;
+                          reading_down_ = false;
+                          if (ec) {
+                            if (!active_ && parser_.isIdle()) {
+                              // The client closed between requests: the normal end of keep-alive.
+                              closeGracefully();
+                              return;
+                            }
+                            abort(flags::kDownstreamConnectionTermination);
+                            return;
+                          }
+                          if (!active_) timer_.cancel();
+                          din_ = std::string_view(down_buf_.data(), n);
+                          pumpDown();
+                        });
 }
 
 void HttpSession::pumpDown() {
@@ -322,9 +322,7 @@ void HttpSession::startUpstream() {
           asio::ip::tcp::endpoint(endpoint_->address, endpoint_->portFor(*route_.port));
       break;
     case Route::Kind::Passthrough:
-    case Route::Kind::Inbound:
-      upstream_host_ = route_.original_dst;
-      break;
+    case Route::Kind::Inbound: upstream_host_ = route_.original_dst; break;
   }
   ++attempts_;
   if (!lb_counted_) {
@@ -456,8 +454,7 @@ http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
                                           head.status >= 200 && head.status < 300);
   http::stripHopByHop(head.headers, head.status == 101);
   rechunk_ = false;
-  if (head.framing == http::BodyFraming::Chunked ||
-      head.framing == http::BodyFraming::UntilClose) {
+  if (head.framing == http::BodyFraming::Chunked || head.framing == http::BodyFraming::UntilClose) {
     if (client11) {
       rechunk_ = true;
       head.headers.add("transfer-encoding", "chunked");
@@ -690,8 +687,8 @@ void HttpSession::upgrade() {
   report();
   std::string to_upstream(din_);
   std::string to_downstream(up_->pending());
-  auto tunnel = std::make_unique<TcpSession>(worker_, std::move(down_), std::string(), snapshot_,
-                                             route_);
+  auto tunnel =
+      std::make_unique<TcpSession>(worker_, std::move(down_), std::string(), snapshot_, route_);
   TcpSession& t = static_cast<TcpSession&>(worker_.adopt(std::move(tunnel)));
   t.startTunnel(std::move(up_->socket()), std::move(to_upstream), std::move(to_downstream),
                 /*report=*/false);

@@ -95,8 +95,7 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void upstreamFailed(std::uint32_t flags, std::string_view details, int status = 503);
   void onUpstreamEnd(const std::error_code& ec);
   void finishResponse();
-  void localReply(int status, std::uint32_t flags, std::string_view details,
-                  std::string_view body);
+  void localReply(int status, std::uint32_t flags, std::string_view details, std::string_view body);
   void maybeFinishStream();
   void report();
   void upgrade();
@@ -141,10 +140,10 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   std::string response_details_;
   int attempts_ = 0;
   bool lb_counted_ = false;
-  bool head_sent_ = false;       // request head written upstream
-  bool request_done_ = false;    // request fully read from downstream
-  bool request_sent_ = false;    // request fully written upstream
-  bool discard_body_ = false;    // request body read and dropped (local reply)
+  bool head_sent_ = false;     // request head written upstream
+  bool request_done_ = false;  // request fully read from downstream
+  bool request_sent_ = false;  // request fully written upstream
+  bool discard_body_ = false;  // request body read and dropped (local reply)
   bool response_started_ = false;
   bool response_written_ = false;
   bool rechunk_ = false;

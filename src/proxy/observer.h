@@ -26,24 +26,24 @@ namespace remora::proxy {
 // Envoy's response flags that the proxy sets; the bit values are
 // telemetry's (src/telemetry/records.h), which prints them.
 namespace flags {
-inline constexpr std::uint32_t kNoHealthyUpstream = 1u << 1;                // UH
-inline constexpr std::uint32_t kUpstreamRequestTimeout = 1u << 2;           // UT
-inline constexpr std::uint32_t kUpstreamRemoteReset = 1u << 4;              // UR
-inline constexpr std::uint32_t kUpstreamConnectionFailure = 1u << 5;        // UF
-inline constexpr std::uint32_t kUpstreamConnectionTermination = 1u << 6;    // UC
-inline constexpr std::uint32_t kNoRouteFound = 1u << 8;                     // NR
-inline constexpr std::uint32_t kDownstreamConnectionTermination = 1u << 14; // DC
-inline constexpr std::uint32_t kUpstreamRetryLimitExceeded = 1u << 15;      // URX
-inline constexpr std::uint32_t kStreamIdleTimeout = 1u << 16;               // SI
-inline constexpr std::uint32_t kDownstreamProtocolError = 1u << 18;         // DPE
-inline constexpr std::uint32_t kUpstreamProtocolError = 1u << 23;           // UPE
+inline constexpr std::uint32_t kNoHealthyUpstream = 1u << 1;                 // UH
+inline constexpr std::uint32_t kUpstreamRequestTimeout = 1u << 2;            // UT
+inline constexpr std::uint32_t kUpstreamRemoteReset = 1u << 4;               // UR
+inline constexpr std::uint32_t kUpstreamConnectionFailure = 1u << 5;         // UF
+inline constexpr std::uint32_t kUpstreamConnectionTermination = 1u << 6;     // UC
+inline constexpr std::uint32_t kNoRouteFound = 1u << 8;                      // NR
+inline constexpr std::uint32_t kDownstreamConnectionTermination = 1u << 14;  // DC
+inline constexpr std::uint32_t kUpstreamRetryLimitExceeded = 1u << 15;       // URX
+inline constexpr std::uint32_t kStreamIdleTimeout = 1u << 16;                // SI
+inline constexpr std::uint32_t kDownstreamProtocolError = 1u << 18;          // DPE
+inline constexpr std::uint32_t kUpstreamProtocolError = 1u << 23;            // UPE
 }  // namespace flags
 
 struct RequestReport {
   std::size_t worker = 0;
-  const Route* route = nullptr;                    // never null
-  const mesh::Endpoint* endpoint = nullptr;        // the chosen endpoint, if a service's
-  const mesh::WorkloadInfo* self = nullptr;        // this proxy's workload, never null
+  const Route* route = nullptr;              // never null
+  const mesh::Endpoint* endpoint = nullptr;  // the chosen endpoint, if a service's
+  const mesh::WorkloadInfo* self = nullptr;  // this proxy's workload, never null
   std::string_view method;
   std::string_view path;
   std::string_view authority;

@@ -3,12 +3,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-
-#include <fmt/format.h>
 
 namespace remora::proxy {
 

@@ -14,7 +14,7 @@ Detected detect(std::string_view b) noexcept {
     if (b.size() < 3) return Detected::NeedMore;
     // Record version 3.x (SSL 3.0 to TLS 1.3 all say 0x03 0x0[0-4]).
     return b[1] == 0x03 && static_cast<unsigned char>(b[2]) <= 0x04 ? Detected::Tls
-                                                                     : Detected::Opaque;
+                                                                    : Detected::Opaque;
   }
   bool prefix_of_some = false;
   for (std::string_view m : kMethods) {

@@ -127,8 +127,8 @@ void TcpSession::pump(Pipe& pipe) {
     return;
   }
   pipe.from->async_read_some(
-      asio::buffer(pipe.buffer), [this, &pipe, alive = alive_](const std::error_code& ec,
-                                                               std::size_t n) {
+      asio::buffer(pipe.buffer),
+      [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
         if (!*alive || finished_) return;
         if (ec == asio::error::eof) {
           // Half-close: the other side may still talk.

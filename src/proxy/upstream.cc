@@ -1,8 +1,8 @@
 #include "proxy/upstream.h"
 
-#include <sys/socket.h>
-
 #include <cerrno>
+
+#include <sys/socket.h>
 
 namespace remora::proxy {
 namespace {

@@ -49,27 +49,27 @@ class SniffSession : public Session {
   void read() {
     std::size_t have = buffer_.size();
     chunk_.resize(kSniffBuffer - have);
-    socket_.async_read_some(asio::buffer(chunk_), [this, alive = alive_, have](
-                                                      const std::error_code& ec, std::size_t n) {
-      if (!*alive || done_) return;
-      if (ec) {
-        // Closed before saying anything we could read: nothing to proxy
-        // for HTTP; for TCP, the upstream still learns of the connection.
-        if (have == 0) {
-          forceClose();
-          return;
-        }
-        dispatch(Detected::Opaque);
-        return;
-      }
-      buffer_.append(chunk_.data(), n);
-      Detected d = detect(buffer_);
-      if (d == Detected::NeedMore && buffer_.size() < kSniffBuffer) {
-        read();
-        return;
-      }
-      dispatch(d == Detected::NeedMore ? Detected::Opaque : d);
-    });
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [this, alive = alive_, have](const std::error_code& ec, std::size_t n) {
+                              if (!*alive || done_) return;
+                              if (ec) {
+                                // Closed before saying anything we could read: nothing to proxy
+                                // for HTTP; for TCP, the upstream still learns of the connection.
+                                if (have == 0) {
+                                  forceClose();
+                                  return;
+                                }
+                                dispatch(Detected::Opaque);
+                                return;
+                              }
+                              buffer_.append(chunk_.data(), n);
+                              Detected d = detect(buffer_);
+                              if (d == Detected::NeedMore && buffer_.size() < kSniffBuffer) {
+                                read();
+                                return;
+                              }
+                              dispatch(d == Detected::NeedMore ? Detected::Opaque : d);
+                            });
   }
 
   void dispatch(Detected d) {
@@ -78,14 +78,14 @@ class SniffSession : public Session {
     std::error_code ec;
     socket_.cancel(ec);
     handOff(worker_, std::move(socket_), std::move(buffer_), std::move(route_),
-          d == Detected::Http1);
+            d == Detected::Http1);
     worker_.closeSession(*this);
   }
 
  public:
   // Hands the connection to the session its protocol needs.
   static void handOff(Worker& worker, asio::ip::tcp::socket socket, std::string initial,
-                    Route route, bool http) {
+                      Route route, bool http) {
     if (http) {
       auto s = std::make_unique<HttpSession>(worker, std::move(socket), std::move(initial),
                                              route.direction, route.original_dst);
@@ -187,24 +187,24 @@ void Worker::tick() {
 }
 
 void Worker::accept(Listener& listener) {
-  listener.acceptor.async_accept([this, &listener](const std::error_code& ec,
-                                                   asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || draining_) return;
-    if (!ec) {
-      onAccepted(listener, std::move(socket));
-    } else {
-      REMORA_LOG(proxy, warn, "accept: {}", ec.message());
-    }
-    accept(listener);
-  });
+  listener.acceptor.async_accept(
+      [this, &listener](const std::error_code& ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || draining_) return;
+        if (!ec) {
+          onAccepted(listener, std::move(socket));
+        } else {
+          REMORA_LOG(proxy, warn, "accept: {}", ec.message());
+        }
+        accept(listener);
+      });
 }
 
 void Worker::onAccepted(Listener& listener, asio::ip::tcp::socket socket) {
   std::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
-  Result<asio::ip::tcp::endpoint> dst =
-      options_.original_dst ? options_.original_dst(socket, listener.direction)
-                            : originalDestination(socket);
+  Result<asio::ip::tcp::endpoint> dst = options_.original_dst
+                                            ? options_.original_dst(socket, listener.direction)
+                                            : originalDestination(socket);
   if (!dst) {
     // Not redirected (someone dialled the capture port itself): refusing is
     // the only answer that cannot loop.

@@ -61,8 +61,7 @@ TEST(MeshConfig, ParsesTheDocumentedExample) {
   EXPECT_TRUE(reviews.endpoints[0].mtls);
   EXPECT_FALSE(reviews.endpoints[1].mtls);
   EXPECT_EQ(reviews.endpoints[0].workload.workload, "reviews");
-  EXPECT_EQ(reviews.endpoints[0].workload.principal,
-            "spiffe://example.org/ns/bookinfo/sa/reviews");
+  EXPECT_EQ(reviews.endpoints[0].workload.principal, "spiffe://example.org/ns/bookinfo/sa/reviews");
   EXPECT_EQ(reviews.endpoints[1].workload.workload, "reviews-v2");
   EXPECT_EQ(reviews.endpoints[1].portFor(reviews.ports[0]), 9090);
   EXPECT_EQ(reviews.endpoints[0].portFor(reviews.ports[0]), 9080);
@@ -77,8 +76,8 @@ TEST(MeshConfig, EmptyFileIsAllowAnyWithNoServices) {
 }
 
 TEST(MeshConfig, IdentityFallsBackToTheEnvironmentDefaults) {
-  IdentityDefaults d{.workload = "pod-1", .namespace_ = "ns", .service_account = "sa",
-                     .ip = "10.1.1.1"};
+  IdentityDefaults d{
+      .workload = "pod-1", .namespace_ = "ns", .service_account = "sa", .ip = "10.1.1.1"};
   auto config = parseConfig("proxy: {app: web}\n", d);
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->proxy.workload.workload, "pod-1");
@@ -130,7 +129,8 @@ const BadCase kBad[] = {
      "\"HTTP2\" is not one of"},
     {"dup_port", "services: [{name: web, ports: [{port: 80}, {port: 80, name: b}]}]\n",
      "80 used twice"},
-    {"dup_port_name", "services: [{name: web, ports: [{port: 80, name: a}, {port: 81, name: a}]}]\n",
+    {"dup_port_name",
+     "services: [{name: web, ports: [{port: 80, name: a}, {port: 81, name: a}]}]\n",
      "\"a\" used twice"},
     {"bad_vip", "services: [{name: web, addresses: [web], ports: [{port: 80}]}]\n",
      "services[0].addresses[0]: \"web\" is not an IP"},

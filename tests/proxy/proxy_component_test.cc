@@ -1,13 +1,6 @@
 // The proxy between a test client and test backends, all on 127.0.0.1.
 // There is no iptables here: the original destination comes from the
 // OriginalDstFn seam, set per test to where the "app" meant to connect.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -18,8 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "proxy/proxy.h"
@@ -359,8 +358,8 @@ class ProxyTest : public ::testing::Test {
       std::lock_guard lock(dst_mu_);  // guards dst_, set by the test thread
       return dst_;
     };
-    proxy_ = std::make_unique<Proxy>(options, mesh::Snapshot::build(std::move(*config)),
-                                     &recorder_);
+    proxy_ =
+        std::make_unique<Proxy>(options, mesh::Snapshot::build(std::move(*config)), &recorder_);
     ASSERT_TRUE(proxy_->start());
   }
   void setDestination(const std::string& address, std::uint16_t port) {
@@ -447,8 +446,9 @@ TEST_F(ProxyTest, ServerFirstProtocolsWorkAfterTheDetectionTimeout) {
 
 TEST_F(ProxyTest, RegistryOnlyClosesUnknownTcp) {
   Backend echo(echoHandler);
-  startProxy("mesh: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}, protocolDetectionTimeout: "
-             "20ms}\n");
+  startProxy(
+      "mesh: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}, protocolDetectionTimeout: "
+      "20ms}\n");
   setDestination("127.0.0.1", echo.port());
   Fd c = client();
   sendAll(c.get(), std::string("\x01\x02\x03", 3));
@@ -526,9 +526,10 @@ TEST_F(ProxyTest, ExistingRequestIdIsKeptAndHopByHopFieldsAreStripped) {
   startProxy(serviceYaml(web.port()));
   setDestination("10.255.0.1", 80);
   Fd c = client();
-  sendAll(c.get(),
-          "GET / HTTP/1.1\r\nHost: w\r\nX-Request-Id: abc\r\nConnection: x-secret, keep-alive\r\n"
-          "X-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Connection: a\r\nX-Forwarded-Proto: https\r\n\r\n");
+  sendAll(
+      c.get(),
+      "GET / HTTP/1.1\r\nHost: w\r\nX-Request-Id: abc\r\nConnection: x-secret, keep-alive\r\n"
+      "X-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Connection: a\r\nX-Forwarded-Proto: https\r\n\r\n");
   std::string rest;
   Response r = readResponse(c.get(), rest);
   ASSERT_EQ(r.status, 200);
@@ -611,8 +612,9 @@ TEST_F(ProxyTest, WebSocketTunnelsOnlyAfter101) {
   Backend ws([](int fd) {
     std::string in;
     if (!readUntil(fd, in, "\r\n\r\n")) return;
-    sendAll(fd,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    sendAll(
+        fd,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
     in.erase(0, in.find("\r\n\r\n") + 4);
     if (!in.empty()) sendAll(fd, in);  // bytes that came with the request
     echoHandler(fd);
@@ -697,8 +699,7 @@ services:
   auto reqs = recorder_.waitRequests(6);
   ASSERT_EQ(reqs.size(), 6U);
   EXPECT_EQ(reqs[0].flags, flags::kNoHealthyUpstream);
-  EXPECT_EQ(reqs[2].flags,
-            flags::kUpstreamConnectionFailure | flags::kUpstreamRetryLimitExceeded);
+  EXPECT_EQ(reqs[2].flags, flags::kUpstreamConnectionFailure | flags::kUpstreamRetryLimitExceeded);
   EXPECT_EQ(reqs[4].flags, flags::kNoRouteFound);
   EXPECT_EQ(reqs[4].cluster, "BlackHoleCluster");
 }
