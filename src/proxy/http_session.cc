@@ -700,7 +700,9 @@ void HttpSession::upgrade() {
 
 void HttpSession::onDrain() {
   close_after_ = true;
-  if (!active_) closeGracefully();
+  // Idle between requests: close now. A session with bytes not yet parsed
+  // (adopted from sniffing as the drain began) answers them first.
+  if (!active_ && din_.empty()) closeGracefully();
 }
 
 void HttpSession::closeGracefully() {
