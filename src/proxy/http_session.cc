@@ -655,6 +655,7 @@ void HttpSession::report() {
   if (obs == nullptr || snapshot_ == nullptr) return;
   RequestReport r;
   r.worker = worker_.index();
+  r.snapshot = &snapshot_;
   r.route = &route_;
   r.endpoint = endpoint_;
   r.self = &snapshot_->proxy().workload;

@@ -163,6 +163,7 @@ void TcpSession::writeThenPump(Pipe& pipe, std::size_t n) {
 ConnectionReport TcpSession::report() const {
   ConnectionReport r;
   r.worker = worker_.index();
+  r.snapshot = &snapshot_;
   r.route = &route_;
   r.endpoint = endpoint_;
   r.self = &snapshot_->proxy().workload;
