@@ -2,11 +2,15 @@
 
 #include <cerrno>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 namespace remora::proxy {
 namespace {
 constexpr std::size_t kReadBuffer = 16 * 1024;
+#ifndef IPV6_FREEBIND
+constexpr int IPV6_FREEBIND = 78;  // linux/in6.h; glibc's netinet/in.h lacks it
+#endif
 }  // namespace
 
 void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& target,
@@ -14,8 +18,14 @@ void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::e
   std::error_code ec;
   socket.open(target.protocol(), ec);
   if (ec || !inbound) return;
-  auto source = target.address().is_v4() ? asio::ip::make_address("127.0.0.6")
-                                         : asio::ip::make_address("::6");
+  bool v4 = target.address().is_v4();
+  auto source = v4 ? asio::ip::make_address("127.0.0.6") : asio::ip::make_address("::6");
+  if (!v4) {
+    // ::6 is no address of the pod: bind it anyway, as Envoy's
+    // upstream_bind_config does (the kernel routes the reply over lo).
+    int one = 1;
+    ::setsockopt(socket.native_handle(), SOL_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+  }
   socket.bind(asio::ip::tcp::endpoint(source, 0), ec);
   (void)ec;  // unbound is the fallback
 }

@@ -203,3 +203,17 @@ ts = [threading.Thread(target=worker, args=(w,)) for w in range(conns)]
 [t.start() for t in ts]; [t.join() for t in ts]
 json.dump({"ok": ok, "errors": errors}, open(out, "w"))
 '''
+
+
+def test_ipv6_through_both_proxies(node6):
+    app, web = node6.pod("app"), node6.pod("web")
+    echo = web.echo_server(8080, mode="http")
+    meshed(web, config(web, []))
+    meshed(app, config(app, []))
+    code, body = curl(app, f"http://[{web.ip6}]:8080/v6", "-H", "x-seq: 6")
+    assert code == 200, body
+    entries = echo.ledger()
+    assert [e["seq"] for e in entries] == ["6"]
+    # The inbound side left from ::6, Istio's IPv6 passthrough source.
+    assert entries[0]["peer"][0] == "::6", entries[0]
+    assert len(entries[0]["headers"].get("x-request-id", "")) == 36
