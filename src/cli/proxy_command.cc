@@ -3,7 +3,7 @@
 //
 //   remora proxy sidecar [--concurrency N] [--domain D] [--proxyLogLevel L] [--config FILE]
 //   remora proxy wait [--url URL] [--timeout 60s]     (postStart: hold the app)
-//   remora proxy drain [--debug-port P]               (preStop: drain before exit)
+//   remora proxy drain [--debug-port P]               (preStop: POST :P/drain)
 //
 // `sidecar` reads its config (docs/proxy-config.md) from --config, else
 // $REMORA_PROXY_CONFIG, else /etc/istio/proxy/remora.yaml when present, and
@@ -145,12 +145,12 @@ void runWait(const std::string& url, const std::string& timeout_text) {
   fail("wait", fmt::format("{} not ready after {}: {}", url, timeout_text, last));
 }
 
-void runDrain(std::uint16_t admin_port) {
-  // Envoy's admin: drain the listeners gracefully, as pilot-agent's preStop does.
+void runDrain(std::uint16_t status_port) {
+  // What Istio's native-sidecar preStop does (`pilot-agent request
+  // --debug-port=15020 POST drain`): the status port starts the drain.
   http::Client client;
-  auto resp = client.send(
-      {.method = "POST",
-       .url = fmt::format("http://127.0.0.1:{}/drain_listeners?graceful&inboundonly", admin_port)});
+  auto resp =
+      client.send({.method = "POST", .url = fmt::format("http://127.0.0.1:{}/drain", status_port)});
   if (!resp) fail("drain", resp.error().message);
   if (resp->status != 200) fail("drain", fmt::format("admin answered HTTP {}", resp->status));
 }
@@ -184,10 +184,11 @@ void addProxyCommand(CLI::App& app) {
   wait->add_option("--timeout", *timeout, "give up after this long")->capture_default_str();
   wait->callback([url, timeout] { runWait(*url, *timeout); });
 
-  auto admin_port = std::make_shared<std::uint16_t>(15000);
+  auto status_port = std::make_shared<std::uint16_t>(15020);
   auto* drain = cmd->add_subcommand("drain", "Ask the sidecar to drain (preStop hook)");
-  drain->add_option("--debug-port", *admin_port, "the proxy's admin port")->capture_default_str();
-  drain->callback([admin_port] { runDrain(*admin_port); });
+  drain->add_option("--debug-port", *status_port, "the proxy's status port")
+      ->capture_default_str();
+  drain->callback([status_port] { runDrain(*status_port); });
 }
 
 }  // namespace remora::cli
