@@ -62,8 +62,9 @@ void TcpSession::connectNext() {
   up_.close(ignored);
   prepareUpstreamSocket(up_, upstream_host_, route_.kind == Route::Kind::Inbound);
   connect_timer_.expires_after(snapshot_->mesh().connect_timeout);
-  connect_timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
-    if (!*alive || ec) return;
+  connect_timer_.async_wait([this, alive = alive_, attempt = attempts_](const std::error_code& ec) {
+    // A timer that expired as the connect succeeded must not cut it.
+    if (!*alive || ec || connected_ || attempt != attempts_) return;
     std::error_code ignored2;
     up_.close(ignored2);  // the connect handler sees operation_aborted
   });
@@ -88,6 +89,7 @@ void TcpSession::connectNext() {
 }
 
 void TcpSession::onConnected() {
+  connected_ = true;
   std::error_code ec;
   up_.set_option(asio::ip::tcp::no_delay(true), ec);
   upstream_local_ = up_.local_endpoint(ec);

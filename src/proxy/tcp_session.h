@@ -75,6 +75,7 @@ class TcpSession : public Session {
   asio::steady_timer connect_timer_;
   int attempts_ = 0;
   bool reported_open_ = false;
+  bool connected_ = false;
   bool report_ = true;
   bool finished_ = false;
   std::uint32_t flags_ = 0;
