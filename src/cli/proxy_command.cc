@@ -186,8 +186,7 @@ void addProxyCommand(CLI::App& app) {
 
   auto status_port = std::make_shared<std::uint16_t>(15020);
   auto* drain = cmd->add_subcommand("drain", "Ask the sidecar to drain (preStop hook)");
-  drain->add_option("--debug-port", *status_port, "the proxy's status port")
-      ->capture_default_str();
+  drain->add_option("--debug-port", *status_port, "the proxy's status port")->capture_default_str();
   drain->callback([status_port] { runDrain(*status_port); });
 }
 

@@ -41,10 +41,10 @@ inline constexpr std::uint32_t kUpstreamProtocolError = 1u << 23;            // 
 
 struct RequestReport {
   std::size_t worker = 0;
-  const mesh::SnapshotPtr* snapshot = nullptr;     // the request's snapshot, never null
-  const Route* route = nullptr;              // never null
-  const mesh::Endpoint* endpoint = nullptr;  // the chosen endpoint, if a service's
-  const mesh::WorkloadInfo* self = nullptr;  // this proxy's workload, never null
+  const mesh::SnapshotPtr* snapshot = nullptr;  // the request's snapshot, never null
+  const Route* route = nullptr;                 // never null
+  const mesh::Endpoint* endpoint = nullptr;     // the chosen endpoint, if a service's
+  const mesh::WorkloadInfo* self = nullptr;     // this proxy's workload, never null
   std::string_view method;
   std::string_view path;
   std::string_view authority;
@@ -67,7 +67,7 @@ struct RequestReport {
 
 struct ConnectionReport {
   std::size_t worker = 0;
-  const mesh::SnapshotPtr* snapshot = nullptr;     // never null
+  const mesh::SnapshotPtr* snapshot = nullptr;  // never null
   const Route* route = nullptr;
   const mesh::Endpoint* endpoint = nullptr;
   const mesh::WorkloadInfo* self = nullptr;
