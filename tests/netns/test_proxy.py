@@ -53,9 +53,9 @@ def web_service(web, port, protocol="HTTP", vip_port=80):
             f"    labels: {{app: web, version: v1, security.istio.io/tlsMode: istio}}"]
 
 
-def meshed(pod, cfg, concurrency=2):
+def meshed(pod, cfg, concurrency=2, dual_stack=False):
     """`remora init` then `remora proxy sidecar` as 1337, as the injected pod runs them."""
-    res = pod.run_remora(["init", *INJECTOR])
+    res = pod.run_remora(["init", *INJECTOR, *(["--dual-stack"] if dual_stack else [])])
     assert res.returncode == 0, res.stderr
     proc = pod.remora(["proxy", "sidecar", "--concurrency", str(concurrency), "--config", str(cfg),
                        "--proxyLogLevel", os.environ.get("PROXY_LOG", "info")],
@@ -208,8 +208,8 @@ json.dump({"ok": ok, "errors": errors}, open(out, "w"))
 def test_ipv6_through_both_proxies(node6):
     app, web = node6.pod("app"), node6.pod("web")
     echo = web.echo_server(8080, mode="http")
-    meshed(web, config(web, []))
-    meshed(app, config(app, []))
+    meshed(web, config(web, []), dual_stack=True)
+    meshed(app, config(app, []), dual_stack=True)
     code, body = curl(app, f"http://[{web.ip6}]:8080/v6", "-H", "x-seq: 6")
     assert code == 200, body
     entries = echo.ledger()
