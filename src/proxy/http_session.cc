@@ -248,7 +248,9 @@ http::CallbackResult HttpSession::onRequestHead(http::RequestHead& head) {
 http::CallbackResult HttpSession::onBody(std::string_view data) {
   if (discard_body_ || up_ == nullptr || !head_sent_) return http::CallbackResult::Continue;
   req_bytes_ += data.size();
-  std::array<asio::const_buffer, 3> bufs;
+  // The buffer sequence lives in the session: asio reads it again after a
+  // partial write, long after this function returned.
+  auto& bufs = up_bufs_;
   std::size_t count = 0;
   if (req_.framing == http::BodyFraming::Chunked) {
     up_out_.clear();
@@ -524,7 +526,7 @@ void HttpSession::afterResponseEnd() {
 // until it completes.
 void HttpSession::writeDown(std::size_t body_bytes, std::string_view body, bool chunk,
                             void (HttpSession::*then)()) {
-  std::array<asio::const_buffer, 4> bufs;
+  auto& bufs = down_bufs_;  // kept alive across partial writes, see onBody()
   std::size_t count = 0;
   if (!down_out_.empty()) bufs[count++] = asio::buffer(down_out_);
   if (body_bytes > 0) {

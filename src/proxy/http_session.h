@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -117,6 +118,8 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   std::string down_out_;  // response heads, chunk framing, local replies
   std::string up_out_;    // request heads, chunk framing
   std::string chunk_tail_;
+  std::array<asio::const_buffer, 3> up_bufs_;    // the body write in flight upstream
+  std::array<asio::const_buffer, 4> down_bufs_;  // the write in flight downstream
   std::unique_ptr<UpstreamConn> up_;
   asio::steady_timer timer_;  // connect timeout / idle timeout
   bool reading_down_ = false;
