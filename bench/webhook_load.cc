@@ -86,8 +86,8 @@ Figures load(std::uint16_t port, const std::string& ca_pem, const std::string& p
 }
 
 void print(std::string_view what, int clients, const Figures& f) {
-  fmt::print("{:<34} clients {:>3}  {:>9.0f} reviews/s  p50 {:>8.1f} us  p99 {:>8.1f} us{}\n",
-             what, clients, f.per_second, f.p50_us, f.p99_us,
+  fmt::print("{:<34} clients {:>3}  {:>9.0f} reviews/s  p50 {:>8.1f} us  p99 {:>8.1f} us{}\n", what,
+             clients, f.per_second, f.p50_us, f.p99_us,
              f.failures ? fmt::format("  FAILURES {}", f.failures) : "");
 }
 
@@ -110,20 +110,25 @@ int main(int argc, char** argv) {
     }
   }
   log::setLevel("warn");
-  auto review = readFile(std::string(REMORA_SOURCE_DIR) + "/tests/control/reviews/replicaset_pod_create.json", 1 << 20);
+  auto review =
+      readFile(std::string(REMORA_SOURCE_DIR) + "/tests/control/reviews/replicaset_pod_create.json",
+               1 << 20);
   if (!review) {
     fmt::print(stderr, "{}\n", review.error().message);
     return 1;
   }
-  auto dir = std::filesystem::temp_directory_path() / fmt::format("remora-webhook-bench-{}", ::getpid());
+  auto dir =
+      std::filesystem::temp_directory_path() / fmt::format("remora-webhook-bench-{}", ::getpid());
   std::filesystem::create_directories(dir);
-  auto bundle = tls::createServingBundle("remora-webhook", "remora-system", {"localhost"},
-                                         std::chrono::hours(1), std::chrono::hours(2), systemClock());
+  auto bundle =
+      tls::createServingBundle("remora-webhook", "remora-system", {"localhost"},
+                               std::chrono::hours(1), std::chrono::hours(2), systemClock());
   if (!bundle) return 1;
   (void)writeFileAtomic((dir / "tls.crt").string(), bundle->cert_chain_pem);
   (void)writeFileAtomic((dir / "tls.key").string(), bundle->key_pem, 0600);
 
-  auto service = std::move(control::WebhookService::create({.decision_sink = [](std::string_view) {}})).value();
+  auto service = std::move(control::WebhookService::create({.decision_sink = [](std::string_view) {
+                 }})).value();
 
   // Baseline 1: the service in-process, one thread.
   {
@@ -152,17 +157,20 @@ int main(int argc, char** argv) {
     auto loaded = std::move(files.load()).value();
     auto ctx = std::make_shared<asio::ssl::context>(loaded.context->asioContext());
     std::uint16_t port = 0;
-    std::string fixed = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-                        "\"response\":{\"uid\":\"x\",\"allowed\":true}}";
+    std::string fixed =
+        "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+        "\"response\":{\"uid\":\"x\",\"allowed\":true}}";
     for (unsigned i = 0; i < workers; ++i) {
       loops.push_back(std::make_unique<EventLoop>());
       servers.push_back(std::make_unique<http::Server>(
-          *loops.back(), http::ServerOptions{.address = "127.0.0.1", .port = port,
-                                             .max_body_bytes = 4 << 20, .reuse_port = true,
-                                             .tls = ctx, .name = "trivial"}));
-      servers.back()->route("POST", "/inject", [&](const http::Request&) {
-        return http::Response::json(200, fixed);
-      });
+          *loops.back(), http::ServerOptions{.address = "127.0.0.1",
+                                             .port = port,
+                                             .max_body_bytes = 4 << 20,
+                                             .reuse_port = true,
+                                             .tls = ctx,
+                                             .name = "trivial"}));
+      servers.back()->route("POST", "/inject",
+                            [&](const http::Request&) { return http::Response::json(200, fixed); });
       (void)servers.back()->start();
       port = servers.back()->port();
     }

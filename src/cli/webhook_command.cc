@@ -68,7 +68,8 @@ void runServe(const ServeFlags& f) {
     options.meshconfig_text = std::move(*text);
   }
   auto poll = control::parseDuration(f.poll_interval);
-  if (!poll || poll->count() < 1) fail(kCmd, "--cert-poll-interval must be a duration of 1s or more");
+  if (!poll || poll->count() < 1)
+    fail(kCmd, "--cert-poll-interval must be a duration of 1s or more");
   auto drain = control::parseDuration(f.drain);
   if (!drain) fail(kCmd, drain.error().context("--drain").message);
   auto service = control::WebhookService::create(std::move(options));
@@ -88,8 +89,7 @@ void runServe(const ServeFlags& f) {
     if (ec) return;
     // Not ready first, so that the endpoint leaves the Service while
     // reviews in flight (and those already routed here) are still answered.
-    REMORA_LOG(webhook, info, "signal {}: draining for {} s, then stopping", signo,
-               drain->count());
+    REMORA_LOG(webhook, info, "signal {}: draining for {} s, then stopping", signo, drain->count());
     server.beginShutdown();
     drain_timer.expires_after(*drain);
     drain_timer.async_wait([&](const asio::error_code&) { loop.stop(); });
@@ -166,8 +166,7 @@ void addWebhookCommand(CLI::App& app) {
       ->capture_default_str();
 
   auto* certs = cmd->add_subcommand(
-      "certs",
-      "Make a CA and a serving certificate for the webhook's Service; print the caBundle");
+      "certs", "Make a CA and a serving certificate for the webhook's Service; print the caBundle");
   auto cf = std::make_shared<CertsFlags>();
   certs->add_option("--service", cf->service, "The webhook's Service")->capture_default_str();
   certs->add_option("--namespace", cf->ns, "Its namespace")->capture_default_str();

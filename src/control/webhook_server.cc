@@ -21,8 +21,9 @@ Status WebhookServer::start() {
     std::lock_guard lock(serial_mutex_);
     serial_ = loaded->serial_hex;
   }
-  not_after_s_.store(std::chrono::duration_cast<Seconds>(loaded->not_after.time_since_epoch()).count(),
-                     std::memory_order_relaxed);
+  not_after_s_.store(
+      std::chrono::duration_cast<Seconds>(loaded->not_after.time_since_epoch()).count(),
+      std::memory_order_relaxed);
 
   std::size_t count = std::max<std::size_t>(options_.workers, 1);
   std::uint16_t port = options_.port;
@@ -113,7 +114,8 @@ void WebhookServer::routes(http::Server& server) {
     }
     return answer(service_.review(revision, request.body));
   });
-  server.route("GET", "/healthz", [](const http::Request&) { return http::Response::text(200, "ok\n"); });
+  server.route("GET", "/healthz",
+               [](const http::Request&) { return http::Response::text(200, "ok\n"); });
   server.route("GET", "/readyz", [this](const http::Request&) {
     if (!ready_.load(std::memory_order_relaxed)) {
       return http::Response::text(503, "not ready: starting or shutting down\n");
@@ -177,8 +179,9 @@ void WebhookServer::poll() {
     std::lock_guard lock(serial_mutex_);
     serial_ = loaded->serial_hex;
   }
-  not_after_s_.store(std::chrono::duration_cast<Seconds>(loaded->not_after.time_since_epoch()).count(),
-                     std::memory_order_relaxed);
+  not_after_s_.store(
+      std::chrono::duration_cast<Seconds>(loaded->not_after.time_since_epoch()).count(),
+      std::memory_order_relaxed);
   reloads_.fetch_add(1, std::memory_order_relaxed);
   REMORA_LOG(webhook, info, "serving certificate reloaded: serial {}, valid until {}",
              loaded->serial_hex, formatRfc3339(loaded->not_after));

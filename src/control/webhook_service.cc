@@ -169,9 +169,8 @@ std::string WebhookMetrics::prometheusText(std::string_view extra) const {
           "Requests refused: not a review (HTTP 400), a malformed request or a pod that cannot "
           "be injected (allowed=false), by reason.");
   for (std::size_t i = 0; i < kErrorLabels; ++i) {
-    fmt::format_to(std::back_inserter(out),
-                   "sidecar_injection_failure_total{{reason=\"{}\"}} {}\n", kErrorNames[i],
-                   errors_[i].load(std::memory_order_relaxed));
+    fmt::format_to(std::back_inserter(out), "sidecar_injection_failure_total{{reason=\"{}\"}} {}\n",
+                   kErrorNames[i], errors_[i].load(std::memory_order_relaxed));
   }
   out +=
       "# HELP sidecar_injection_time_seconds Time to answer one review.\n"
@@ -227,8 +226,8 @@ Result<std::shared_ptr<const inject::Injector>> WebhookService::injectorFor(
   }
   // Built outside the lock (it renders nothing yet, but parses three files);
   // two threads racing for a new revision build it twice and keep one.
-  REMORA_ASSIGN_OR_RETURN(auto config, inject::loadConfig(options_.values_text,
-                                                          options_.meshconfig_text, revision));
+  REMORA_ASSIGN_OR_RETURN(
+      auto config, inject::loadConfig(options_.values_text, options_.meshconfig_text, revision));
   auto injector = std::make_shared<const inject::Injector>(
       std::make_shared<const inject::InjectConfig>(std::move(config)));
   std::lock_guard lock(revisions_mutex_);
@@ -255,8 +254,8 @@ ReviewAnswer WebhookService::review(std::string_view revision, std::string_view 
   }
   auto took = std::chrono::steady_clock::now() - started;
   metrics_.record(answer, skip_index, took);
-  writeDecision(answer, parsed ? &*parsed : nullptr, revision.empty() ? default_revision_ : revision,
-                detail, took);
+  writeDecision(answer, parsed ? &*parsed : nullptr,
+                revision.empty() ? default_revision_ : revision, detail, took);
   return answer;
 }
 
@@ -330,19 +329,17 @@ ReviewAnswer WebhookService::decide(std::string_view revision, kube::AdmissionRe
                : decision.reason;
   kube::AdmissionResponse response;
   response.patch_json = dumpJson(patch);
-  ReviewAnswer answer =
-      answerReview(request, std::move(response), ReviewOutcome::Injected,
-                   decision.rule == inject::Rule::NamespaceOffline
-                       ? std::string("namespace-selected")
-                       : std::string(inject::ruleName(decision.rule)));
+  ReviewAnswer answer = answerReview(request, std::move(response), ReviewOutcome::Injected,
+                                     decision.rule == inject::Rule::NamespaceOffline
+                                         ? std::string("namespace-selected")
+                                         : std::string(inject::ruleName(decision.rule)));
   answer.patch_ops = patch.size();
   return answer;
 }
 
 void WebhookService::writeDecision(const ReviewAnswer& answer,
-                                   const kube::AdmissionRequest* request,
-                                   std::string_view revision, std::string_view detail,
-                                   std::chrono::nanoseconds took) {
+                                   const kube::AdmissionRequest* request, std::string_view revision,
+                                   std::string_view detail, std::chrono::nanoseconds took) {
   Json line = Json::object();
   line["time"] = formatRfc3339(options_.clock->now());
   line["msg"] = "admission review";

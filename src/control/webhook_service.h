@@ -68,7 +68,7 @@ struct ReviewAnswer {
   std::string content_type = "application/json";
   std::string body;
   ReviewOutcome outcome = ReviewOutcome::BadRequest;
-  std::string reason;        // metric label: "host-network", "not-create", "bad-request"...
+  std::string reason;         // metric label: "host-network", "not-create", "bad-request"...
   std::size_t patch_ops = 0;  // operations in the patch
 };
 
@@ -105,8 +105,8 @@ class WebhookMetrics {
 };
 
 struct WebhookOptions {
-  std::string values_text;     // user values (YAML or JSON), merged over the built-in ones
-  std::string meshconfig_text;  // user mesh config
+  std::string values_text;       // user values (YAML or JSON), merged over the built-in ones
+  std::string meshconfig_text;   // user mesh config
   std::string default_revision;  // for /inject; "" = "default"
   // Bounds of the review body once read (the server refuses larger bodies
   // with 413 before this).

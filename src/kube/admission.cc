@@ -20,10 +20,12 @@ bool printable(std::string_view s) {
 }
 
 // An optional string member: absent or null is "", another type an error.
-Result<std::string> optionalString(const Json& object, std::string_view key, std::string_view where) {
+Result<std::string> optionalString(const Json& object, std::string_view key,
+                                   std::string_view where) {
   const Json* v = findField(object, key);
   if (v == nullptr || v->is_null()) return std::string();
-  if (!v->is_string()) return Error{Errc::InvalidArgument, fmt::format("{}.{} must be a string", where, key)};
+  if (!v->is_string())
+    return Error{Errc::InvalidArgument, fmt::format("{}.{} must be a string", where, key)};
   return v->get<std::string>();
 }
 
@@ -37,9 +39,12 @@ Status readDetails(Json& request, AdmissionRequest& out) {
   REMORA_ASSIGN_OR_RETURN(out.kind_version, optionalString(*kind, "version", "request.kind"));
   REMORA_ASSIGN_OR_RETURN(out.kind, optionalString(*kind, "kind", "request.kind"));
   if (out.kind.empty()) return Error{Errc::InvalidArgument, "request.kind.kind is missing"};
-  if (const Json* resource = findField(request, "resource"); resource != nullptr && !resource->is_null()) {
-    if (!resource->is_object()) return Error{Errc::InvalidArgument, "request.resource must be an object"};
-    REMORA_ASSIGN_OR_RETURN(out.resource, optionalString(*resource, "resource", "request.resource"));
+  if (const Json* resource = findField(request, "resource");
+      resource != nullptr && !resource->is_null()) {
+    if (!resource->is_object())
+      return Error{Errc::InvalidArgument, "request.resource must be an object"};
+    REMORA_ASSIGN_OR_RETURN(out.resource,
+                            optionalString(*resource, "resource", "request.resource"));
   }
   REMORA_ASSIGN_OR_RETURN(out.sub_resource, optionalString(request, "subResource", "request"));
   REMORA_ASSIGN_OR_RETURN(out.name, optionalString(request, "name", "request"));
@@ -81,7 +86,8 @@ Result<AdmissionRequest> parseAdmissionReview(std::string_view body, const JsonL
     return notAReview(fmt::format("apiVersion must be {} or {}", kV1, kV1beta1));
   }
   const Json* kind = findField(review, "kind");
-  if (kind == nullptr || *kind != "AdmissionReview") return notAReview("kind must be AdmissionReview");
+  if (kind == nullptr || *kind != "AdmissionReview")
+    return notAReview("kind must be AdmissionReview");
   auto request = review.find("request");
   if (request == review.end() || !request->is_object()) {
     return notAReview("the review has no request object");
@@ -95,7 +101,8 @@ Result<AdmissionRequest> parseAdmissionReview(std::string_view body, const JsonL
     return notAReview("request.uid is not a valid uid");
   }
   out.uid = uid_text;
-  if (Status details = readDetails(*request, out); !details) out.invalid = std::move(details).error();
+  if (Status details = readDetails(*request, out); !details)
+    out.invalid = std::move(details).error();
   return out;
 }
 

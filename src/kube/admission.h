@@ -67,8 +67,7 @@ struct AdmissionRequest {
 // Parses a review. `limits` bound the body before it is parsed (size and
 // nesting). Errors (Errc::ParseError / PayloadTooLarge / InvalidArgument)
 // mean "answer HTTP 400 (413)".
-Result<AdmissionRequest> parseAdmissionReview(std::string_view body,
-                                              const JsonLimits& limits = {});
+Result<AdmissionRequest> parseAdmissionReview(std::string_view body, const JsonLimits& limits = {});
 
 struct AdmissionResponse {
   std::string uid;

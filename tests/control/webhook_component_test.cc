@@ -29,8 +29,8 @@
 #include "inject/json_patch.h"
 #include "kube/yaml.h"
 #include "tests/http/component_support.h"
-#include "tls/context.h"
 #include "tls/certificate.h"
+#include "tls/context.h"
 #include "tls/key.h"
 #include "tls/pem.h"
 
@@ -73,18 +73,18 @@ class Pki {
   std::string issue() {
     auto key = std::move(tls::generateP256Key()).value();
     std::vector<std::string> names = {"localhost"};
-    auto cert = std::move(tls::issueServingCertificate({ca_.certificate.get(), ca_.key.get()},
-                                                       key.get(), names, systemClock().now(),
-                                                       std::chrono::hours(1)))
-                    .value();
+    auto cert =
+        std::move(tls::issueServingCertificate({ca_.certificate.get(), ca_.key.get()}, key.get(),
+                                               names, systemClock().now(), std::chrono::hours(1)))
+            .value();
     REMORA_CHECK(writeFileAtomic(key_path_.string(),
                                  std::move(tls::privateKeyToPem(key.get())).value(), 0600)
                      .has_value(),
                  "key");
-    REMORA_CHECK(writeFileAtomic(cert_path_.string(),
-                                 std::move(tls::certificateToPem(cert.get())).value())
-                     .has_value(),
-                 "cert");
+    REMORA_CHECK(
+        writeFileAtomic(cert_path_.string(), std::move(tls::certificateToPem(cert.get())).value())
+            .has_value(),
+        "cert");
     return tls::serialHex(cert.get());
   }
   const std::string& caPem() const { return ca_pem_; }
@@ -183,9 +183,9 @@ class WebhookTest : public ::testing::Test {
   Json remoraInject(const Json& object, std::string_view flags = "") {
     fs::path in = dir_ / "pod.json";
     std::ofstream(in) << dumpJson(object);
-    std::string cmd = fmt::format("'{}' inject {} -f '{}' >'{}' 2>'{}'", REMORA_BIN, flags,
-                                  in.string(), (dir_ / "out.yaml").string(),
-                                  (dir_ / "err.txt").string());
+    std::string cmd =
+        fmt::format("'{}' inject {} -f '{}' >'{}' 2>'{}'", REMORA_BIN, flags, in.string(),
+                    (dir_ / "out.yaml").string(), (dir_ / "err.txt").string());
     int status = std::system(cmd.c_str());
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "err.txt");
     auto parsed = kube::parseYaml(slurp(dir_ / "out.yaml"));
@@ -257,7 +257,9 @@ TEST_F(WebhookTest, ReplicaSetPodPatchEqualsRemoraInjectAndReinvocationIsEmpty) 
   Json offline = remoraInject(same_pod);
   offline["metadata"].erase("namespace");
   EXPECT_TRUE(inject::jsonEquivalent(patched, offline))
-      << "webhook:\n" << kube::toYaml(patched) << "remora inject:\n" << kube::toYaml(offline);
+      << "webhook:\n"
+      << kube::toYaml(patched) << "remora inject:\n"
+      << kube::toYaml(offline);
 
   // Reinvocation (reinvocationPolicy IfNeeded) or a second webhook call
   // sees the injected pod: allowed, nothing to patch.
@@ -281,7 +283,9 @@ TEST_F(WebhookTest, BarePodEqualsRemoraInject) {
   Json offline = remoraInject(same_pod);
   offline["metadata"].erase("namespace");
   EXPECT_TRUE(inject::jsonEquivalent(patched, offline))
-      << "webhook:\n" << kube::toYaml(patched) << "remora inject:\n" << kube::toYaml(offline);
+      << "webhook:\n"
+      << kube::toYaml(patched) << "remora inject:\n"
+      << kube::toYaml(offline);
   EXPECT_EQ(env(*container(patched, "containers", "istio-proxy"), "ISTIO_META_WORKLOAD_NAME"),
             "my-app");
 }
@@ -337,8 +341,7 @@ TEST_F(WebhookTest, PodsThePolicyRefusesGetNoPatch) {
   const Case cases[] = {
       {"kube-system", "ignored-namespace", [](Json& r) { r["namespace"] = "kube-system"; }},
       {"kube-public", "ignored-namespace", [](Json& r) { r["namespace"] = "kube-public"; }},
-      {"kube-node-lease", "ignored-namespace",
-       [](Json& r) { r["namespace"] = "kube-node-lease"; }},
+      {"kube-node-lease", "ignored-namespace", [](Json& r) { r["namespace"] = "kube-node-lease"; }},
       {"hostNetwork", "host-network", [](Json& r) { r["object"]["spec"]["hostNetwork"] = true; }},
       {"opt-out annotation", "pod-annotation",
        [](Json& r) {
@@ -396,12 +399,12 @@ TEST_F(WebhookTest, HealthReadinessAndMetrics) {
   EXPECT_EQ(post("/inject", "{").status, 400);
   auto metrics = get("/metrics");
   ASSERT_EQ(metrics.status, 200);
-  for (const char* line : {"sidecar_injection_requests_total 3\n",
-                           "sidecar_injection_success_total 1\n",
-                           "sidecar_injection_skip_total{reason=\"not-a-pod\"} 1\n",
-                           "sidecar_injection_failure_total{reason=\"bad-request\"} 1\n",
-                           "sidecar_injection_time_seconds_count 3\n",
-                           "remora_webhook_certificate_reloads_total 0\n"}) {
+  for (const char* line :
+       {"sidecar_injection_requests_total 3\n", "sidecar_injection_success_total 1\n",
+        "sidecar_injection_skip_total{reason=\"not-a-pod\"} 1\n",
+        "sidecar_injection_failure_total{reason=\"bad-request\"} 1\n",
+        "sidecar_injection_time_seconds_count 3\n",
+        "remora_webhook_certificate_reloads_total 0\n"}) {
     EXPECT_NE(metrics.body.find(line), std::string::npos) << line << metrics.body;
   }
   server_->beginShutdown();
@@ -466,7 +469,6 @@ class RawTls {
   asio::ssl::stream<asio::ip::tcp::socket> stream_;
 };
 
-
 TEST_F(WebhookTest, BadBodiesGet400AndValidReviewsKeepBeingServed) {
   std::string valid = dumpJson(reviewFile("replicaset_pod_create.json"));
   Json no_uid = reviewFile("replicaset_pod_create.json");
@@ -495,7 +497,8 @@ TEST_F(WebhookTest, BadBodiesGet400AndValidReviewsKeepBeingServed) {
        }(),
        400},
       {"JSON array", "[]", 400},
-      {"a Pod, not a review", dumpJson(reviewFile("replicaset_pod_create.json")["request"]["object"]), 400},
+      {"a Pod, not a review",
+       dumpJson(reviewFile("replicaset_pod_create.json")["request"]["object"]), 400},
       {"another apiVersion",
        R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"x"}})",
        400},
@@ -508,8 +511,7 @@ TEST_F(WebhookTest, BadBodiesGet400AndValidReviewsKeepBeingServed) {
       {"empty uid", dumpJson(empty_uid), 400},
       {"uid with a newline", dumpJson(control_uid), 400},
       {"uid not a string",
-       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})",
-       400},
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7}})", 400},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -526,8 +528,9 @@ TEST_F(WebhookTest, BadBodiesGet400AndValidReviewsKeepBeingServed) {
 TEST_F(WebhookTest, BodyOverTheCapGets413FromItsLengthAlone) {
   // Refused from Content-Length, before a byte of the body is read.
   RawTls big(server_->port());
-  big.send("POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-           "Content-Length: 5242880\r\n\r\n{\"pad\": \"");
+  big.send(
+      "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+      "Content-Length: 5242880\r\n\r\n{\"pad\": \"");
   EXPECT_EQ(big.readAll().rfind("HTTP/1.1 413", 0), 0u);
   EXPECT_EQ(post("/inject", dumpJson(reviewFile("service_create.json"))).status, 200);
 }
@@ -545,8 +548,8 @@ TEST_F(WebhookTest, MalformedRequestsAreAnsweredWithTheUidAndAMessage) {
       {"no kind", [](Json& r) { r.erase("kind"); }, "request.kind"},
       {"namespace not a string", [](Json& r) { r["namespace"] = 3; }, "request.namespace"},
       {"dryRun not a boolean", [](Json& r) { r["dryRun"] = "yes"; }, "request.dryRun"},
-      {"spec.containers not a list",
-       [](Json& r) { r["object"]["spec"]["containers"] = "web"; }, "containers"},
+      {"spec.containers not a list", [](Json& r) { r["object"]["spec"]["containers"] = "web"; },
+       "containers"},
       {"labels not a mapping", [](Json& r) { r["object"]["metadata"]["labels"] = "app=web"; },
        "labels"},
   };
@@ -673,7 +676,8 @@ TEST_F(WebhookTest, ABrokenCertificateKeepsTheOldOne) {
 }
 
 TEST(WebhookServerStart, RefusesMissingOrMismatchedCertificates) {
-  auto service = std::move(WebhookService::create({.decision_sink = [](std::string_view) {}})).value();
+  auto service =
+      std::move(WebhookService::create({.decision_sink = [](std::string_view) {}})).value();
   WebhookServer server(*service, {.address = "127.0.0.1",
                                   .port = 0,
                                   .cert_path = "/nonexistent/tls.crt",

@@ -42,10 +42,13 @@ TEST(Admission, EnvelopeErrorsFailDetailErrorsKeepTheUid) {
   const Case cases[] = {
       {"not JSON", "{", false},
       {"array", "[]", false},
-      {"v2", R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"u"}})", false},
+      {"v2",
+       R"({"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"u"}})",
+       false},
       {"no kind", R"({"apiVersion":"admission.k8s.io/v1","request":{"uid":"u"}})", false},
       {"no request", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})", false},
-      {"no uid", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})", false},
+      {"no uid", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})",
+       false},
       {"long uid",
        R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":")" +
            std::string(300, 'u') + "\"}}",
