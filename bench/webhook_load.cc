@@ -33,7 +33,7 @@
 #include "tls/serving.h"
 
 using namespace remora;  // NOLINT: a benchmark's main
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -66,9 +66,9 @@ Figures load(std::uint16_t port, const std::string& ca_pem, const std::string& p
       http::Client client({.tls = {.ca_pem = ca_pem, .server_name = "localhost"}});
       std::string url = fmt::format("https://127.0.0.1:{}{}", port, path);
       while (!stop.load(std::memory_order_relaxed)) {
-        auto started = Clock::now();
+        auto started = Steady::now();
         auto response = client.send({.method = "POST", .url = url, .body = body});
-        auto took = std::chrono::duration<double, std::micro>(Clock::now() - started).count();
+        auto took = std::chrono::duration<double, std::micro>(Steady::now() - started).count();
         if (!response || response->status != 200) {
           failures.fetch_add(1);
           continue;
@@ -133,16 +133,16 @@ int main(int argc, char** argv) {
   // Baseline 1: the service in-process, one thread.
   {
     std::vector<double> latencies;
-    auto until = Clock::now() + std::chrono::duration<double>(seconds);
-    auto started = Clock::now();
+    auto until = Steady::now() + std::chrono::duration<double>(seconds);
+    auto started = Steady::now();
     std::size_t failures = 0;
-    while (Clock::now() < until) {
-      auto t0 = Clock::now();
+    while (Steady::now() < until) {
+      auto t0 = Steady::now();
       auto answer = service->review("", *review);
       if (answer.outcome != control::ReviewOutcome::Injected) ++failures;
-      latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      latencies.push_back(std::chrono::duration<double, std::micro>(Steady::now() - t0).count());
     }
-    double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    double elapsed = std::chrono::duration<double>(Steady::now() - started).count();
     print("in-process review() (1 thread)", 1, summarize(latencies, elapsed, failures));
   }
 
