@@ -688,5 +688,51 @@ TEST(WebhookServerStart, RefusesMissingOrMismatchedCertificates) {
       << started.error().message;
 }
 
+// `remora webhook certs` as the README's install runs it: the caBundle it
+// prints trusts the certificate the webhook then serves, under the
+// Service's DNS name, and the key is private.
+TEST(WebhookCerts, CaBundleTrustsTheServedCertificateForTheServiceName) {
+  std::string tmpl = (fs::temp_directory_path() / "remora-webhook-certs-XXXXXX").string();
+  REMORA_CHECK(::mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
+  fs::path dir = tmpl;
+  std::string cmd = fmt::format(
+      "'{}' webhook certs --service remora-webhook --namespace remora-system --out '{}' "
+      ">'{}' 2>'{}'",
+      REMORA_BIN, (dir / "certs").string(), (dir / "out.txt").string(), (dir / "err.txt").string());
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir / "err.txt");
+  std::string out = slurp(dir / "out.txt");
+  ASSERT_FALSE(out.empty());
+  ASSERT_EQ(out.back(), '\n');
+  auto bundle = decodeBase64(out.substr(0, out.size() - 1));
+  ASSERT_TRUE(bundle) << out;
+  EXPECT_EQ(*bundle, slurp(dir / "certs" / "ca.crt"));
+  EXPECT_EQ(fs::status(dir / "certs" / "tls.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+
+  auto service =
+      std::move(WebhookService::create({.decision_sink = [](std::string_view) {}})).value();
+  WebhookServer server(*service, {.address = "127.0.0.1",
+                                  .port = 0,
+                                  .cert_path = (dir / "certs" / "tls.crt").string(),
+                                  .key_path = (dir / "certs" / "tls.key").string(),
+                                  .workers = 1});
+  ASSERT_TRUE(server.start());
+  for (const char* name :
+       {"remora-webhook.remora-system.svc", "remora-webhook.remora-system.svc.cluster.local"}) {
+    http::Client c({.tls = {.ca_pem = *bundle, .server_name = name}});
+    auto response = c.send(
+        {.method = "GET", .url = fmt::format("https://127.0.0.1:{}/healthz", server.port())});
+    ASSERT_TRUE(response) << name << ": " << response.error().message;
+    EXPECT_EQ(response->status, 200);
+  }
+  http::Client wrong({.tls = {.ca_pem = *bundle, .server_name = "other.remora-system.svc"}});
+  EXPECT_FALSE(wrong.send(
+      {.method = "GET", .url = fmt::format("https://127.0.0.1:{}/healthz", server.port())}));
+  server.stop();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace remora::control
