@@ -153,8 +153,8 @@ void runDrain(std::uint16_t status_port) {
   auto resp =
       client.send({.method = "POST", .url = fmt::format("http://127.0.0.1:{}/drain", status_port)});
   if (resp && resp->status == 404) {
-    resp = client.send(
-        {.method = "POST", .url = "http://127.0.0.1:15000/drain_listeners?graceful"});
+    resp =
+        client.send({.method = "POST", .url = "http://127.0.0.1:15000/drain_listeners?graceful"});
   }
   if (!resp) fail("drain", resp.error().message);
   if (resp->status != 200) fail("drain", fmt::format("the proxy answered HTTP {}", resp->status));
