@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   remora::cli::addInitCommand(app);
   remora::cli::addControlCommand(app);
   remora::cli::addProxyCommand(app);
+  remora::cli::addWebhookCommand(app);
 
   try {
     app.parse(argc, argv);
