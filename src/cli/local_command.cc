@@ -7,6 +7,7 @@
 //   remora local exec client -- curl -sS http://web/
 //   remora local down                    removes everything `up` made
 #include <csignal>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,13 @@ std::string selfPath() {
   return n > 0 ? std::string(buf.data(), static_cast<std::size_t>(n)) : "remora";
 }
 
+// Absolute, so that runs are told apart by their directory wherever they were started.
+std::string absolute(const std::string& dir) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(dir, ec);
+  return ec ? dir : abs.lexically_normal().string();
+}
+
 void onInterrupt(int) { local::interrupted().store(true); }
 
 struct LocalFlags {
@@ -62,7 +70,8 @@ void addLocalCommand(CLI::App& app) {
     sub->add_option("--run-dir", flags->run_dir,
                     "Where the run's state, logs and volumes live")
         ->envname("REMORA_LOCAL_RUN_DIR")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->transform([](std::string dir) { return absolute(dir); });
   };
 
   auto* up = cmd->add_subcommand("up", "Start every pod of the manifests (after removing a "

@@ -212,6 +212,76 @@ SpawnSpec spawnFromJson(const Json& j, const std::string& netns) {
   return s;
 }
 
+// Mount points made on the host are shared by every run on the machine: a
+// run's `down` must not remove /etc/istio/proxy while another run's
+// containers have it bound (rmdir would succeed and detach their mounts).
+// A registry, under its own lock, counts the runs using each directory we
+// made; the last one out removes it. Runs whose state is gone are pruned.
+constexpr std::string_view kHostDirRegistry = "/run/remora-local.hostdirs.json";
+
+class HostDirRegistry {
+ public:
+  static Result<HostDirRegistry> open() {
+    std::string lock_path = std::string(kHostDirRegistry) + ".lock";
+    int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Error{Errc::Io, fmt::format("{}: {}", lock_path, std::strerror(errno))};
+    while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    HostDirRegistry r(fd);
+    if (auto text = readFile(std::string(kHostDirRegistry), 16 * 1024 * 1024)) {
+      if (auto json = parseJson(*text); json && json->is_object()) r.entries_ = std::move(*json);
+    }
+    return r;
+  }
+  HostDirRegistry(HostDirRegistry&& o) noexcept
+      : fd_(std::exchange(o.fd_, -1)), entries_(std::move(o.entries_)) {}
+  HostDirRegistry& operator=(HostDirRegistry&&) = delete;
+  ~HostDirRegistry() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  bool known(const std::string& path) const { return entries_.contains(path); }
+  void use(const std::string& path, const std::string& run_dir) {
+    Json& users = entries_[path];
+    if (!users.is_array()) users = Json::array();
+    if (std::find(users.begin(), users.end(), Json(run_dir)) == users.end()) users.push_back(run_dir);
+  }
+  // Drops `run_dir` (and runs without a state) from every entry and removes
+  // the directories nobody uses any more, deepest first. Returns how many.
+  std::size_t release(const std::string& run_dir) {
+    std::vector<std::string> unused;
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      Json kept = Json::array();
+      for (const auto& user : it.value()) {
+        if (!user.is_string() || user == run_dir) continue;
+        if (fs::exists(statePath(user.get<std::string>()))) kept.push_back(user);
+      }
+      it.value() = std::move(kept);
+      if (it.value().empty()) unused.push_back(it.key());
+    }
+    std::sort(unused.begin(), unused.end(),
+              [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    std::size_t removed = 0;
+    for (const auto& path : unused) {
+      if (::rmdir(path.c_str()) == 0) ++removed;
+      entries_.erase(path);
+    }
+    return removed;
+  }
+  Status save() const {
+    if (entries_.empty()) {
+      ::unlink(std::string(kHostDirRegistry).c_str());
+      return ok();
+    }
+    return writeFileAtomic(std::string(kHostDirRegistry), entries_.dump(1) + "\n", 0644);
+  }
+
+ private:
+  explicit HostDirRegistry(int fd) : fd_(fd) {}
+  int fd_;
+  Json entries_ = Json::object();
+};
+
 class Up {
  public:
   Up(const UpOptions& options, Plan plan) : o_(options), plan_(std::move(plan)) {}
@@ -260,22 +330,28 @@ Status Up::recordNamespace(const std::string& name) {
 }
 
 Status Up::ensureHostDir(const std::string& path) {
-  // Record each directory before making it, deepest last, so `down` can
-  // remove exactly those (when empty) in reverse.
+  REMORA_ASSIGN_OR_RETURN(auto registry, HostDirRegistry::open());
+  // Missing directories are registered before they are made (a crash in
+  // between leaves an entry that the next release prunes); directories
+  // another run made are registered as used by this one too.
   std::vector<fs::path> missing;
   for (fs::path p = path; !p.empty() && p != p.root_path(); p = p.parent_path()) {
     std::error_code ec;
-    if (fs::exists(p, ec)) break;
-    missing.push_back(p);
+    if (!fs::exists(p, ec)) {
+      missing.push_back(p);
+      registry.use(p.string(), o_.run_dir);
+    } else if (registry.known(p.string())) {
+      registry.use(p.string(), o_.run_dir);
+    }
   }
+  REMORA_TRY(registry.save());
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     state_["hostDirs"].push_back(it->string());
-    REMORA_TRY(save());
     if (::mkdir(it->c_str(), 0755) != 0 && errno != EEXIST) {
       return Error{Errc::Io, fmt::format("mkdir {}: {}", it->string(), std::strerror(errno))};
     }
   }
-  return ok();
+  return save();
 }
 
 Status Up::setUpNode() {
@@ -687,16 +763,12 @@ Result<DownReport> downLocked(const std::string& run_dir) {
   DownReport report;
   auto state = loadState(run_dir);
   std::vector<std::string> namespaces;
-  std::vector<std::string> host_dirs;
   std::string id;
   if (state) {
     report.had_state = true;
     id = state->value("id", "");
     for (const auto& n : state->value("namespaces", Json::array())) {
       if (n.is_string()) namespaces.push_back(n);
-    }
-    for (const auto& d : state->value("hostDirs", Json::array())) {
-      if (d.is_string()) host_dirs.push_back(d);
     }
   } else if (state.error().code != Errc::NotFound && fs::exists(statePath(run_dir))) {
     return state.error();
@@ -721,10 +793,13 @@ Result<DownReport> downLocked(const std::string& run_dir) {
     REMORA_TRY(runTool({"ip", "netns", "delete", *it}));
     ++report.namespaces;
   }
-  for (auto it = host_dirs.rbegin(); it != host_dirs.rend(); ++it) {
-    if (::rmdir(it->c_str()) == 0) ++report.host_dirs;
-  }
+  // The state goes first, so that the registry sees this run as gone.
   std::error_code ec;
+  fs::remove(statePath(run_dir), ec);
+  if (auto registry = HostDirRegistry::open()) {
+    report.host_dirs = registry->release(run_dir);
+    (void)registry->save();
+  }
   for (const char* entry : {"pods", "ca"}) fs::remove_all(fs::path(run_dir) / entry, ec);
   fs::remove(statePath(run_dir), ec);
   return report;
