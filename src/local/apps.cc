@@ -82,6 +82,10 @@ Result<AppCommand> mapContainer(const Container& container, const std::string& r
     argv.insert(argv.end(), container.args.begin(), container.args.end());
     out.mapping = fmt::format("image {} -> {}", name, program);
   }
+  if (out.kind == AppKind::Remora) {  // the caller's own binary, already a path
+    out.argv = std::move(argv);
+    return out;
+  }
   std::string resolved = findProgram(argv[0]);
   if (resolved.empty()) {
     return Error{Errc::NotFound, fmt::format("container {}: program {:?} not found on this machine",
