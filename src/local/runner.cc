@@ -658,8 +658,8 @@ Status Up::waitReady() {
 
 void Up::report() {
   auto* out = o_.out;
-  fmt::print(out, "remora local: run {} in {} (node namespace {}, bridge {}/{})\n", id_, o_.run_dir,
-             node_ns_, kGateway, kPodPrefixLength);
+  fmt::print(out, "remora local: run {} is up (node namespace {}, bridge {}/{})\n", id_, node_ns_,
+             kGateway, kPodPrefixLength);
   if (state_.contains("ca")) {
     fmt::print(out, "  CA        remora control on {}, trust domain {}, {} pod tokens\n",
                state_["ca"]["address"].get<std::string>(), trust_domain_, tokens_.size());
@@ -719,6 +719,8 @@ Status Up::run() {
                               {"object", pod.object}});
   }
   REMORA_TRY(save());
+  fmt::print(o_.out, "remora local: starting run {} in {}\n", id_, o_.run_dir);
+  std::fflush(o_.out);
 
   // The trust domain and the CA's names, from what the injector wrote.
   bool meshed = false;
