@@ -15,8 +15,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto docs = remora::kube::parseDocuments(text, {.max_bytes = 1 << 20, .max_depth = 64,
-                                                  .max_nodes = 1 << 16});
+  auto docs = remora::kube::parseDocuments(
+      text, {.max_bytes = 1 << 20, .max_depth = 64, .max_nodes = 1 << 16});
   if (!docs) return 0;
   std::vector<remora::Json> values;
   for (auto& d : *docs) values.push_back(std::move(d.value));

@@ -67,15 +67,15 @@ void addLocalCommand(CLI::App& app) {
   cmd->require_subcommand(1);
   auto flags = std::make_shared<LocalFlags>();
   auto addRunDir = [&](CLI::App* sub) {
-    sub->add_option("--run-dir", flags->run_dir,
-                    "Where the run's state, logs and volumes live")
+    sub->add_option("--run-dir", flags->run_dir, "Where the run's state, logs and volumes live")
         ->envname("REMORA_LOCAL_RUN_DIR")
         ->capture_default_str()
         ->transform([](std::string dir) { return absolute(dir); });
   };
 
-  auto* up = cmd->add_subcommand("up", "Start every pod of the manifests (after removing a "
-                                       "previous run), return when they are ready");
+  auto* up = cmd->add_subcommand("up",
+                                 "Start every pod of the manifests (after removing a "
+                                 "previous run), return when they are ready");
   up->add_option("-f,--filename", flags->files, "Manifests, as `remora inject` wrote them")
       ->required();
   up->add_option("--timeout", flags->timeout_seconds, "Seconds to wait for the pods' ports")
@@ -114,9 +114,10 @@ void addLocalCommand(CLI::App& app) {
       fmt::print("remora local: nothing to remove in {}\n", flags->run_dir);
       return;
     }
-    fmt::print("remora local: removed {} namespaces, stopped {} processes, removed {} host "
-               "directories\n",
-               report->namespaces, report->processes, report->host_dirs);
+    fmt::print(
+        "remora local: removed {} namespaces, stopped {} processes, removed {} host "
+        "directories\n",
+        report->namespaces, report->processes, report->host_dirs);
   });
 
   auto* status = cmd->add_subcommand("status", "The pods of the run and their containers");
@@ -145,8 +146,7 @@ void addLocalCommand(CLI::App& app) {
 
   auto* exec = cmd->add_subcommand(
       "exec", "Run a command in a pod's container (its network, mounts, user, environment)");
-  exec->add_option("pod", flags->pod, "Pod name, namespace/name, or a workload's name")
-      ->required();
+  exec->add_option("pod", flags->pod, "Pod name, namespace/name, or a workload's name")->required();
   exec->add_option("-c,--container", flags->container, "Container (default: the app)");
   exec->add_option("command", flags->argv, "The command, after --")->required();
   addRunDir(exec);

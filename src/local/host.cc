@@ -1,7 +1,14 @@
 #include "local/host.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -10,14 +17,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-#include <thread>
-
-#include <fmt/format.h>
 
 #include "core/file.h"
 #include "netfilter/applier.h"
@@ -70,7 +69,8 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
     int err = errno;
     ::close(log_fd);
     if (null_fd >= 0) ::close(null_fd);
-    return Error{Errc::NotFound, fmt::format("network namespace {}: {}", spec.netns, errnoText(err))};
+    return Error{Errc::NotFound,
+                 fmt::format("network namespace {}: {}", spec.netns, errnoText(err))};
   }
 
   pid_t pid = ::fork();
@@ -145,8 +145,8 @@ Result<int> runToCompletion(const SpawnSpec& spec, std::chrono::milliseconds tim
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      return Error{Errc::Timeout, fmt::format("{} did not finish within {} ms", spec.argv[0],
-                                              timeout.count())};
+      return Error{Errc::Timeout,
+                   fmt::format("{} did not finish within {} ms", spec.argv[0], timeout.count())};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -18,13 +18,13 @@
 // system calls prepared before the fork.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "core/result.h"
 
@@ -47,7 +47,7 @@ struct SpawnSpec {
   std::optional<gid_t> gid;       // the uid when unset
   std::vector<BindMount> mounts;  // in order; targets must exist
   std::string cwd = "/";
-  std::string log_path;  // stdout and stderr appended here; "" keeps the caller's stdio
+  std::string log_path;     // stdout and stderr appended here; "" keeps the caller's stdio
   bool new_session = true;  // false for `exec`: the terminal's Ctrl-C reaches it
 };
 
@@ -76,8 +76,7 @@ std::vector<pid_t> processesIn(const std::string& name);
 
 // SIGTERM to every process in the namespaces, up to `grace` for them to go,
 // then SIGKILL until none is left. Returns how many were signalled.
-std::size_t killProcessesIn(const std::vector<std::string>& names,
-                            std::chrono::milliseconds grace);
+std::size_t killProcessesIn(const std::vector<std::string>& names, std::chrono::milliseconds grace);
 
 // Is a TCP socket listening on `port` inside `netns` (any address)? Reads
 // the namespace's /proc/net/tcp{,6}; no connection is made.

@@ -33,7 +33,8 @@ std::string encode(std::uint64_t value, std::size_t length) {
 }
 
 Error fieldError(const Json& object, std::string_view field, std::string_view what) {
-  return Error{Errc::InvalidArgument, fmt::format("{}: {}: {}", kube::describe(object), field, what)};
+  return Error{Errc::InvalidArgument,
+               fmt::format("{}: {}: {}", kube::describe(object), field, what)};
 }
 
 // An integer field that must be a non-negative number when present.
@@ -82,9 +83,9 @@ std::optional<std::string> fieldRef(const Pod& pod, std::string_view path,
   if (path == "spec.serviceAccountName") return pod.service_account;
   if (path == "status.podIP" || path == "status.podIPs") return pod.ip;
   if (path == "status.hostIP" || path == "status.hostIPs") return options.node_ip;
-  for (auto [prefix, map] : {std::pair{std::string_view("metadata.labels['"), &pod.labels},
-                             std::pair{std::string_view("metadata.annotations['"),
-                                       &pod.annotations}}) {
+  for (auto [prefix, map] :
+       {std::pair{std::string_view("metadata.labels['"), &pod.labels},
+        std::pair{std::string_view("metadata.annotations['"), &pod.annotations}}) {
     if (path.starts_with(prefix) && path.ends_with("']")) {
       auto key = path.substr(prefix.size(), path.size() - prefix.size() - 2);
       auto it = map->find(key);
@@ -99,7 +100,7 @@ std::optional<std::string> resourceFieldRef(const Json& container, const Json& r
   std::string resource = kube::stringOr(ref, "resource", "");
   auto dot = resource.find('.');
   if (dot == std::string::npos) return std::nullopt;
-  std::string kind = resource.substr(0, dot);  // limits | requests
+  std::string kind = resource.substr(0, dot);   // limits | requests
   std::string name = resource.substr(dot + 1);  // cpu | memory | ephemeral-storage
   const Json* set = kube::lookup(container, {"resources", kind});
   const Json* value = set && set->is_object() && set->contains(name) ? &(*set)[name] : nullptr;
@@ -154,7 +155,8 @@ Result<Container> buildContainer(const Json& c, const Pod& pod, const Json& obje
     if (value) {
       out.env.emplace_back(name, *value);
     } else {
-      out.warnings.push_back(fmt::format("env {}: valueFrom has no local source; left unset", name));
+      out.warnings.push_back(
+          fmt::format("env {}: valueFrom has no local source; left unset", name));
     }
   }
   if (c.contains("envFrom")) {
@@ -186,8 +188,8 @@ Result<Container> buildContainer(const Json& c, const Pod& pod, const Json& obje
   }
   const Json* security = kube::lookup(c, {"securityContext"});
   const Json& sc = objectOr(security);
-  REMORA_ASSIGN_OR_RETURN(out.run_as_user,
-                          uidField(sc, "runAsUser", object, fmt::format("{}.securityContext", where)));
+  REMORA_ASSIGN_OR_RETURN(
+      out.run_as_user, uidField(sc, "runAsUser", object, fmt::format("{}.securityContext", where)));
   REMORA_ASSIGN_OR_RETURN(out.run_as_group, uidField(sc, "runAsGroup", object,
                                                      fmt::format("{}.securityContext", where)));
   if (!out.run_as_user) {
@@ -227,8 +229,8 @@ Volume buildVolume(const Json& v) {
       out.note = "configMap: no local source, an empty directory";
     }
   } else if (const Json* projected = kube::lookup(v, {"projected"})) {
-    if (auto sources = projected->find("sources"); sources != projected->end() &&
-                                                   sources->is_array()) {
+    if (auto sources = projected->find("sources");
+        sources != projected->end() && sources->is_array()) {
       for (const auto& s : *sources) {
         if (const Json* sat = kube::lookup(s, {"serviceAccountToken"})) {
           out.kind = VolumeKind::Token;
@@ -337,7 +339,8 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
     if (kube::stringOr(doc, "kind", "") == "List") {
       if (auto items = doc.find("items"); items != doc.end() && items->is_array()) {
         for (const auto& item : *items) {
-          if (!item.is_object()) return Error{Errc::InvalidArgument, "a List item is not an object"};
+          if (!item.is_object())
+            return Error{Errc::InvalidArgument, "a List item is not an object"};
           objects.push_back(&item);
         }
       }
@@ -388,7 +391,8 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
     addNamespace(ns, Json::object());
     Json copy = *object;
     auto tmpl = kube::podTemplate(copy, *kind);
-    if (!tmpl) return Error{Errc::InvalidArgument, tmpl.error().context(kube::describe(*object)).message};
+    if (!tmpl)
+      return Error{Errc::InvalidArgument, tmpl.error().context(kube::describe(*object)).message};
     const Json& pod_template = **tmpl;
     const Json& spec_obj = objectOr(kube::lookup(*object, {"spec"}));
 
@@ -396,7 +400,8 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
     if (*kind == kube::WorkloadKind::Deployment || *kind == kube::WorkloadKind::ReplicaSet ||
         *kind == kube::WorkloadKind::ReplicationController ||
         *kind == kube::WorkloadKind::StatefulSet || *kind == kube::WorkloadKind::DeploymentConfig) {
-      REMORA_ASSIGN_OR_RETURN(replicas, intField(spec_obj, "replicas", 1, *object, "spec.replicas"));
+      REMORA_ASSIGN_OR_RETURN(replicas,
+                              intField(spec_obj, "replicas", 1, *object, "spec.replicas"));
     } else if (*kind == kube::WorkloadKind::Job) {
       REMORA_ASSIGN_OR_RETURN(replicas,
                               intField(spec_obj, "parallelism", 1, *object, "spec.parallelism"));
@@ -417,20 +422,15 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
       pod.workload_name = name;
       pod.replica = r;
       switch (*kind) {
-        case kube::WorkloadKind::Pod:
-          pod.name = name;
-          break;
+        case kube::WorkloadKind::Pod: pod.name = name; break;
         case kube::WorkloadKind::Deployment:
         case kube::WorkloadKind::DeploymentConfig:
           pod.replica_set = fmt::format("{}-{}", name, hash);
-          pod.name = fmt::format("{}-{}", pod.replica_set, podSuffix(ns + "/" + pod.replica_set, r));
+          pod.name =
+              fmt::format("{}-{}", pod.replica_set, podSuffix(ns + "/" + pod.replica_set, r));
           break;
-        case kube::WorkloadKind::StatefulSet:
-          pod.name = fmt::format("{}-{}", name, r);
-          break;
-        default:
-          pod.name = fmt::format("{}-{}", name, podSuffix(ns + "/" + name, r));
-          break;
+        case kube::WorkloadKind::StatefulSet: pod.name = fmt::format("{}-{}", name, r); break;
+        default: pod.name = fmt::format("{}-{}", name, podSuffix(ns + "/" + name, r)); break;
       }
       if (!pod_names.insert({ns, pod.name}).second) {
         return fieldError(*object, "metadata.name", fmt::format("pod {}/{} twice", ns, pod.name));
@@ -454,9 +454,9 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
         if (it == spec.end() || it->is_null()) continue;
         if (!it->is_array()) return fieldError(*object, fmt::format("spec.{}", key), "not a list");
         for (std::size_t i = 0; i < it->size(); ++i) {
-          REMORA_ASSIGN_OR_RETURN(auto c, buildContainer((*it)[i], pod, *object,
-                                                         fmt::format("spec.{}[{}]", key, i),
-                                                         pod_security, options));
+          REMORA_ASSIGN_OR_RETURN(
+              auto c, buildContainer((*it)[i], pod, *object, fmt::format("spec.{}[{}]", key, i),
+                                     pod_security, options));
           list->push_back(std::move(c));
         }
       }
@@ -478,8 +478,11 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
           owner_kind = "ReplicaSet";
           owner_name = pod.replica_set;
         }
-        Json ref = {{"apiVersion", owner_api}, {"kind", owner_kind}, {"name", owner_name},
-                    {"controller", true}, {"blockOwnerDeletion", true}};
+        Json ref = {{"apiVersion", owner_api},
+                    {"kind", owner_kind},
+                    {"name", owner_name},
+                    {"controller", true},
+                    {"blockOwnerDeletion", true}};
         kube::setMember(pod_md, "generateName",
                         *kind == kube::WorkloadKind::StatefulSet ? name + "-" : owner_name + "-");
         kube::setMember(pod_md, "ownerReferences", Json::array({ref}));
@@ -491,8 +494,11 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
                      {"hostIP", options.node_ip},
                      {"podIP", pod.ip},
                      {"podIPs", Json::array({Json{{"ip", pod.ip}}})}};
-      pod.object = Json{{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", std::move(pod_md)},
-                        {"spec", std::move(pod_spec)}, {"status", std::move(status)}};
+      pod.object = Json{{"apiVersion", "v1"},
+                        {"kind", "Pod"},
+                        {"metadata", std::move(pod_md)},
+                        {"spec", std::move(pod_spec)},
+                        {"status", std::move(status)}};
       plan.pods.push_back(std::move(pod));
     }
     if (*kind == kube::WorkloadKind::Deployment) {
@@ -501,13 +507,16 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
       Json rs_md = {{"name", fmt::format("{}-{}", name, hash)},
                     {"namespace", ns},
                     {"labels", objectOr(kube::lookup(pod_template, {"metadata", "labels"}))},
-                    {"ownerReferences",
-                     Json::array({Json{{"apiVersion", "apps/v1"}, {"kind", "Deployment"},
-                                       {"name", name}, {"controller", true}}})}};
+                    {"ownerReferences", Json::array({Json{{"apiVersion", "apps/v1"},
+                                                          {"kind", "Deployment"},
+                                                          {"name", name},
+                                                          {"controller", true}}})}};
       kube::setMember(rs_md["labels"], "pod-template-hash", hash);
-      plan.workloads.push_back(Json{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"},
-                                    {"metadata", std::move(rs_md)},
-                                    {"spec", {{"replicas", replicas}, {"template", pod_template}}}});
+      plan.workloads.push_back(
+          Json{{"apiVersion", "apps/v1"},
+               {"kind", "ReplicaSet"},
+               {"metadata", std::move(rs_md)},
+               {"spec", {{"replicas", replicas}, {"template", pod_template}}}});
     }
   }
 
@@ -521,10 +530,12 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
     bool headless = kube::stringOr(spec, "clusterIP", "") == "None";
     std::string type = kube::stringOr(spec, "type", "ClusterIP");
     if (type == "ExternalName") {
-      plan.skipped.push_back({kube::describe(*object), "ExternalName Services have no local meaning"});
+      plan.skipped.push_back(
+          {kube::describe(*object), "ExternalName Services have no local meaning"});
       continue;
     }
-    if (auto sel = spec.find("selector"); sel != spec.end() && sel->is_object()) svc.selector = *sel;
+    if (auto sel = spec.find("selector"); sel != spec.end() && sel->is_object())
+      svc.selector = *sel;
     auto ports = spec.find("ports");
     if (ports == spec.end() || !ports->is_array() || ports->empty()) {
       return fieldError(*object, "spec.ports", "required");

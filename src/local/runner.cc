@@ -1,11 +1,5 @@
 #include "local/runner.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -13,7 +7,12 @@
 #include <set>
 #include <thread>
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/file.h"
 #include "kube/objects.h"
@@ -74,7 +73,8 @@ Result<Json> loadState(const std::string& run_dir) {
   if (!text) return text.error();
   auto json = parseJson(*text);
   if (!json || !json->is_object()) {
-    return Error{Errc::ParseError, fmt::format("{} is not a remora local state", statePath(run_dir))};
+    return Error{Errc::ParseError,
+                 fmt::format("{} is not a remora local state", statePath(run_dir))};
   }
   return std::move(*json);
 }
@@ -190,8 +190,8 @@ Json spawnToJson(const SpawnSpec& s) {
   for (const auto& m : s.mounts) {
     mounts.push_back({{"source", m.source}, {"target", m.target}, {"readOnly", m.read_only}});
   }
-  Json j = {{"argv", s.argv}, {"env", s.env}, {"mounts", mounts}, {"cwd", s.cwd},
-            {"log", s.log_path}};
+  Json j = {
+      {"argv", s.argv}, {"env", s.env}, {"mounts", mounts}, {"cwd", s.cwd}, {"log", s.log_path}};
   if (s.uid) j["uid"] = *s.uid;
   if (s.gid) j["gid"] = *s.gid;
   return j;
@@ -244,7 +244,8 @@ class HostDirRegistry {
   void use(const std::string& path, const std::string& run_dir) {
     Json& users = entries_[path];
     if (!users.is_array()) users = Json::array();
-    if (std::find(users.begin(), users.end(), Json(run_dir)) == users.end()) users.push_back(run_dir);
+    if (std::find(users.begin(), users.end(), Json(run_dir)) == users.end())
+      users.push_back(run_dir);
   }
   // Drops `run_dir` (and runs without a state) from every entry and removes
   // the directories nobody uses any more, deepest first. Returns how many.
@@ -427,12 +428,14 @@ Status Up::startCa() {
   REMORA_TRY(writeFileAtomic(dir + "/tokens", tokens, 0600));
   SpawnSpec spec;
   spec.netns = node_ns_;
-  spec.argv = {o_.remora_path,        "control",       "--address",
-               std::string(kGateway), "--port",        std::to_string(kCaPort),
-               "--trust-domain",      trust_domain_,   "--ca-dir",
-               dir + "/signing",      "--token-file",  dir + "/tokens",
-               "--root-cert-out",     dir + "/root-cert.pem", "--issuance-log",
-               dir + "/issuance.log"};
+  spec.argv = {o_.remora_path,    "control",
+               "--address",       std::string(kGateway),
+               "--port",          std::to_string(kCaPort),
+               "--trust-domain",  trust_domain_,
+               "--ca-dir",        dir + "/signing",
+               "--token-file",    dir + "/tokens",
+               "--root-cert-out", dir + "/root-cert.pem",
+               "--issuance-log",  dir + "/issuance.log"};
   for (const auto& n : ca_names_) {
     spec.argv.push_back("--dns-name");
     spec.argv.push_back(n);
@@ -440,8 +443,10 @@ Status Up::startCa() {
   spec.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
   spec.log_path = dir + "/control.log";
   REMORA_ASSIGN_OR_RETURN(pid_t pid, spawn(spec));
-  state_["ca"] = {{"pid", pid}, {"address", fmt::format("{}:{}", kGateway, kCaPort)},
-                  {"log", spec.log_path}, {"rootCert", dir + "/root-cert.pem"},
+  state_["ca"] = {{"pid", pid},
+                  {"address", fmt::format("{}:{}", kGateway, kCaPort)},
+                  {"log", spec.log_path},
+                  {"rootCert", dir + "/root-cert.pem"},
                   {"issuanceLog", dir + "/issuance.log"}};
   REMORA_TRY(save());
   auto deadline = std::chrono::steady_clock::now() + o_.ready_timeout;
@@ -506,7 +511,8 @@ Result<SpawnSpec> Up::containerSpec(const Pod& pod, const Container& c, const st
 
 Status Up::setUpPod(std::size_t index) {
   const Pod& pod = plan_.pods[index];
-  std::string netns = fmt::format("{}{}-{}-{}", kNamespacePrefix, id_, pod.namespace_name, pod.name);
+  std::string netns =
+      fmt::format("{}{}-{}-{}", kNamespacePrefix, id_, pod.namespace_name, pod.name);
   std::string pod_dir = fmt::format("{}/pods/{}/{}", o_.run_dir, pod.namespace_name, pod.name);
   Json& entry = state_["pods"][index];
   entry["netns"] = netns;
@@ -547,8 +553,7 @@ Status Up::setUpPod(std::size_t index) {
               downwardFile(field == "metadata.labels" ? pod.labels : pod.annotations), 0644));
         }
         break;
-      case VolumeKind::EmptyDir:
-        break;
+      case VolumeKind::EmptyDir: break;
     }
   }
   // The proxy's config, where the sidecar mounts its istio-envoy volume.
@@ -572,8 +577,8 @@ Status Up::setUpPod(std::size_t index) {
     std::size_t slot = entry["containers"].size();
     if (c.name == kProxyContainer && !proxy_available_) {
       record["state"] =
-          "not started: this remora has no `proxy sidecar` command yet (the proxy is being built); "
-          "the capture rules are in place, so this pod's TCP connections are refused";
+          "not started: this remora has no `proxy sidecar` command yet; the capture rules refuse "
+          "this pod's TCP connections";
       entry["containers"].push_back(std::move(record));
       return save();
     }
@@ -669,7 +674,8 @@ void Up::report() {
     for (std::size_t p = 0; p < svc.ports.size(); ++p) {
       std::string eps;
       for (const auto& ep : svc.endpoints[p]) {
-        eps += fmt::format("{}{}:{}", eps.empty() ? "" : " ", plan_.pods[ep.pod].ip, ep.target_port);
+        eps +=
+            fmt::format("{}{}:{}", eps.empty() ? "" : " ", plan_.pods[ep.pod].ip, ep.target_port);
       }
       ports += fmt::format("{}{}/{} -> {}", ports.empty() ? "" : "; ", svc.ports[p].port,
                            svc.ports[p].protocol, eps.empty() ? "(no endpoints)" : eps);
@@ -685,11 +691,19 @@ void Up::report() {
       std::vector<std::string> args;
       for (const auto& a : argv) args.push_back(a.get<std::string>());
       if (!args.empty() && args[0] == o_.remora_path) args[0] = "remora";
-      std::string user = c["spec"].contains("uid") ? fmt::format(" as uid {}", c["spec"]["uid"].get<int>()) : "";
+      std::string state = c["state"].get<std::string>();
+      std::string user =
+          c["spec"].contains("uid") ? fmt::format(", uid {}", c["spec"]["uid"].get<int>()) : "";
       fmt::print(out, "    {:<12} {}{}\n", c["name"].get<std::string>(),
-                 c["state"].get<std::string>(), user);
+                 state.substr(0, state.find(':')), user);
       fmt::print(out, "    {:<12} $ {}\n", "", commandLine(args));
     }
+  }
+  if (!proxy_available_ && state_.contains("ca")) {
+    fmt::print(out,
+               "  note: this remora has no `proxy sidecar` command yet (being built): the sidecars "
+               "were not started,\n        and the capture rules refuse the meshed pods' TCP "
+               "connections\n");
   }
   for (const auto& s : plan_.skipped) fmt::print(out, "  skipped   {}: {}\n", s.what, s.why);
   std::fflush(out);
@@ -697,9 +711,12 @@ void Up::report() {
 
 Status Up::run() {
   id_ = randomId();
-  state_ = {{"version", 1},       {"id", id_},
-            {"remora", o_.remora_path}, {"complete", false},
-            {"namespaces", Json::array()}, {"hostDirs", Json::array()},
+  state_ = {{"version", 1},
+            {"id", id_},
+            {"remora", o_.remora_path},
+            {"complete", false},
+            {"namespaces", Json::array()},
+            {"hostDirs", Json::array()},
             {"pods", Json::array()}};
   Json objects = Json::array();
   for (const auto& ns : plan_.namespaces) {
@@ -780,8 +797,8 @@ Result<DownReport> downLocked(const std::string& run_dir) {
   if (!id.empty()) {
     std::string prefix = fmt::format("{}{}-", kNamespacePrefix, id);
     for (const auto& n : listNamespaces()) {
-      if (n.starts_with(prefix) && std::find(namespaces.begin(), namespaces.end(), n) ==
-                                       namespaces.end()) {
+      if (n.starts_with(prefix) &&
+          std::find(namespaces.begin(), namespaces.end(), n) == namespaces.end()) {
         namespaces.push_back(n);
       }
     }
@@ -856,8 +873,9 @@ std::atomic<bool>& interrupted() {
 
 Status up(const UpOptions& options) {
   REMORA_ASSIGN_OR_RETURN(auto docs, readManifests(options.files));
-  REMORA_ASSIGN_OR_RETURN(auto plan, buildPlan(docs, {.node_cpus = static_cast<int>(
-                                                          std::thread::hardware_concurrency())}));
+  REMORA_ASSIGN_OR_RETURN(
+      auto plan,
+      buildPlan(docs, {.node_cpus = static_cast<int>(std::thread::hardware_concurrency())}));
   // Every container maps to a program before anything is created.
   for (const auto& pod : plan.pods) {
     for (const auto* list : {&pod.init_containers, &pod.containers}) {
@@ -904,7 +922,9 @@ Result<Json> getObjects(const std::string& run_dir) {
   for (const auto& p : state.value("pods", Json::array())) {
     if (p.contains("object")) items.push_back(p["object"]);
   }
-  return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", std::move(items)},
+  return Json{{"apiVersion", "v1"},
+              {"kind", "List"},
+              {"items", std::move(items)},
               {"metadata", {{"resourceVersion", ""}}}};
 }
 
@@ -920,12 +940,11 @@ Result<std::string> status(const std::string& run_dir) {
       if (st == "running" && c.contains("pid")) {
         st = fs::exists(fmt::format("/proc/{}", c["pid"].get<int>())) ? "running" : "exited";
       }
-      containers += fmt::format("{}{}={}", containers.empty() ? "" : ", ",
-                                c.value("name", "?"), st.substr(0, st.find(':')));
+      containers += fmt::format("{}{}={}", containers.empty() ? "" : ", ", c.value("name", "?"),
+                                st.substr(0, st.find(':')));
     }
-    out += fmt::format("{:<40} {:<12} {}\n",
-                       p.value("namespace", "") + "/" + p.value("name", ""), p.value("ip", ""),
-                       containers);
+    out += fmt::format("{:<40} {:<12} {}\n", p.value("namespace", "") + "/" + p.value("name", ""),
+                       p.value("ip", ""), containers);
   }
   return out;
 }
@@ -936,11 +955,10 @@ Result<int> exec(const ExecOptions& options) {
   if (!pod) return Error{Errc::NotFound, fmt::format("no pod {:?} in this run", options.pod)};
   std::string container = options.container;
   if (container.empty()) {
-    container = kube::stringOr(
-        kube::lookup(*pod, {"object", "metadata", "annotations"})
-            ? *kube::lookup(*pod, {"object", "metadata", "annotations"})
-            : Json::object(),
-        "kubectl.kubernetes.io/default-container", "");
+    container = kube::stringOr(kube::lookup(*pod, {"object", "metadata", "annotations"})
+                                   ? *kube::lookup(*pod, {"object", "metadata", "annotations"})
+                                   : Json::object(),
+                               "kubectl.kubernetes.io/default-container", "");
   }
   const Json* chosen = nullptr;
   auto containers = pod->find("containers");
@@ -955,8 +973,8 @@ Result<int> exec(const ExecOptions& options) {
     }
   }
   if (!chosen) {
-    return Error{Errc::NotFound, fmt::format("pod {}: no container {:?}",
-                                             pod->value("name", ""), container)};
+    return Error{Errc::NotFound,
+                 fmt::format("pod {}: no container {:?}", pod->value("name", ""), container)};
   }
   SpawnSpec spec = spawnFromJson((*chosen)["spec"], pod->value("netns", ""));
   if (options.argv.empty()) return Error{Errc::InvalidArgument, "exec: no command"};

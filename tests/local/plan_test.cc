@@ -144,9 +144,9 @@ TEST(LocalPlan, EnvironmentAsTheKubeletResolvesIt) {
   EXPECT_EQ(env("DERIVED"), pod.name + ".shop");
   ASSERT_EQ(proxy.warnings.size(), 1u);
   EXPECT_NE(proxy.warnings[0].find("SECRET"), std::string::npos);
-  EXPECT_EQ(proxy.args, (std::vector<std::string>{"proxy", "sidecar", "--domain",
-                                                  "shop.svc.cluster.local", "$(KEEP)",
-                                                  "$(UNDEFINED)"}));
+  EXPECT_EQ(proxy.args,
+            (std::vector<std::string>{"proxy", "sidecar", "--domain", "shop.svc.cluster.local",
+                                      "$(KEEP)", "$(UNDEFINED)"}));
   EXPECT_EQ(proxy.run_as_user, 1337u);
   EXPECT_EQ(proxy.run_as_group, 1337u);
   EXPECT_FALSE(pod.containers[0].run_as_user.has_value());
@@ -193,8 +193,7 @@ TEST(LocalPlan, PodsAsTheApiServerShowsThem) {
   EXPECT_EQ(pod["kind"], "Pod");
   EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
   EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["name"], plan->pods[0].replica_set);
-  EXPECT_EQ(pod["metadata"]["labels"]["pod-template-hash"],
-            plan->pods[0].replica_set.substr(4));
+  EXPECT_EQ(pod["metadata"]["labels"]["pod-template-hash"], plan->pods[0].replica_set.substr(4));
   EXPECT_EQ(pod["status"]["podIP"], "10.244.0.2");
   EXPECT_EQ(pod["spec"]["containers"][1]["name"], "istio-proxy");
   // The ReplicaSet links the pod to its Deployment.
@@ -230,7 +229,8 @@ TEST(LocalPlan, HostileManifestsAreErrors) {
        "kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec: {containers: [{name: c, ports: "
        "[{containerPort: 70000}]}]}\n",
        "containerPort"},
-      {"unnamed container", "kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec: {containers: [{image: x}]}\n",
+      {"unnamed container",
+       "kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec: {containers: [{image: x}]}\n",
        "name"},
       {"subPath escapes",
        "kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec: {containers: [{name: c, "
@@ -245,8 +245,7 @@ TEST(LocalPlan, HostileManifestsAreErrors) {
        "securityContext: {runAsUser: root}}]}\n",
        "runAsUser"},
       {"service port zero",
-       "kind: Service\napiVersion: v1\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n",
-       "port"},
+       "kind: Service\napiVersion: v1\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n", "port"},
       {"service without ports", "kind: Service\napiVersion: v1\nmetadata: {name: s}\nspec: {}\n",
        "spec.ports"},
       {"same pod twice",
