@@ -124,17 +124,34 @@ if [[ $has_proxy == yes ]]; then
   for i in 1 2 3; do
     local_ exec client -- curl -sS -m 5 http://web.hello/ | indent || die "request $i failed"
   done
-  ok "3 requests answered through the sidecars"
+  ok "3 requests answered by web's nginx through the client's and web's sidecars"
   for pod in client web; do
     show "remora local exec $pod -c istio-proxy -- curl -s localhost:15090/stats/prometheus | grep istio_requests_total"
-    local_ exec "$pod" -c istio-proxy -- curl -s -m 5 http://127.0.0.1:15090/stats/prometheus |
-      grep '^istio_requests_total' | indent || note "no istio_requests_total from the $pod sidecar yet"
+    if local_ exec "$pod" -c istio-proxy -- curl -sf -m 5 http://127.0.0.1:15090/stats/prometheus \
+      >"$out_dir/$pod-stats.txt" 2>/dev/null; then
+      grep '^istio_requests_total' "$out_dir/$pod-stats.txt" | indent ||
+        die "the $pod sidecar serves no istio_requests_total"
+    else
+      note "the $pod sidecar serves no :15090/stats/prometheus in this build yet"
+    fi
   done
+  request_id=''
   for pod in client web; do
-    log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log 2>/dev/null | head -n 1)
-    echo "  access log of the $pod sidecar (${log#"$PWD/"}):"
-    grep -v '^[0-9-]*T[0-9:.]*Z ' "$log" 2>/dev/null | tail -n 3 | indent || true
+    log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log | head -n 1)
+    # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog) line.
+    grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$log" >"$out_dir/$pod-access.log" || true
+    echo "  access log of the $pod sidecar (last 2 lines):"
+    tail -n 2 "$out_dir/$pod-access.log" | indent
   done
+  uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+  request_id=$(grep -oE "$uuid" "$out_dir/client-access.log" | tail -n 1 || true)
+  if [[ -n $request_id ]]; then
+    grep -q "$request_id" "$out_dir/web-access.log" ||
+      die "x-request-id $request_id of the client's sidecar is not in web's sidecar log"
+    ok "x-request-id $request_id is in both sidecars' access logs"
+  else
+    note "the sidecars write no access log with x-request-id in this build yet"
+  fi
 else
   show "remora local exec client -- curl -sS http://web.hello/"
   if local_ exec client -- curl -sS -m 3 http://web.hello/ 2>&1 | indent; then
@@ -150,7 +167,10 @@ fi
 step "5. Partial injection: the reporter pod predates the namespace label"
 if [[ $has_check == yes ]]; then
   show "remora local get -o json > build/demo/pods.json; remora check -f build/demo/pods.json"
-  "$remora" check -f "$out_dir/pods.json" 2>&1 | indent || true
+  "$remora" check -f "$out_dir/pods.json" >"$out_dir/check.txt" 2>&1 || true
+  indent <"$out_dir/check.txt"
+  grep -q "reporter" "$out_dir/check.txt" || die "remora check does not name the reporter pod"
+  ok "remora check names the pod without a sidecar"
 else
   note "'remora check' is not in this build yet (being built); step 3 found the pod:"
   note "reporter runs without istio-proxy in namespace hello, where injection is enabled."
