@@ -464,6 +464,17 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
       if (auto vols = spec.find("volumes"); vols != spec.end() && vols->is_array()) {
         for (const auto& v : *vols) pod.volumes.push_back(buildVolume(v));
       }
+      // A StatefulSet's claims are volumes of its pods: local empty directories.
+      if (auto claims = spec_obj.find("volumeClaimTemplates");
+          *kind == kube::WorkloadKind::StatefulSet && claims != spec_obj.end() &&
+          claims->is_array()) {
+        for (const auto& claim : *claims) {
+          std::string claim_name = kube::objectName(claim);
+          if (claim_name.empty()) continue;
+          pod.volumes.push_back(
+              {.name = claim_name, .note = "a PersistentVolumeClaim: an empty directory"});
+        }
+      }
       // The Pod as the API server would show it.
       Json pod_md = Json::object();
       kube::setMember(pod_md, "name", pod.name);

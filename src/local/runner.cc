@@ -155,6 +155,20 @@ std::string downwardFile(const Json& map) {
 }
 
 std::string shellQuote(const std::string& s) {
+  if (s.find('\n') != std::string::npos) {  // bash's $'...', so the line stays one line
+    std::string out = "$'";
+    for (char c : s) {
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\'' || c == '\\') {
+        out += '\\';
+        out.push_back(c);
+      } else {
+        out.push_back(c);
+      }
+    }
+    return out + "'";
+  }
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789-_./=:,@%+") == std::string::npos) {
     return s;

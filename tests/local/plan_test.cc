@@ -77,7 +77,9 @@ spec:
   template:
     metadata: {labels: {app: db}}
     spec:
-      containers: [{name: db, image: nginx, ports: [{containerPort: 5432}]}]
+      containers: [{name: db, image: nginx, ports: [{containerPort: 5432}],
+                    volumeMounts: [{name: data, mountPath: /var/lib/db}]}]
+  volumeClaimTemplates: [{metadata: {name: data}}]
 ---
 apiVersion: batch/v1
 kind: CronJob
@@ -167,6 +169,9 @@ TEST(LocalPlan, VolumesHaveLocalMeanings) {
   EXPECT_EQ(v[2].fields[0].second, "metadata.labels");
   EXPECT_EQ(v[3].kind, VolumeKind::EmptyDir);
   EXPECT_FALSE(v[3].note.empty());
+  // A StatefulSet's claim templates are volumes of its pods.
+  ASSERT_EQ(plan->pods[2].volumes.size(), 1u);
+  EXPECT_EQ(plan->pods[2].volumes[0].name, "data");
 }
 
 TEST(LocalPlan, ServicesGetVipsAndEndpoints) {
