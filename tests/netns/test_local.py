@@ -195,6 +195,9 @@ def test_up_runs_the_injected_pods_as_written(local, injected):
     if HAS_PROXY:
         assert res.returncode == 0, res.stderr
         assert res.stdout == f"hello from {web['name']}\n"
+        # Delivered by web's sidecar: Istio's inbound passthrough source.
+        access = local.dir / "pods" / "hello" / web["name"] / "nginx-web" / "access.log"
+        assert access.read_text().splitlines()[-1].startswith("127.0.0.6 ")
     else:
         # Captured to :15001 where no proxy listens: refused, never bypassed.
         assert res.returncode == 7, res.stdout + res.stderr
