@@ -13,5 +13,6 @@ void addInjectCommand(CLI::App& app);
 void addInitCommand(CLI::App& app);     // `remora init`, see init_command.cc
 void addControlCommand(CLI::App& app);  // `remora control`, see control_command.cc
 void addLocalCommand(CLI::App& app);    // `remora local`, see local_command.cc
+void addProxyCommand(CLI::App& app);    // `remora proxy`, see proxy_command.cc
 
 }  // namespace remora::cli

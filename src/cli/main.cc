@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   remora::cli::addInitCommand(app);
   remora::cli::addControlCommand(app);
   remora::cli::addLocalCommand(app);
+  remora::cli::addProxyCommand(app);
 
   try {
     app.parse(argc, argv);
