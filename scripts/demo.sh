@@ -140,8 +140,10 @@ if [[ $has_proxy == yes ]]; then
     log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log | head -n 1)
     # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog) line.
     grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$log" >"$out_dir/$pod-access.log" || true
-    echo "  access log of the $pod sidecar (last 2 lines):"
-    tail -n 2 "$out_dir/$pod-access.log" | indent
+    if [[ -s $out_dir/$pod-access.log ]]; then
+      echo "  access log of the $pod sidecar (last 2 lines):"
+      tail -n 2 "$out_dir/$pod-access.log" | indent
+    fi
   done
   uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
   request_id=$(grep -oE "$uuid" "$out_dir/client-access.log" | tail -n 1 || true)
@@ -176,7 +178,10 @@ else
   note "reporter runs without istio-proxy in namespace hello, where injection is enabled."
 fi
 if [[ $has_proxy == yes ]]; then
-  note "With STRICT mTLS the reporter's plain-text calls would be refused; mTLS between"
+  show "remora local exec reporter -- curl -sS http://web.hello/"
+  local_ exec reporter -- curl -sS -m 5 http://web.hello/ | indent || die "the reporter's call failed"
+  note "answered: the call left the reporter in plain text, without a sidecar, and web's"
+  note "sidecar accepted it (PERMISSIVE). With STRICT mTLS it would be refused; mTLS between"
   note "sidecars is not in the proxy yet, so this demo cannot show that failure."
 fi
 echo "  The fix is the seed's: restart the workload so that its new pod goes through"
@@ -188,6 +193,12 @@ local_ up -f "$out_dir/hello-injected.yaml" -f "$out_dir/hello-early-injected.ya
   grep -E "^remora local: (removed|run)" | sed "s#$run_dir#build/demo/run#g" | indent
 verify || die "after the restart a pod is still not meshed"
 ok "every pod of namespace hello is meshed or opted out"
+if [[ $has_proxy == yes ]]; then
+  show "remora local exec reporter -- curl -sS http://web.hello/"
+  local_ exec reporter -- curl -sS -m 5 http://web.hello/ | indent ||
+    die "the restarted reporter's call failed"
+  ok "the restarted reporter calls web through its own sidecar"
+fi
 
 # --- 6 -----------------------------------------------------------------------
 step "6. Clean up (remora local down)"

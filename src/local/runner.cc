@@ -613,11 +613,10 @@ Status Up::setUpPod(std::size_t index) {
     record["state"] = "running";
     record["pid"] = pid;
     entry["containers"].push_back(std::move(record));
+    // Ready when its declared ports listen; for the sidecar, its capture
+    // ports (its stats and health ports come with the telemetry).
     std::vector<std::uint16_t> ports = c.tcp_ports;
-    if (c.name == kProxyContainer) {
-      ports.push_back(15001);
-      ports.push_back(15006);
-    }
+    if (c.name == kProxyContainer) ports = {15001, 15006};
     started_.push_back({index, c.name, pid, ports, spec.log_path, slot});
     return save();
   };
