@@ -101,14 +101,9 @@ listen web
         hap = client.spawn(["haproxy", "-db", "-f", str(hap_cfg)], name="haproxy")
         client.wait_listening(9001, hap)
         ngx = client.nginx(9002, http_extra=f"upstream be {{ server {server.ip4}:8080; keepalive 64; }}",
-                           server_extra="access_log off;", name="client-nginxproxy")
-        conf = Path(ngx.access_log).parent / "nginx.conf"
-        conf.write_text(conf.read_text().replace(
-            'location / { default_type text/plain; return 200 "hello from nginx\\n"; }',
-            "location / { proxy_pass http://be; proxy_http_version 1.1; "
-            'proxy_set_header Connection ""; }'))
-        client.run_cmd(["nginx", "-p", str(conf.parent), "-c", str(conf), "-s", "reload"])
-        time.sleep(0.5)
+                           server_extra="access_log off; location /p/ { proxy_pass http://be; "
+                                        "proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
+                           name="client-nginxproxy")
 
         def mesh(pod, services=""):
             cfg = run.tempfile(f"{pod.name}.yaml", services)
@@ -124,7 +119,7 @@ listen web
         setups = [
             ("direct", client, f"http://{server.ip4}:8080/", 1000, []),
             ("haproxy", client, "http://127.0.0.1:9001/", 1000, [hap.pid]),
-            ("nginx", client, "http://127.0.0.1:9002/", 1000, children(ngx.pid)),
+            ("nginx", client, "http://127.0.0.1:9002/p/", 1000, children(ngx.pid)),
             ("remora", meshed, f"http://{server.ip4}:8080/", 1000, [r_meshed.pid]),
             ("remora-pair", meshed, f"http://{server2.ip4}:8080/", 1000,
              [r_meshed.pid, r_server2.pid]),

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   remora::cli::addControlCommand(app);
   remora::cli::addLocalCommand(app);
   remora::cli::addProxyCommand(app);
+  remora::cli::addWebhookCommand(app);
 
   try {
     app.parse(argc, argv);

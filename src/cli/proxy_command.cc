@@ -147,12 +147,17 @@ void runWait(const std::string& url, const std::string& timeout_text) {
 
 void runDrain(std::uint16_t status_port) {
   // What Istio's native-sidecar preStop does (`pilot-agent request
-  // --debug-port=15020 POST drain`): the status port starts the drain.
+  // --debug-port=15020 POST drain`): the status port starts the drain; where
+  // it has no /drain, Envoy's admin endpoint does (POST /drain_listeners).
   http::Client client;
   auto resp =
       client.send({.method = "POST", .url = fmt::format("http://127.0.0.1:{}/drain", status_port)});
+  if (resp && resp->status == 404) {
+    resp =
+        client.send({.method = "POST", .url = "http://127.0.0.1:15000/drain_listeners?graceful"});
+  }
   if (!resp) fail("drain", resp.error().message);
-  if (resp->status != 200) fail("drain", fmt::format("admin answered HTTP {}", resp->status));
+  if (resp->status != 200) fail("drain", fmt::format("the proxy answered HTTP {}", resp->status));
 }
 
 }  // namespace
