@@ -73,7 +73,12 @@ void runServe(const ServeFlags& f) {
   auto drain = control::parseDuration(f.drain);
   if (!drain) fail(kCmd, drain.error().context("--drain").message);
   auto service = control::WebhookService::create(std::move(options));
-  if (!service) fail(kCmd, service.error().message);
+  if (!service) {
+    // Name the file the error is about, as `remora inject` does.
+    const Error& e = service.error();
+    std::string file = e.message.rfind("values", 0) == 0 ? f.values_file : f.meshconfig_file;
+    fail(kCmd, file.empty() ? e.message : e.context(file).message);
+  }
 
   control::WebhookServer server(**service, {.address = f.address,
                                             .port = f.port,
