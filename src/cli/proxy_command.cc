@@ -10,10 +10,12 @@
 // runs until SIGTERM, which drains: listeners close, responses say
 // Connection: close, in-flight requests finish until mesh.drainDuration,
 // then the process exits 0. A second SIGTERM/SIGINT exits at once.
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,7 +30,11 @@
 #include "http/client.h"
 #include "mesh/config.h"
 #include "mesh/watcher.h"
+#include "proxy/admin/admin.h"
+#include "proxy/admin/app_probers.h"
 #include "proxy/proxy.h"
+#include "proxy/telemetry_observer.h"
+#include "telemetry/records.h"
 
 namespace remora::cli {
 namespace {
@@ -47,6 +53,10 @@ struct SidecarFlags {
   std::string config;
   std::uint16_t outbound_port = 15001;
   std::uint16_t inbound_port = 15006;
+  std::uint16_t admin_port = 15000;
+  std::uint16_t stats_port = 15090;
+  std::uint16_t health_port = 15021;
+  std::uint16_t status_port = 15020;
 };
 
 // Envoy's level names (what --proxyLogLevel carries) to spdlog's.
@@ -94,30 +104,70 @@ void runSidecar(const SidecarFlags& f) {
 
   proxy::ProxyOptions options;
   options.concurrency = f.concurrency == 0 ? 2 : f.concurrency;
+
+  // Telemetry: Istio's metrics per worker, the JSON access log on stdout.
+  telemetry::StatsRegistry stats(options.concurrency);
+  telemetry::AccessLog access_log(options.concurrency);
+  proxy::TelemetryObserver observer(options.concurrency, stats, &access_log);
+
+  // The local endpoints (15000, 15090, 15021, 15020), on threads of their own.
+  proxy::admin::AdminOptions admin_options;
+  if (const char* probers = std::getenv("ISTIO_KUBE_APP_PROBERS"); probers && *probers) {
+    auto parsed = proxy::admin::parseAppProbers(probers);
+    if (!parsed) fail("sidecar", parsed.error().context("ISTIO_KUBE_APP_PROBERS").message);
+    admin_options.probers = std::move(*parsed);
+  }
+  if (const char* ann = std::getenv("ISTIO_PROMETHEUS_ANNOTATIONS"); ann && *ann) {
+    auto parsed = proxy::admin::parsePrometheusAnnotations(ann);
+    if (!parsed) fail("sidecar", parsed.error().context("ISTIO_PROMETHEUS_ANNOTATIONS").message);
+    admin_options.app_scrape = std::move(*parsed);
+  }
+  if (const char* ip = std::getenv("INSTANCE_IP"); ip && *ip) admin_options.app_host = ip;
+  admin_options.admin_port = f.admin_port;
+  admin_options.stats_port = f.stats_port;
+  admin_options.health_port = f.health_port;
+  admin_options.status_port = f.status_port;
+  std::atomic<proxy::admin::ServerState> state{proxy::admin::ServerState::PreInitializing};
+  std::function<void()> start_drain;  // set below; runs on the control loop
+  proxy::admin::AdminCallbacks callbacks;
+  callbacks.state = [&state] { return state.load(); };
+  callbacks.drain = [&] { control.post([&] { start_drain(); }); };
+  callbacks.quit = [&] { control.post([&] { start_drain(); }); };
+  proxy::admin::AdminServer admin_server(stats, std::move(callbacks), std::move(admin_options));
   options.outbound_port = f.outbound_port;
   options.inbound_port = f.inbound_port;
-  data_plane = std::make_unique<proxy::Proxy>(options, snapshot, nullptr);
+  data_plane = std::make_unique<proxy::Proxy>(options, snapshot, &observer);
   if (auto started = data_plane->start(); !started) fail("sidecar", started.error().message);
+  if (auto started = admin_server.start(); !started) fail("sidecar", started.error().message);
+  state = proxy::admin::ServerState::Live;
 
   std::thread waiter;
-  int signals_seen = 0;
-  asio::signal_set signals(control.context(), SIGINT, SIGTERM);
-  std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
-                                                                    int signo) {
-    if (ec) return;
-    if (++signals_seen > 1) {
-      REMORA_LOG(proxy, warn, "signal {} again: exiting now", signo);
-      data_plane->stop();
-      control.stop();
-      return;
-    }
-    REMORA_LOG(proxy, info, "signal {}: draining for up to {} ms", signo, drain_for.count());
+  bool draining = false;
+  start_drain = [&] {
+    if (draining) return;
+    draining = true;
+    state = proxy::admin::ServerState::Draining;
+    REMORA_LOG(proxy, info, "draining for up to {} ms", drain_for.count());
     watcher.reset();
     data_plane->drain(drain_for);
     waiter = std::thread([&] {
       data_plane->wait();
       control.stop();
     });
+  };
+  int signals_seen = 0;
+  asio::signal_set signals(control.context(), SIGINT, SIGTERM);
+  std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
+                                                                    int signo) {
+    if (ec) return;
+    if (++signals_seen > 1 || (draining && signals_seen > 1)) {
+      REMORA_LOG(proxy, warn, "signal {} again: exiting now", signo);
+      data_plane->stop();
+      control.stop();
+      return;
+    }
+    REMORA_LOG(proxy, info, "signal {}", signo);
+    start_drain();
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
@@ -125,6 +175,7 @@ void runSidecar(const SidecarFlags& f) {
   if (waiter.joinable()) waiter.join();
   data_plane->stop();
   data_plane->wait();
+  admin_server.stop();
   REMORA_LOG(proxy, info, "stopped");
 }
 
@@ -179,6 +230,12 @@ void addProxyCommand(CLI::App& app) {
   sidecar->add_option("--outbound-port", flags->outbound_port, "outbound capture port")
       ->capture_default_str();
   sidecar->add_option("--inbound-port", flags->inbound_port, "inbound capture port")
+      ->capture_default_str();
+  sidecar->add_option("--admin-port", flags->admin_port, "admin port (127.0.0.1)")
+      ->capture_default_str();
+  sidecar->add_option("--stats-port", flags->stats_port, "Prometheus port")->capture_default_str();
+  sidecar->add_option("--health-port", flags->health_port, "readiness port")->capture_default_str();
+  sidecar->add_option("--status-port", flags->status_port, "agent status port")
       ->capture_default_str();
   sidecar->callback([flags] { runSidecar(*flags); });
 

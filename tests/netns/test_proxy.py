@@ -88,7 +88,7 @@ def test_http_goes_through_both_proxies(pair):
     web.nginx(80, body="hello from nginx",
               http_extra='log_format rid "$remote_addr $http_x_request_id $http_x_forwarded_proto";',
               server_extra=f"access_log {rid_log} rid;")
-    meshed(web, config(web, []))
+    server = meshed(web, config(web, []))
     client = meshed(app, config(app, web_service(web, 80)))
 
     code, body = curl(app, f"http://{VIP}/")
@@ -112,6 +112,32 @@ def test_http_goes_through_both_proxies(pair):
         assert peer == "127.0.0.6", line
         # ...and the client-side proxy stamped the request.
         assert len(request_id) == 36 and proto == "http", line
+    ids = {line.split(" ")[1] for line in log}
+
+    # Both proxies counted the three requests, each as its side of the hop...
+    texts = {}
+    for pod, reporter in ((app, "source"), (web, "destination")):
+        text = texts[reporter] = pod.run_cmd(["curl", "-sS", "http://127.0.0.1:15090/stats/prometheus"]).stdout.decode()
+        total = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                    if l.startswith("istio_requests_total{") and f'reporter="{reporter}"' in l
+                    and 'response_code="200"' in l)
+        assert total == 3, text
+    # The client side knows the service from its registry; the server side,
+    # which lists none, names the original destination.
+    assert 'destination_service="web.default.svc.cluster.local"' in texts["source"]
+    assert f'destination_service="{web.ip4}:80"' in texts["destination"]
+    # ...and logged each one, with the same x-request-id on both sides.
+    for proc in (client, server):
+        entries = []
+        for _ in range(50):
+            entries = [json.loads(l) for l in proc.stdout().splitlines() if l.startswith("{")]
+            if len(entries) >= 3:
+                break
+            time.sleep(0.1)
+        assert {e["request_id"] for e in entries} == ids, proc.log()
+        assert all(e["response_code"] == 200 for e in entries)
+    # The readiness endpoint the kubelet probes.
+    assert curl(web, "http://127.0.0.1:15021/healthz/ready")[0] == 200
 
 
 def test_registry_only_refuses_unknown_destinations(pair):
