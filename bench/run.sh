@@ -18,3 +18,5 @@ for bin in build/bench/*_bench; do
 done
 echo "== remora inject (CLI, 10,000 documents)"
 bash bench/inject_cli.sh
+echo "== remora webhook (concurrent reviews over HTTPS)"
+build/bench/webhook_load --seconds "${WEBHOOK_BENCH_SECONDS:-5}"

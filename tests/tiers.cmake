@@ -42,3 +42,8 @@ set_tests_properties(kube PROPERTIES RUN_SERIAL TRUE)
 # `remora control` run as a user runs it, with curl and openssl (tests/control/test_control_cli.py).
 remora_add_pytest(control.cli FILE "${CMAKE_CURRENT_SOURCE_DIR}/control/test_control_cli.py"
                   LABELS component TIMEOUT 300)
+
+# `remora local` end to end, the flow of `make demo` (tests/netns/test_local.py).
+remora_add_pytest(netns.local FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_local.py" LABELS netns)
+# `remora proxy` between two meshed pods (tests/netns/test_proxy.py).
+remora_add_pytest(netns.proxy FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_proxy.py" LABELS netns)

@@ -12,5 +12,8 @@ void addVersionCommand(CLI::App& app);
 void addInjectCommand(CLI::App& app);
 void addInitCommand(CLI::App& app);     // `remora init`, see init_command.cc
 void addControlCommand(CLI::App& app);  // `remora control`, see control_command.cc
+void addLocalCommand(CLI::App& app);    // `remora local`, see local_command.cc
+void addProxyCommand(CLI::App& app);    // `remora proxy`, see proxy_command.cc
+void addWebhookCommand(CLI::App& app);  // `remora webhook`, see webhook_command.cc
 
 }  // namespace remora::cli

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   remora::cli::addInjectCommand(app);
   remora::cli::addInitCommand(app);
   remora::cli::addControlCommand(app);
+  remora::cli::addLocalCommand(app);
+  remora::cli::addProxyCommand(app);
+  remora::cli::addWebhookCommand(app);
 
   try {
     app.parse(argc, argv);

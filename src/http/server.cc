@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <array>
 
+#include <asio/detail/socket_option.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <sys/socket.h>
 
 #include "core/assert.h"
 #include "core/log.h"
@@ -420,6 +422,10 @@ Status Server::start() {
   if (ec) return failed();
   acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (ec) return failed();
+  if (options_.reuse_port) {
+    acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    if (ec) return failed();
+  }
   acceptor_.bind(endpoint, ec);
   if (ec) return failed();
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);

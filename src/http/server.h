@@ -107,6 +107,10 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{30'000};
   std::size_t max_connections = 1024;
+  // SO_REUSEPORT: several Servers, each on its own loop thread, listen on
+  // one port and the kernel spreads connections between them (the webhook's
+  // workers). All of them must set it.
+  bool reuse_port = false;
   // Optional TLS; see setTlsContext().
   std::shared_ptr<asio::ssl::context> tls;
   // For logs: "admin", "webhook", ...

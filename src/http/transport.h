@@ -24,7 +24,7 @@ class Transport {
   Transport(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> context)
       : plain_(socket.get_executor()),
         context_(std::move(context)),
-        tls_(std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(std::move(socket),
+        tls_(std::make_shared<asio::ssl::stream<asio::ip::tcp::socket>>(std::move(socket),
                                                                         *context_)) {}
 
   bool isTls() const { return tls_ != nullptr; }
@@ -32,15 +32,18 @@ class Transport {
   // The OpenSSL connection (TLS only; null otherwise).
   SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
 
+  // TLS operations keep the stream alive until their handler runs (see tls_).
   template <typename Handler>
   void asyncHandshake(asio::ssl::stream_base::handshake_type type, Handler&& handler) {
-    tls_->async_handshake(type, std::forward<Handler>(handler));
+    tls_->async_handshake(type, [keep = tls_, h = std::forward<Handler>(handler)](
+                                    std::error_code ec) mutable { h(ec); });
   }
 
   template <typename Buffers, typename Handler>
   void asyncReadSome(const Buffers& buffers, Handler&& handler) {
     if (tls_) {
-      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+      tls_->async_read_some(buffers, [keep = tls_, h = std::forward<Handler>(handler)](
+                                         std::error_code ec, std::size_t n) mutable { h(ec, n); });
     } else {
       plain_.async_read_some(buffers, std::forward<Handler>(handler));
     }
@@ -49,7 +52,9 @@ class Transport {
   template <typename Buffers, typename Handler>
   void asyncWrite(const Buffers& buffers, Handler&& handler) {
     if (tls_) {
-      asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+      asio::async_write(*tls_, buffers,
+                        [keep = tls_, h = std::forward<Handler>(handler)](
+                            std::error_code ec, std::size_t n) mutable { h(ec, n); });
     } else {
       asio::async_write(plain_, buffers, std::forward<Handler>(handler));
     }
@@ -65,7 +70,11 @@ class Transport {
  private:
   asio::ip::tcp::socket plain_;  // the socket when plain; unused (never opened) with TLS
   std::shared_ptr<asio::ssl::context> context_;
-  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
+  // Shared with the pending operations: a closed connection is destroyed by
+  // deferDelete(), possibly before its aborted read completes, and asio's
+  // SSL operation touches the stream's state when it does. Each TLS
+  // operation's handler holds a reference, so the stream outlives it.
+  std::shared_ptr<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
 };
 
 }  // namespace remora::http::detail

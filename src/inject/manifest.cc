@@ -61,6 +61,12 @@ Status injectOne(const Injector& injector, Json& object, const std::string& wher
     pod_context.workload.namespace_name = kube::stringOr(*metadata, "namespace", "");
   }
   pod_context.workload.runs_to_completion = kube::runsToCompletion(*workload_kind);
+  if (*workload_kind == kube::WorkloadKind::Pod) {
+    // A pod made by a controller (`kubectl get pod -o yaml` of one) names
+    // its workload through its owner references, as the webhook reads it:
+    // the same pod gives the same sidecar offline and at admission.
+    pod_context.workload = workloadFromPod(object, pod_context.workload.namespace_name);
+  }
   pod_context.namespace_name = pod_context.workload.namespace_name;
   // Offline: namespace_labels stays nullptr, so the namespace counts as enabled.
 

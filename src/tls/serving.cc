@@ -1,6 +1,10 @@
 #include "tls/serving.h"
 
+#include <sys/stat.h>
+
+#include "core/file.h"
 #include "tls/certificate.h"
+#include "tls/credential.h"
 #include "tls/key.h"
 #include "tls/pem.h"
 
@@ -29,6 +33,42 @@ Result<ServingBundle> createServingBundle(std::string_view service, std::string_
   REMORA_ASSIGN_OR_RETURN(out.key_pem, privateKeyToPem(key.get()));
   out.not_after = now + ttl;
   return out;
+}
+
+ServingFiles::Stamp ServingFiles::stampOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Stamp{};
+  return Stamp{st.st_dev, st.st_ino, st.st_size,
+               static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+bool ServingFiles::changed() const {
+  return !(stampOf(cert_path_) == cert_stamp_) || !(stampOf(key_path_) == key_stamp_);
+}
+
+Result<ServingFiles::Loaded> ServingFiles::load() {
+  // Stamps first: a file replaced while we read it then shows as changed at
+  // the next poll, and is read again.
+  Stamp cert_stamp = stampOf(cert_path_);
+  Stamp key_stamp = stampOf(key_path_);
+  auto cert_pem = readFile(cert_path_, kMaxPemBundleBytes);
+  if (!cert_pem) return std::move(cert_pem).error().context(cert_path_);
+  auto key_pem = readFile(key_path_, kMaxPemBytes);
+  if (!key_pem) return std::move(key_pem).error().context(key_path_);
+  auto credential = CertifiedKey::fromPem(*key_pem, *cert_pem);
+  if (!credential) {
+    return std::move(credential).error().context(cert_path_ + " and " + key_path_);
+  }
+  REMORA_ASSIGN_OR_RETURN(
+      TlsContextPtr context,
+      TlsContext::build({.mode = TlsMode::Server, .alpn = {"http/1.1"}}, &*credential, nullptr));
+  Loaded loaded;
+  loaded.context = std::move(context);
+  loaded.serial_hex = serialHex(credential->certificate.get());
+  loaded.not_after = certificateNotAfter(credential->certificate.get());
+  cert_stamp_ = cert_stamp;
+  key_stamp_ = key_stamp;
+  return loaded;
 }
 
 }  // namespace remora::tls

@@ -1,0 +1,1 @@
+remora_add_fuzzer(admission_review SOURCES admission_review_fuzz.cc DEPS remora_control)

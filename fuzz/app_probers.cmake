@@ -1,0 +1,1 @@
+remora_add_fuzzer(app_probers SOURCES app_probers_fuzz.cc DEPS remora_proxy_admin)

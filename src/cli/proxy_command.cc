@@ -1,0 +1,255 @@
+// `remora proxy`: the sidecar and the two helpers the injected pod's
+// lifecycle hooks call.
+//
+//   remora proxy sidecar [--concurrency N] [--domain D] [--proxyLogLevel L] [--config FILE]
+//   remora proxy wait [--url URL] [--timeout 60s]     (postStart: hold the app)
+//   remora proxy drain [--debug-port P]               (preStop: POST :P/drain)
+//
+// `sidecar` reads its config (docs/proxy-config.md) from --config, else
+// $REMORA_PROXY_CONFIG, else /etc/istio/proxy/remora.yaml when present, and
+// runs until SIGTERM, which drains: listeners close, responses say
+// Connection: close, in-flight requests finish until mesh.drainDuration,
+// then the process exits 0. A second SIGTERM/SIGINT exits at once.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "http/client.h"
+#include "mesh/config.h"
+#include "mesh/watcher.h"
+#include "proxy/admin/admin.h"
+#include "proxy/admin/app_probers.h"
+#include "proxy/proxy.h"
+#include "proxy/telemetry_observer.h"
+#include "telemetry/records.h"
+
+namespace remora::cli {
+namespace {
+
+constexpr std::string_view kDefaultConfig = "/etc/istio/proxy/remora.yaml";
+
+[[noreturn]] void fail(std::string_view command, std::string_view message) {
+  fmt::print(stderr, "remora proxy {}: {}\n", command, message);
+  throw CLI::RuntimeError(1);
+}
+
+struct SidecarFlags {
+  std::size_t concurrency = 2;
+  std::string domain;
+  std::string log_level;
+  std::string config;
+  std::uint16_t outbound_port = 15001;
+  std::uint16_t inbound_port = 15006;
+  std::uint16_t admin_port = 15000;
+  std::uint16_t stats_port = 15090;
+  std::uint16_t health_port = 15021;
+  std::uint16_t status_port = 15020;
+};
+
+// Envoy's level names (what --proxyLogLevel carries) to spdlog's.
+std::string spdlogLevel(std::string level) {
+  if (level == "warning") return "warn";
+  if (level == "error") return "err";
+  return level;
+}
+
+std::string configPath(const SidecarFlags& f) {
+  if (!f.config.empty()) return f.config;
+  if (const char* env = std::getenv("REMORA_PROXY_CONFIG"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(kDefaultConfig, ec)) return std::string(kDefaultConfig);
+  return {};
+}
+
+void runSidecar(const SidecarFlags& f) {
+  if (!f.log_level.empty() && !log::setLevel(spdlogLevel(f.log_level))) {
+    fail("sidecar", "--proxyLogLevel: unknown level " + f.log_level);
+  }
+  EventLoop control;
+  mesh::IdentityDefaults defaults = mesh::IdentityDefaults::fromEnvironment();
+  std::string path = configPath(f);
+  std::unique_ptr<proxy::Proxy> data_plane;
+  std::unique_ptr<mesh::ConfigWatcher> watcher;
+  mesh::SnapshotPtr snapshot;
+  if (path.empty()) {
+    auto config = mesh::parseConfig("", defaults);
+    snapshot = mesh::Snapshot::build(std::move(*config));
+    REMORA_LOG(proxy, info, "no config file: empty registry, ALLOW_ANY");
+  } else {
+    watcher =
+        std::make_unique<mesh::ConfigWatcher>(control, path, defaults, [&](mesh::SnapshotPtr s) {
+          if (data_plane) data_plane->update(std::move(s));
+        });
+    auto first = watcher->start();
+    if (!first) fail("sidecar", first.error().message);
+    snapshot = *first;
+    REMORA_LOG(proxy, info, "config {}: {} services", path, snapshot->config().services.size());
+  }
+  auto drain_for = snapshot->mesh().drain_duration;
+
+  proxy::ProxyOptions options;
+  options.concurrency = f.concurrency == 0 ? 2 : f.concurrency;
+
+  // Telemetry: Istio's metrics per worker, the JSON access log on stdout.
+  telemetry::StatsRegistry stats(options.concurrency);
+  telemetry::AccessLog access_log(options.concurrency);
+  proxy::TelemetryObserver observer(options.concurrency, stats, &access_log);
+
+  // The local endpoints (15000, 15090, 15021, 15020), on threads of their own.
+  proxy::admin::AdminOptions admin_options;
+  if (const char* probers = std::getenv("ISTIO_KUBE_APP_PROBERS"); probers && *probers) {
+    auto parsed = proxy::admin::parseAppProbers(probers);
+    if (!parsed) fail("sidecar", parsed.error().context("ISTIO_KUBE_APP_PROBERS").message);
+    admin_options.probers = std::move(*parsed);
+  }
+  if (const char* ann = std::getenv("ISTIO_PROMETHEUS_ANNOTATIONS"); ann && *ann) {
+    auto parsed = proxy::admin::parsePrometheusAnnotations(ann);
+    if (!parsed) fail("sidecar", parsed.error().context("ISTIO_PROMETHEUS_ANNOTATIONS").message);
+    admin_options.app_scrape = std::move(*parsed);
+  }
+  if (const char* ip = std::getenv("INSTANCE_IP"); ip && *ip) admin_options.app_host = ip;
+  admin_options.admin_port = f.admin_port;
+  admin_options.stats_port = f.stats_port;
+  admin_options.health_port = f.health_port;
+  admin_options.status_port = f.status_port;
+  std::atomic<proxy::admin::ServerState> state{proxy::admin::ServerState::PreInitializing};
+  std::function<void()> start_drain;  // set below; runs on the control loop
+  proxy::admin::AdminCallbacks callbacks;
+  callbacks.state = [&state] { return state.load(); };
+  callbacks.drain = [&] { control.post([&] { start_drain(); }); };
+  callbacks.quit = [&] { control.post([&] { start_drain(); }); };
+  proxy::admin::AdminServer admin_server(stats, std::move(callbacks), std::move(admin_options));
+  options.outbound_port = f.outbound_port;
+  options.inbound_port = f.inbound_port;
+  data_plane = std::make_unique<proxy::Proxy>(options, snapshot, &observer);
+  if (auto started = data_plane->start(); !started) fail("sidecar", started.error().message);
+  if (auto started = admin_server.start(); !started) fail("sidecar", started.error().message);
+  state = proxy::admin::ServerState::Live;
+
+  std::thread waiter;
+  bool draining = false;
+  start_drain = [&] {
+    if (draining) return;
+    draining = true;
+    state = proxy::admin::ServerState::Draining;
+    REMORA_LOG(proxy, info, "draining for up to {} ms", drain_for.count());
+    watcher.reset();
+    data_plane->drain(drain_for);
+    waiter = std::thread([&] {
+      data_plane->wait();
+      control.stop();
+    });
+  };
+  int signals_seen = 0;
+  asio::signal_set signals(control.context(), SIGINT, SIGTERM);
+  std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
+                                                                    int signo) {
+    if (ec) return;
+    if (++signals_seen > 1 || (draining && signals_seen > 1)) {
+      REMORA_LOG(proxy, warn, "signal {} again: exiting now", signo);
+      data_plane->stop();
+      control.stop();
+      return;
+    }
+    REMORA_LOG(proxy, info, "signal {}", signo);
+    start_drain();
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  control.run();
+  if (waiter.joinable()) waiter.join();
+  data_plane->stop();
+  data_plane->wait();
+  admin_server.stop();
+  REMORA_LOG(proxy, info, "stopped");
+}
+
+void runWait(const std::string& url, const std::string& timeout_text) {
+  auto timeout = mesh::parseDuration(timeout_text);
+  if (!timeout) fail("wait", "--timeout: " + timeout.error().message);
+  auto deadline = std::chrono::steady_clock::now() + *timeout;
+  http::Client client({.connect_timeout = std::chrono::milliseconds(1000),
+                       .read_timeout = std::chrono::milliseconds(1000)});
+  std::string last = "not tried";
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto resp = client.send({.method = "GET", .url = url});
+    if (resp && resp->status == 200) return;
+    last = resp ? fmt::format("HTTP {}", resp->status) : resp.error().message;
+    client.closeIdle();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  fail("wait", fmt::format("{} not ready after {}: {}", url, timeout_text, last));
+}
+
+void runDrain(std::uint16_t status_port) {
+  // What Istio's native-sidecar preStop does (`pilot-agent request
+  // --debug-port=15020 POST drain`): the status port starts the drain; where
+  // it has no /drain, Envoy's admin endpoint does (POST /drain_listeners).
+  http::Client client;
+  auto resp =
+      client.send({.method = "POST", .url = fmt::format("http://127.0.0.1:{}/drain", status_port)});
+  if (resp && resp->status == 404) {
+    resp =
+        client.send({.method = "POST", .url = "http://127.0.0.1:15000/drain_listeners?graceful"});
+  }
+  if (!resp) fail("drain", resp.error().message);
+  if (resp->status != 200) fail("drain", fmt::format("the proxy answered HTTP {}", resp->status));
+}
+
+}  // namespace
+
+void addProxyCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("proxy", "The sidecar data plane (Envoy + pilot-agent)");
+  cmd->require_subcommand(1);
+
+  auto flags = std::make_shared<SidecarFlags>();
+  auto* sidecar = cmd->add_subcommand("sidecar", "Run the sidecar proxy");
+  sidecar->add_option("--concurrency", flags->concurrency, "worker threads (0: 2)")
+      ->capture_default_str();
+  sidecar->add_option("--domain", flags->domain, "the pod's DNS domain (<ns>.svc.cluster.local)");
+  sidecar->add_option("--proxyLogLevel", flags->log_level,
+                      "trace, debug, info, warning, error, critical, off");
+  sidecar->add_option("--config", flags->config,
+                      "config file (docs/proxy-config.md); default $REMORA_PROXY_CONFIG, then " +
+                          std::string(kDefaultConfig));
+  sidecar->add_option("--outbound-port", flags->outbound_port, "outbound capture port")
+      ->capture_default_str();
+  sidecar->add_option("--inbound-port", flags->inbound_port, "inbound capture port")
+      ->capture_default_str();
+  sidecar->add_option("--admin-port", flags->admin_port, "admin port (127.0.0.1)")
+      ->capture_default_str();
+  sidecar->add_option("--stats-port", flags->stats_port, "Prometheus port")->capture_default_str();
+  sidecar->add_option("--health-port", flags->health_port, "readiness port")->capture_default_str();
+  sidecar->add_option("--status-port", flags->status_port, "agent status port")
+      ->capture_default_str();
+  sidecar->callback([flags] { runSidecar(*flags); });
+
+  auto url = std::make_shared<std::string>("http://127.0.0.1:15021/healthz/ready");
+  auto timeout = std::make_shared<std::string>("60s");
+  auto* wait = cmd->add_subcommand("wait", "Wait until the sidecar is ready (postStart hook)");
+  wait->add_option("--url", *url, "readiness URL")->capture_default_str();
+  wait->add_option("--timeout", *timeout, "give up after this long")->capture_default_str();
+  wait->callback([url, timeout] { runWait(*url, *timeout); });
+
+  auto status_port = std::make_shared<std::uint16_t>(15020);
+  auto* drain = cmd->add_subcommand("drain", "Ask the sidecar to drain (preStop hook)");
+  drain->add_option("--debug-port", *status_port, "the proxy's status port")->capture_default_str();
+  drain->callback([status_port] { runDrain(*status_port); });
+}
+
+}  // namespace remora::cli

@@ -1,0 +1,31 @@
+// The proxy's config file for one pod (docs/proxy-config.md): who the proxy
+// is and the service registry, as `remora local` knows it from the plan.
+// Written into the pod's `istio-envoy` volume, which the sidecar mounts at
+// /etc/istio/proxy, so the proxy finds /etc/istio/proxy/remora.yaml with no
+// flag and no variable beyond what the injector wrote.
+//
+// Services become entries with their VIP (none when headless) and ports;
+// protocols follow Istio's port naming (http*, grpc*, tcp*, tls*, https*) or
+// appProtocol, else AUTO. Endpoints are the selected pods' IPs with their
+// labels (security.istio.io/tlsMode: istio marks a sidecar-injected pod),
+// workload name and service account; a named targetPort becomes the
+// endpoint's per-port override.
+//
+// Threading: pure.
+#pragma once
+
+#include <string>
+
+#include "core/json.h"
+#include "local/plan.h"
+
+namespace remora::local {
+
+// The file's content as Json (tests read it), and as YAML.
+Json proxyConfig(const Plan& plan, const Pod& pod, const std::string& trust_domain);
+std::string proxyConfigYaml(const Plan& plan, const Pod& pod, const std::string& trust_domain);
+
+// HTTP, TCP, TLS or AUTO from a port's name and appProtocol, as Istio reads them.
+std::string portProtocol(const ServicePort& port);
+
+}  // namespace remora::local

@@ -1,0 +1,497 @@
+#include "mesh/config.h"
+
+#include <cstdlib>
+#include <functional>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/json.h"
+#include "kube/yaml.h"
+
+namespace remora::mesh {
+namespace {
+
+// Config files are small; these bounds keep a hostile one cheap to refuse.
+constexpr kube::YamlLimits kYamlLimits{
+    .max_bytes = 16 * 1024 * 1024, .max_depth = 32, .max_nodes = 2 * 1024 * 1024};
+
+Error invalid(const std::string& path, std::string_view what) {
+  return Error{Errc::InvalidArgument, fmt::format("{}: {}", path, what)};
+}
+
+std::string typeName(const Json& v) {
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "a map";
+  return "null";
+}
+
+// Every key of `object` must be one of `allowed`.
+Status checkKeys(const Json& object, const std::string& path,
+                 std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : object.items()) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || a == key;
+    if (!known) {
+      return invalid(path.empty() ? key : path + "." + key,
+                     "unknown field (see docs/proxy-config.md)");
+    }
+  }
+  return ok();
+}
+
+Result<const Json*> mapAt(const Json& parent, std::string_view key, const std::string& path) {
+  const Json* v = findField(parent, key);
+  if (v == nullptr || v->is_null()) return static_cast<const Json*>(nullptr);
+  if (!v->is_object()) return invalid(path, "must be a map, not " + typeName(*v));
+  return v;
+}
+
+Result<const Json*> listAt(const Json& parent, std::string_view key, const std::string& path) {
+  const Json* v = findField(parent, key);
+  if (v == nullptr || v->is_null()) return static_cast<const Json*>(nullptr);
+  if (!v->is_array()) return invalid(path, "must be a list, not " + typeName(*v));
+  return v;
+}
+
+// Reads an optional string field into `out` (left alone when absent).
+Status readString(const Json& parent, std::string_view key, const std::string& path,
+                  std::string& out) {
+  const Json* v = findField(parent, key);
+  if (v == nullptr || v->is_null()) return ok();
+  if (!v->is_string()) return invalid(path, "must be a string, not " + typeName(*v));
+  out = v->get<std::string>();
+  return ok();
+}
+
+Result<std::uint16_t> portValue(const Json& v, const std::string& path) {
+  if (!v.is_number_integer()) return invalid(path, "must be a port number, not " + typeName(v));
+  std::int64_t n = v.get<std::int64_t>();
+  if (n < 1 || n > 65535) return invalid(path, fmt::format("{} is not a port (1-65535)", n));
+  return static_cast<std::uint16_t>(n);
+}
+
+// RFC 1123 label, as Kubernetes names are.
+bool isDnsLabel(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && !(c == '-' && i != 0 && i + 1 != s.size())) return false;
+  }
+  return true;
+}
+
+bool isHostname(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t dot = s.find('.', start);
+    if (dot == std::string_view::npos) dot = s.size();
+    if (!isDnsLabel(s.substr(start, dot - start))) return false;
+    start = dot + 1;
+  }
+  return true;
+}
+
+Result<asio::ip::address> addressValue(const Json& v, const std::string& path) {
+  if (!v.is_string()) return invalid(path, "must be an IP address, not " + typeName(v));
+  std::error_code ec;
+  auto addr = asio::ip::make_address(v.get<std::string>(), ec);
+  if (ec || v.get<std::string>().find('%') != std::string::npos) {
+    return invalid(path, fmt::format("\"{}\" is not an IP address", v.get<std::string>()));
+  }
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  }
+  if (addr.is_unspecified()) return invalid(path, "0.0.0.0 and :: are not addresses of a pod");
+  return addr;
+}
+
+}  // namespace
+
+Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
+  // Go's time.ParseDuration subset: <int><unit> repeated, units ms s m h.
+  if (text.empty()) return Error{Errc::InvalidArgument, "empty duration"};
+  std::uint64_t total_ms = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::uint64_t n = 0;
+    std::size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (++digits > 9) return Error{Errc::InvalidArgument, "duration too large"};
+      n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+      ++i;
+    }
+    if (digits == 0) return Error{Errc::InvalidArgument, "expected a number"};
+    std::uint64_t unit = 0;
+    if (text.substr(i, 2) == "ms") {
+      unit = 1, i += 2;
+    } else if (i < text.size() && text[i] == 's') {
+      unit = 1000, i += 1;
+    } else if (i < text.size() && text[i] == 'm') {
+      unit = 60'000, i += 1;
+    } else if (i < text.size() && text[i] == 'h') {
+      unit = 3'600'000, i += 1;
+    } else {
+      return Error{Errc::InvalidArgument, "expected a unit (ms, s, m, h)"};
+    }
+    total_ms += n * unit;
+    if (total_ms > 30ULL * 24 * 3'600'000) {
+      return Error{Errc::InvalidArgument, "duration longer than 30 days"};
+    }
+  }
+  if (total_ms == 0) return Error{Errc::InvalidArgument, "duration must be positive"};
+  return std::chrono::milliseconds(total_ms);
+}
+
+namespace {
+
+Status readDuration(const Json& parent, std::string_view key, const std::string& path,
+                    std::chrono::milliseconds& out) {
+  const Json* v = findField(parent, key);
+  if (v == nullptr || v->is_null()) return ok();
+  if (!v->is_string()) {
+    return invalid(path, "must be a duration such as \"10s\", not " + typeName(*v));
+  }
+  auto d = parseDuration(v->get<std::string>());
+  if (!d) return invalid(path, fmt::format("\"{}\": {}", v->get<std::string>(), d.error().message));
+  out = *d;
+  return ok();
+}
+
+std::string principalOf(const std::string& trust_domain, const std::string& ns,
+                        const std::string& sa) {
+  if (sa.empty() || ns.empty()) return {};
+  return fmt::format("spiffe://{}/ns/{}/sa/{}", trust_domain, ns, sa);
+}
+
+Status parseMesh(const Json& m, MeshSettings& out) {
+  REMORA_TRY(checkKeys(m, "mesh",
+                       {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration",
+                        "idleTimeout", "protocolDetectionTimeout"}));
+  REMORA_TRY(readString(m, "trustDomain", "mesh.trustDomain", out.trust_domain));
+  if (!isHostname(out.trust_domain)) {
+    return invalid("mesh.trustDomain", fmt::format("\"{}\" is not a DNS name", out.trust_domain));
+  }
+  REMORA_ASSIGN_OR_RETURN(const Json* otp,
+                          mapAt(m, "outboundTrafficPolicy", "mesh.outboundTrafficPolicy"));
+  if (otp != nullptr) {
+    REMORA_TRY(checkKeys(*otp, "mesh.outboundTrafficPolicy", {"mode"}));
+    std::string mode = "ALLOW_ANY";
+    REMORA_TRY(readString(*otp, "mode", "mesh.outboundTrafficPolicy.mode", mode));
+    if (mode == "ALLOW_ANY") {
+      out.outbound_policy = OutboundPolicy::AllowAny;
+    } else if (mode == "REGISTRY_ONLY") {
+      out.outbound_policy = OutboundPolicy::RegistryOnly;
+    } else {
+      return invalid("mesh.outboundTrafficPolicy.mode",
+                     fmt::format("\"{}\" is not ALLOW_ANY or REGISTRY_ONLY", mode));
+    }
+  }
+  REMORA_TRY(readDuration(m, "connectTimeout", "mesh.connectTimeout", out.connect_timeout));
+  REMORA_TRY(readDuration(m, "drainDuration", "mesh.drainDuration", out.drain_duration));
+  REMORA_TRY(readDuration(m, "idleTimeout", "mesh.idleTimeout", out.idle_timeout));
+  REMORA_TRY(readDuration(m, "protocolDetectionTimeout", "mesh.protocolDetectionTimeout",
+                          out.protocol_detection_timeout));
+  return ok();
+}
+
+Status parseProxy(const Json& p, const MeshSettings& mesh, ProxyIdentity& out) {
+  REMORA_TRY(
+      checkKeys(p, "proxy", {"workload", "namespace", "app", "version", "serviceAccount", "ip"}));
+  REMORA_TRY(readString(p, "workload", "proxy.workload", out.workload.workload));
+  REMORA_TRY(readString(p, "namespace", "proxy.namespace", out.workload.namespace_));
+  REMORA_TRY(readString(p, "app", "proxy.app", out.workload.app));
+  REMORA_TRY(readString(p, "version", "proxy.version", out.workload.version));
+  REMORA_TRY(readString(p, "serviceAccount", "proxy.serviceAccount", out.workload.service_account));
+  if (const Json* ip = findField(p, "ip"); ip != nullptr && !ip->is_null()) {
+    REMORA_ASSIGN_OR_RETURN(auto addr, addressValue(*ip, "proxy.ip"));
+    out.ip = addr.to_string();
+  }
+  (void)mesh;
+  return ok();
+}
+
+Status parseLabels(const Json& parent, const std::string& path,
+                   std::map<std::string, std::string>& out) {
+  REMORA_ASSIGN_OR_RETURN(const Json* labels, mapAt(parent, "labels", path));
+  if (labels == nullptr) return ok();
+  for (const auto& [key, value] : labels->items()) {
+    if (key.empty() || key.size() > 316) return invalid(path, "label keys are 1-316 characters");
+    if (!value.is_string()) {
+      return invalid(path + "." + key,
+                     "label values are strings (quote it), not " + typeName(value));
+    }
+    out[key] = value.get<std::string>();
+  }
+  return ok();
+}
+
+Status parsePort(const Json& j, const std::string& path, ServicePort& out) {
+  if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
+  REMORA_TRY(checkKeys(j, path, {"name", "port", "protocol", "targetPort"}));
+  const Json* port = findField(j, "port");
+  if (port == nullptr) return invalid(path + ".port", "required");
+  REMORA_ASSIGN_OR_RETURN(out.port, portValue(*port, path + ".port"));
+  out.target_port = out.port;
+  if (const Json* t = findField(j, "targetPort"); t != nullptr && !t->is_null()) {
+    REMORA_ASSIGN_OR_RETURN(out.target_port, portValue(*t, path + ".targetPort"));
+  }
+  out.name = fmt::format("port-{}", out.port);
+  REMORA_TRY(readString(j, "name", path + ".name", out.name));
+  if (!isDnsLabel(out.name)) {
+    return invalid(path + ".name", fmt::format("\"{}\" is not a DNS label", out.name));
+  }
+  std::string protocol = "AUTO";
+  REMORA_TRY(readString(j, "protocol", path + ".protocol", protocol));
+  if (protocol == "AUTO") {
+    out.protocol = Protocol::Auto;
+  } else if (protocol == "HTTP") {
+    out.protocol = Protocol::Http;
+  } else if (protocol == "TCP") {
+    out.protocol = Protocol::Tcp;
+  } else if (protocol == "TLS") {
+    out.protocol = Protocol::Tls;
+  } else {
+    return invalid(path + ".protocol",
+                   fmt::format("\"{}\" is not one of HTTP, TCP, TLS, AUTO", protocol));
+  }
+  return ok();
+}
+
+Status parseEndpoint(const Json& j, const std::string& path, const Service& svc,
+                     const MeshSettings& mesh, Endpoint& out) {
+  if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
+  REMORA_TRY(checkKeys(j, path,
+                       {"address", "ports", "labels", "workload", "namespace", "serviceAccount"}));
+  const Json* address = findField(j, "address");
+  if (address == nullptr) return invalid(path + ".address", "required");
+  REMORA_ASSIGN_OR_RETURN(out.address, addressValue(*address, path + ".address"));
+  REMORA_ASSIGN_OR_RETURN(const Json* ports, mapAt(j, "ports", path + ".ports"));
+  if (ports != nullptr) {
+    for (const auto& [name, value] : ports->items()) {
+      bool known = false;
+      for (const auto& sp : svc.ports) known = known || sp.name == name;
+      if (!known) {
+        return invalid(path + ".ports." + name, "names no port of the service");
+      }
+      REMORA_ASSIGN_OR_RETURN(out.ports[name], portValue(value, path + ".ports." + name));
+    }
+  }
+  REMORA_TRY(parseLabels(j, path + ".labels", out.labels));
+  WorkloadInfo& w = out.workload;
+  w.namespace_ = svc.namespace_;
+  REMORA_TRY(readString(j, "namespace", path + ".namespace", w.namespace_));
+  REMORA_TRY(readString(j, "serviceAccount", path + ".serviceAccount", w.service_account));
+  if (auto it = out.labels.find("app"); it != out.labels.end()) w.app = it->second;
+  if (auto it = out.labels.find("version"); it != out.labels.end()) w.version = it->second;
+  w.workload = w.app.empty() ? svc.name : w.app;
+  REMORA_TRY(readString(j, "workload", path + ".workload", w.workload));
+  w.principal = principalOf(mesh.trust_domain, w.namespace_, w.service_account);
+  auto mode = out.labels.find("security.istio.io/tlsMode");
+  out.mtls = mode != out.labels.end() && mode->second == "istio";
+  return ok();
+}
+
+Status parseService(const Json& j, const std::string& path, const MeshSettings& mesh,
+                    Service& out) {
+  if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
+  REMORA_TRY(checkKeys(
+      j, path,
+      {"name", "namespace", "hostname", "addresses", "ports", "loadBalancer", "endpoints"}));
+  if (findField(j, "name") == nullptr) return invalid(path + ".name", "required");
+  REMORA_TRY(readString(j, "name", path + ".name", out.name));
+  if (!isDnsLabel(out.name)) {
+    return invalid(path + ".name", fmt::format("\"{}\" is not a DNS label", out.name));
+  }
+  out.namespace_ = "default";
+  REMORA_TRY(readString(j, "namespace", path + ".namespace", out.namespace_));
+  if (!isDnsLabel(out.namespace_)) {
+    return invalid(path + ".namespace", fmt::format("\"{}\" is not a DNS label", out.namespace_));
+  }
+  out.hostname = fmt::format("{}.{}.svc.cluster.local", out.name, out.namespace_);
+  REMORA_TRY(readString(j, "hostname", path + ".hostname", out.hostname));
+  if (!isHostname(out.hostname)) {
+    return invalid(path + ".hostname", fmt::format("\"{}\" is not a DNS name", out.hostname));
+  }
+  REMORA_ASSIGN_OR_RETURN(const Json* addresses, listAt(j, "addresses", path + ".addresses"));
+  if (addresses != nullptr) {
+    for (std::size_t i = 0; i < addresses->size(); ++i) {
+      std::string p = fmt::format("{}.addresses[{}]", path, i);
+      REMORA_ASSIGN_OR_RETURN(auto addr, addressValue((*addresses)[i], p));
+      for (const auto& seen : out.addresses) {
+        if (seen == addr) return invalid(p, "listed twice");
+      }
+      out.addresses.push_back(addr);
+    }
+  }
+  REMORA_ASSIGN_OR_RETURN(const Json* ports, listAt(j, "ports", path + ".ports"));
+  if (ports == nullptr || ports->empty()) return invalid(path + ".ports", "at least one port");
+  for (std::size_t i = 0; i < ports->size(); ++i) {
+    std::string p = fmt::format("{}.ports[{}]", path, i);
+    ServicePort sp;
+    REMORA_TRY(parsePort((*ports)[i], p, sp));
+    for (const auto& seen : out.ports) {
+      if (seen.name == sp.name) return invalid(p + ".name", "\"" + sp.name + "\" used twice");
+      if (seen.port == sp.port) return invalid(p + ".port", fmt::format("{} used twice", sp.port));
+    }
+    out.ports.push_back(std::move(sp));
+  }
+  std::string lb = "LEAST_REQUEST";
+  REMORA_TRY(readString(j, "loadBalancer", path + ".loadBalancer", lb));
+  if (lb == "ROUND_ROBIN") {
+    out.load_balancer = LoadBalancer::RoundRobin;
+  } else if (lb == "LEAST_REQUEST") {
+    out.load_balancer = LoadBalancer::LeastRequest;
+  } else {
+    return invalid(path + ".loadBalancer",
+                   fmt::format("\"{}\" is not ROUND_ROBIN or LEAST_REQUEST", lb));
+  }
+  REMORA_ASSIGN_OR_RETURN(const Json* endpoints, listAt(j, "endpoints", path + ".endpoints"));
+  if (endpoints != nullptr) {
+    for (std::size_t i = 0; i < endpoints->size(); ++i) {
+      Endpoint ep;
+      REMORA_TRY(
+          parseEndpoint((*endpoints)[i], fmt::format("{}.endpoints[{}]", path, i), out, mesh, ep));
+      out.endpoints.push_back(std::move(ep));
+    }
+  }
+  return ok();
+}
+
+std::string envOr(const char* name) {
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): read at startup
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+}  // namespace
+
+std::string_view protocolName(Protocol p) noexcept {
+  switch (p) {
+    case Protocol::Auto: return "AUTO";
+    case Protocol::Http: return "HTTP";
+    case Protocol::Tcp: return "TCP";
+    case Protocol::Tls: return "TLS";
+  }
+  return "AUTO";
+}
+
+std::uint16_t Endpoint::portFor(const ServicePort& sp) const {
+  auto it = ports.find(sp.name);
+  return it == ports.end() ? sp.target_port : it->second;
+}
+
+IdentityDefaults IdentityDefaults::fromEnvironment() {
+  IdentityDefaults d;
+  d.workload = envOr("ISTIO_META_WORKLOAD_NAME");
+  if (d.workload.empty()) d.workload = envOr("POD_NAME");
+  d.namespace_ = envOr("POD_NAMESPACE");
+  d.service_account = envOr("SERVICE_ACCOUNT");
+  d.ip = envOr("INSTANCE_IP");
+  return d;
+}
+
+Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaults) {
+  auto parsed = kube::parseYaml(yaml, kYamlLimits);
+  if (!parsed) return Error{Errc::ParseError, parsed.error().message};
+  const Json& root = *parsed;
+  Config config;
+  config.proxy.workload.workload = defaults.workload;
+  config.proxy.workload.namespace_ = defaults.namespace_;
+  config.proxy.workload.service_account = defaults.service_account;
+  if (!defaults.ip.empty()) {
+    std::error_code ec;
+    auto addr = asio::ip::make_address(defaults.ip, ec);
+    if (!ec) config.proxy.ip = addr.to_string();
+  }
+  if (root.is_null()) return config;
+  if (!root.is_object()) return invalid("(top level)", "must be a map, not " + typeName(root));
+  REMORA_TRY(checkKeys(root, "", {"version", "mesh", "proxy", "services"}));
+  if (const Json* v = findField(root, "version"); v != nullptr && !v->is_null()) {
+    if (!v->is_number_integer() || v->get<std::int64_t>() != 1) {
+      return invalid("version", "only version 1 exists");
+    }
+  }
+  REMORA_ASSIGN_OR_RETURN(const Json* mesh, mapAt(root, "mesh", "mesh"));
+  if (mesh != nullptr) REMORA_TRY(parseMesh(*mesh, config.mesh));
+  REMORA_ASSIGN_OR_RETURN(const Json* proxy, mapAt(root, "proxy", "proxy"));
+  if (proxy != nullptr) REMORA_TRY(parseProxy(*proxy, config.mesh, config.proxy));
+  WorkloadInfo& self = config.proxy.workload;
+  self.principal = principalOf(config.mesh.trust_domain, self.namespace_, self.service_account);
+
+  REMORA_ASSIGN_OR_RETURN(const Json* services, listAt(root, "services", "services"));
+  if (services != nullptr) {
+    std::set<std::pair<std::string, std::string>> names;
+    std::set<std::pair<std::string, std::uint16_t>> vips;
+    for (std::size_t i = 0; i < services->size(); ++i) {
+      std::string p = fmt::format("services[{}]", i);
+      Service svc;
+      REMORA_TRY(parseService((*services)[i], p, config.mesh, svc));
+      if (!names.emplace(svc.namespace_, svc.name).second) {
+        return invalid(p + ".name",
+                       fmt::format("service {}/{} defined twice", svc.namespace_, svc.name));
+      }
+      for (const auto& addr : svc.addresses) {
+        for (const auto& sp : svc.ports) {
+          if (!vips.emplace(addr.to_string(), sp.port).second) {
+            return invalid(p, fmt::format("{}:{} already belongs to another service",
+                                          addr.to_string(), sp.port));
+          }
+        }
+      }
+      config.services.push_back(std::move(svc));
+    }
+  }
+  return config;
+}
+
+std::size_t Snapshot::KeyHash::operator()(const Key& k) const noexcept {
+  std::size_t h = std::hash<std::uint16_t>()(k.port);
+  if (k.address.is_v4()) {
+    h ^= std::hash<std::uint32_t>()(k.address.to_v4().to_uint()) * 0x9E3779B97F4A7C15ULL;
+  } else {
+    for (auto b : k.address.to_v6().to_bytes()) h = h * 131 + b;
+  }
+  return h;
+}
+
+SnapshotPtr Snapshot::build(Config config, std::uint64_t generation) {
+  std::shared_ptr<Snapshot> snap(new Snapshot());
+  snap->config_ = std::move(config);
+  snap->generation_ = generation;
+  std::error_code ec;
+  asio::ip::address self = asio::ip::make_address(snap->config_.proxy.ip, ec);
+  bool have_self = !snap->config_.proxy.ip.empty() && !ec;
+  for (const Service& svc : snap->config_.services) {
+    for (const ServicePort& sp : svc.ports) {
+      ServiceRoute route{&svc, &sp};
+      for (const auto& addr : svc.addresses) snap->by_vip_.emplace(Key{addr, sp.port}, route);
+      for (const Endpoint& ep : svc.endpoints) {
+        // First service wins for a shared pod address (deterministic: file order).
+        snap->by_endpoint_.emplace(Key{ep.address, ep.portFor(sp)}, route);
+        if (have_self && ep.address == self) snap->inbound_.emplace(ep.portFor(sp), route);
+      }
+    }
+  }
+  return snap;
+}
+
+ServiceRoute Snapshot::outbound(const asio::ip::address& address, std::uint16_t port) const {
+  if (auto it = by_vip_.find(Key{address, port}); it != by_vip_.end()) return it->second;
+  if (auto it = by_endpoint_.find(Key{address, port}); it != by_endpoint_.end()) {
+    return it->second;
+  }
+  return {};
+}
+
+ServiceRoute Snapshot::inbound(std::uint16_t port) const {
+  auto it = inbound_.find(port);
+  return it == inbound_.end() ? ServiceRoute{} : it->second;
+}
+
+}  // namespace remora::mesh

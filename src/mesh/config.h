@@ -1,0 +1,166 @@
+// The mesh config model: who this proxy is, how the mesh behaves, which
+// services exist (docs/proxy-config.md is the user's view of the same file).
+//
+// parseConfig() turns YAML text into a Config, strictly: unknown fields,
+// wrong types, bad addresses, out-of-range ports, duplicate names and a
+// VIP:port claimed twice are Errors (Errc::InvalidArgument, or ParseError for
+// YAML that does not parse) whose message names the field by path, e.g.
+// "services[0].ports[1].port: 70000 is not a port (1-65535)". A typo must
+// never silently change the mesh.
+//
+// Snapshot is the immutable, indexed form the proxy's workers read: built
+// once from a Config, then shared as shared_ptr<const Snapshot> across
+// threads without locks. Lookups are hash lookups on the hot path.
+//
+// Threading: parseConfig() is reentrant; a Snapshot is immutable after
+// build() and may be read from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/ip/address.hpp>
+
+#include "core/result.h"
+
+namespace remora::mesh {
+
+enum class OutboundPolicy : std::uint8_t { AllowAny, RegistryOnly };
+enum class Protocol : std::uint8_t { Auto, Http, Tcp, Tls };
+enum class LoadBalancer : std::uint8_t { RoundRobin, LeastRequest };
+
+std::string_view protocolName(Protocol p) noexcept;
+
+struct MeshSettings {
+  std::string trust_domain = "cluster.local";
+  OutboundPolicy outbound_policy = OutboundPolicy::AllowAny;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds drain_duration{5'000};
+  std::chrono::milliseconds idle_timeout{3'600'000};
+  std::chrono::milliseconds protocol_detection_timeout{100};
+};
+
+// A workload as metrics and logs name it (this proxy's own, or a peer's).
+struct WorkloadInfo {
+  std::string workload;
+  std::string namespace_;
+  std::string app;
+  std::string version;
+  std::string service_account;
+  // spiffe://<trust domain>/ns/<namespace>/sa/<service account>, or "" when
+  // the service account is unknown.
+  std::string principal;
+};
+
+struct ProxyIdentity {
+  WorkloadInfo workload;
+  std::string ip;  // the pod IP, or "" when unknown
+};
+
+struct ServicePort {
+  std::string name;
+  std::uint16_t port = 0;
+  std::uint16_t target_port = 0;
+  Protocol protocol = Protocol::Auto;
+};
+
+struct Endpoint {
+  asio::ip::address address;
+  std::map<std::string, std::uint16_t> ports;  // per-port-name override of targetPort
+  std::map<std::string, std::string> labels;
+  WorkloadInfo workload;  // labels and identity resolved for metrics
+  bool mtls = false;      // labels["security.istio.io/tlsMode"] == "istio"
+
+  // The port to dial for `sp` on this endpoint.
+  std::uint16_t portFor(const ServicePort& sp) const;
+};
+
+struct Service {
+  std::string name;
+  std::string namespace_;
+  std::string hostname;
+  std::vector<asio::ip::address> addresses;
+  std::vector<ServicePort> ports;
+  LoadBalancer load_balancer = LoadBalancer::LeastRequest;
+  std::vector<Endpoint> endpoints;
+};
+
+struct Config {
+  int version = 1;
+  MeshSettings mesh;
+  ProxyIdentity proxy;
+  std::vector<Service> services;
+};
+
+// Values the `proxy` section falls back to when a field is absent (the
+// sidecar template's environment: POD_NAME, POD_NAMESPACE, ...).
+struct IdentityDefaults {
+  std::string workload;
+  std::string namespace_;
+  std::string service_account;
+  std::string ip;
+  // From the process environment (ISTIO_META_WORKLOAD_NAME or POD_NAME,
+  // POD_NAMESPACE, SERVICE_ACCOUNT, INSTANCE_IP).
+  static IdentityDefaults fromEnvironment();
+};
+
+// Go-style duration ("250ms", "10s", "1m30s"); positive, at most 30 days.
+Result<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+// Parses and validates one config document. An empty text is the empty
+// config (ALLOW_ANY, no services).
+Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaults = {});
+
+// What a lookup finds: a service and one of its ports.
+struct ServiceRoute {
+  const Service* service = nullptr;
+  const ServicePort* port = nullptr;
+};
+
+class Snapshot {
+ public:
+  // Indexes `config`. Cannot fail: parseConfig() validated it.
+  static std::shared_ptr<const Snapshot> build(Config config, std::uint64_t generation = 0);
+
+  const Config& config() const { return config_; }
+  const MeshSettings& mesh() const { return config_.mesh; }
+  const ProxyIdentity& proxy() const { return config_.proxy; }
+  // Increases with every accepted config (0 for the first).
+  std::uint64_t generation() const { return generation_; }
+
+  // Outbound: the service a connection to `address:port` is for. VIPs first,
+  // then endpoint addresses (pod IPs, headless services). Null service when
+  // none.
+  ServiceRoute outbound(const asio::ip::address& address, std::uint16_t port) const;
+  // Inbound: the service this pod serves on `port` (the endpoint of a
+  // service that lists proxy().ip with that target port). Null when none.
+  ServiceRoute inbound(std::uint16_t port) const;
+
+ private:
+  Snapshot() = default;
+
+  struct Key {
+    asio::ip::address address;
+    std::uint16_t port;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept;
+  };
+
+  Config config_;
+  std::uint64_t generation_ = 0;
+  std::unordered_map<Key, ServiceRoute, KeyHash> by_vip_;
+  std::unordered_map<Key, ServiceRoute, KeyHash> by_endpoint_;
+  std::unordered_map<std::uint16_t, ServiceRoute> inbound_;
+};
+
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+}  // namespace remora::mesh

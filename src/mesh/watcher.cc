@@ -1,0 +1,83 @@
+#include "mesh/watcher.h"
+
+#include <utility>
+
+#include "core/file.h"
+#include "core/log.h"
+
+namespace remora::mesh {
+namespace {
+constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+}  // namespace
+
+Result<Config> loadConfigFile(const std::string& path, const IdentityDefaults& defaults) {
+  auto text = readFile(path, kMaxConfigBytes);
+  if (!text) return std::move(text).error().context(path);
+  auto config = parseConfig(*text, defaults);
+  if (!config) return std::move(config).error().context(path);
+  return config;
+}
+
+ConfigWatcher::ConfigWatcher(EventLoop& loop, std::string path, IdentityDefaults defaults,
+                             UpdateFn on_update, std::chrono::milliseconds interval)
+    : loop_(loop),
+      path_(std::move(path)),
+      defaults_(std::move(defaults)),
+      on_update_(std::move(on_update)),
+      interval_(interval),
+      timer_(loop.context()) {}
+
+ConfigWatcher::~ConfigWatcher() {
+  *alive_ = false;
+  timer_.cancel();
+}
+
+Result<SnapshotPtr> ConfigWatcher::start() {
+  REMORA_ASSERT(loop_.isThreadSafe());
+  auto text = readFile(path_, kMaxConfigBytes);
+  if (!text) return std::move(text).error().context(path_);
+  auto config = parseConfig(*text, defaults_);
+  if (!config) return std::move(config).error().context(path_);
+  content_ = std::move(*text);
+  arm();
+  return Snapshot::build(std::move(*config), generation_);
+}
+
+void ConfigWatcher::arm() {
+  timer_.expires_after(interval_);
+  timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+    if (ec || !*alive) return;
+    poll();
+    arm();
+  });
+}
+
+void ConfigWatcher::poll() {
+  REMORA_ASSERT(loop_.isThreadSafe());
+  auto text = readFile(path_, kMaxConfigBytes);
+  if (!text) {
+    // A file briefly absent during a rename-based save: keep the snapshot.
+    if (last_error_ != text.error().message) {
+      last_error_ = text.error().message;
+      REMORA_LOG(mesh, warn, "config {}: {} (keeping the last good config)", path_, last_error_);
+    }
+    return;
+  }
+  if (*text == content_) return;
+  content_ = std::move(*text);
+  auto config = parseConfig(content_, defaults_);
+  if (!config) {
+    ++rejected_;
+    last_error_ = config.error().message;
+    REMORA_LOG(mesh, err, "config {} refused: {} (keeping the last good config)", path_,
+               last_error_);
+    return;
+  }
+  last_error_.clear();
+  ++generation_;
+  REMORA_LOG(mesh, info, "config {} accepted (generation {}, {} services)", path_, generation_,
+             config->services.size());
+  on_update_(Snapshot::build(std::move(*config), generation_));
+}
+
+}  // namespace remora::mesh

@@ -1,0 +1,734 @@
+#include "proxy/http_session.h"
+
+#include <random>
+#include <span>
+
+#include <asio/write.hpp>
+
+#include "core/log.h"
+#include "http/http1_serializer.h"
+#include "proxy/tcp_session.h"
+
+namespace remora::proxy {
+namespace {
+
+constexpr std::size_t kReadBuffer = 16 * 1024;
+constexpr int kMaxConnectAttempts = 3;  // Istio's default: 2 retries on connect-failure
+
+// A UUID v4 for x-request-id, from a per-thread generator (no lock).
+void appendRequestId(std::string& out) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t hi = rng();
+  std::uint64_t lo = rng();
+  hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
+  lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
+  char buf[37];
+  static constexpr char kHex[] = "0123456789abcdef";
+  int pos = 0;
+  auto put = [&](std::uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) buf[pos++] = kHex[(v >> (i * 4)) & 0xF];
+  };
+  put(hi >> 32, 8);
+  buf[pos++] = '-';
+  put((hi >> 16) & 0xFFFF, 4);
+  buf[pos++] = '-';
+  put(hi & 0xFFFF, 4);
+  buf[pos++] = '-';
+  put(lo >> 48, 4);
+  buf[pos++] = '-';
+  put(lo & 0xFFFFFFFFFFFFULL, 12);
+  out.append(buf, 36);
+}
+
+}  // namespace
+
+HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::string initial,
+                         Direction direction, asio::ip::tcp::endpoint original_dst)
+    : Session(worker),
+      down_(std::move(downstream)),
+      direction_(direction),
+      original_dst_(std::move(original_dst)),
+      parser_(http::Http1Parser::Mode::Request, *this),
+      down_buf_(kReadBuffer),
+      initial_(std::move(initial)),
+      timer_(worker.loop().context()) {
+  std::error_code ec;
+  downstream_remote_ = down_.remote_endpoint(ec);
+  downstream_local_ = down_.local_endpoint(ec);
+  din_ = initial_;
+}
+
+HttpSession::~HttpSession() {
+  if (lb_counted_) worker_.lb().requestEnded(upstream_host_);
+  std::error_code ignored;
+  down_.close(ignored);
+}
+
+void HttpSession::start() {
+  if (worker_.draining()) close_after_ = true;
+  pumpDown();
+}
+
+// ---------------------------------------------------------------- reading
+
+void HttpSession::readDown() {
+  if (reading_down_ || closing_) return;
+  reading_down_ = true;
+  if (!active_) armIdleTimer();
+  down_.async_read_some(asio::buffer(down_buf_),
+                        [this, alive = alive_](const std::error_code& ec, std::size_t n) {
+                          if (!*alive || closing_) return;
+                          reading_down_ = false;
+                          if (ec) {
+                            if (!active_ && parser_.isIdle()) {
+                              // The client closed between requests: the normal end of keep-alive.
+                              closeGracefully();
+                              return;
+                            }
+                            abort(flags::kDownstreamConnectionTermination);
+                            return;
+                          }
+                          if (!active_) timer_.cancel();
+                          din_ = std::string_view(down_buf_.data(), n);
+                          pumpDown();
+                        });
+}
+
+void HttpSession::pumpDown() {
+  while (!closing_ && !parser_.isPaused()) {
+    auto consumed = parser_.feed(din_);
+    if (!consumed) {
+      const Error& err = consumed.error();
+      REMORA_CONN_LOG(proxy, debug, id_, "bad request: {}", err.message);
+      if (closing_) return;
+      if (response_started_ || up_ != nullptr) {
+        abort(flags::kDownstreamProtocolError);
+        return;
+      }
+      if (!active_) {
+        active_ = true;
+        start_time_ = systemClock().now();
+        start_mono_ = std::chrono::steady_clock::now();
+      }
+      if (snapshot_ == nullptr) snapshot_ = worker_.snapshot();
+      if (route_generation_ != snapshot_->generation()) {
+        route_ = resolveRoute(*snapshot_, direction_, original_dst_);
+      }
+      close_after_ = true;
+      localReply(httpStatus(err.code), flags::kDownstreamProtocolError, "http1.codec_error",
+                 http::reasonPhrase(httpStatus(err.code)));
+      return;
+    }
+    din_.remove_prefix(*consumed);
+    if (request_complete_) {
+      // Work that may feed a parser again runs here, outside its callbacks.
+      request_complete_ = false;
+      maybeFinishStream();
+      return;
+    }
+    if (closing_ || parser_.isPaused()) return;
+    if (din_.empty()) {
+      readDown();
+      return;
+    }
+    if (*consumed == 0) return;  // cannot happen: feed() progresses or pauses
+  }
+}
+
+void HttpSession::readUp() {
+  UpstreamConn* up = up_.get();
+  up->socket().async_read_some(
+      asio::buffer(up->buffer()),
+      [this, alive = alive_, up](const std::error_code& ec, std::size_t n) {
+        // operation_aborted: we closed it on purpose (and may have a new one).
+        if (!*alive || closing_ || ec == asio::error::operation_aborted || up_.get() != up) {
+          return;
+        }
+        if (ec) {
+          onUpstreamEnd(ec);
+          return;
+        }
+        up->pending() = std::string_view(up->buffer().data(), n);
+        pumpUp();
+      });
+}
+
+void HttpSession::onUpstreamEnd(const std::error_code& ec) {
+  UpstreamConn* up = up_.get();
+  if (!response_started_ && reused_ && req_.framing == http::BodyFraming::None &&
+      up->parser().isIdle()) {
+    // A pooled connection the server closed as we sent: nothing of the
+    // request can have been processed twice (no response byte came back),
+    // so it is sent again on a fresh connection.
+    REMORA_CONN_LOG(proxy, debug, id_, "pooled connection closed under us: reconnecting");
+    dropUpstream();
+    reused_ = false;
+    connectUpstream();
+    return;
+  }
+  if (ec == asio::error::eof) {
+    // The end of a close-delimited body completes the response.
+    Status done = up->parser().finish();
+    if (done && response_started_) {
+      if (response_complete_) {
+        response_complete_ = false;
+        finishResponse();
+      }
+      return;
+    }
+  }
+  upstreamFailed(flags::kUpstreamConnectionTermination,
+                 response_started_
+                     ? "upstream_reset_after_response_started{connection_termination}"
+                     : "upstream_reset_before_response_started{connection_termination}");
+}
+
+void HttpSession::pumpUp() {
+  UpstreamConn* up = up_.get();
+  while (up != nullptr && !closing_ && !up->parser().isPaused()) {
+    auto consumed = up->parser().feed(up->pending());
+    if (!consumed) {
+      REMORA_CONN_LOG(proxy, debug, id_, "bad response from {}:{}: {}",
+                      upstream_host_.address().to_string(), upstream_host_.port(),
+                      consumed.error().message);
+      upstreamFailed(flags::kUpstreamProtocolError, "upstream_protocol_error", 502);
+      return;
+    }
+    up->pending().remove_prefix(*consumed);
+    if (upgraded_) {
+      upgrade();
+      return;
+    }
+    if (response_complete_) {
+      response_complete_ = false;
+      finishResponse();
+      return;
+    }
+    if (closing_ || up_.get() != up || up->parser().isPaused()) return;
+    if (up->pending().empty()) {
+      readUp();
+      return;
+    }
+  }
+}
+
+void HttpSession::armIdleTimer() {
+  timer_.expires_after(worker_.snapshot()->mesh().idle_timeout);
+  timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+    if (!*alive || ec || active_ || closing_) return;
+    REMORA_CONN_LOG(proxy, debug, id_, "idle timeout");
+    closeGracefully();
+  });
+}
+
+// ------------------------------------------------------- downstream events
+
+http::CallbackResult HttpSession::onMessageBegin() {
+  active_ = true;
+  start_time_ = systemClock().now();
+  start_mono_ = std::chrono::steady_clock::now();
+  return http::CallbackResult::Continue;
+}
+
+http::CallbackResult HttpSession::onRequestHead(http::RequestHead& head) {
+  req_.swap(head);
+  client_version_ = req_.version;
+  // The snapshot is taken once per request: a reload between two requests
+  // of one connection applies to the second.
+  snapshot_ = worker_.snapshot();
+  if (route_generation_ != snapshot_->generation()) {
+    route_ = resolveRoute(*snapshot_, direction_, original_dst_);
+    route_generation_ = snapshot_->generation();
+  }
+  if (!req_.keep_alive || worker_.draining()) close_after_ = true;
+  startUpstream();
+  return http::CallbackResult::Pause;
+}
+
+http::CallbackResult HttpSession::onBody(std::string_view data) {
+  if (discard_body_ || up_ == nullptr || !head_sent_) return http::CallbackResult::Continue;
+  req_bytes_ += data.size();
+  // The buffer sequence lives in the session: asio reads it again after a
+  // partial write, long after this function returned.
+  auto& bufs = up_bufs_;
+  std::size_t count = 0;
+  if (req_.framing == http::BodyFraming::Chunked) {
+    up_out_.clear();
+    http::appendChunkHeader(data.size(), up_out_);
+    bufs[count++] = asio::buffer(up_out_);
+    bufs[count++] = asio::buffer(data);
+    bufs[count++] = asio::buffer("\r\n", 2);
+  } else {
+    bufs[count++] = asio::buffer(data);
+  }
+  asio::async_write(up_->socket(), std::span(bufs.data(), count),
+                    [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                      if (!*alive || closing_ || ec == asio::error::operation_aborted) return;
+                      if (ec) {
+                        // The upstream went away; its read side reports it.
+                        discard_body_ = true;
+                      }
+                      afterUpBodyWrite();
+                    });
+  return http::CallbackResult::Pause;
+}
+
+void HttpSession::afterUpBodyWrite() {
+  parser_.resume();
+  pumpDown();
+}
+
+http::CallbackResult HttpSession::onTrailers(http::HeaderMap& trailers) {
+  req_trailers_.swap(trailers);
+  req_has_trailers_ = true;
+  return http::CallbackResult::Continue;
+}
+
+http::CallbackResult HttpSession::onMessageComplete() {
+  request_done_ = true;
+  if (discard_body_ || up_ == nullptr) {
+    // A local reply answered, or the upstream failed while the body came.
+    request_complete_ = true;
+    return http::CallbackResult::Pause;
+  }
+  if (req_.framing != http::BodyFraming::Chunked) {
+    request_sent_ = true;
+    request_complete_ = true;
+    return http::CallbackResult::Pause;
+  }
+  up_out_.clear();
+  http::appendLastChunk(up_out_, req_has_trailers_ ? &req_trailers_ : nullptr);
+  asio::async_write(up_->socket(), asio::buffer(up_out_),
+                    [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                      if (!*alive || closing_ || ec == asio::error::operation_aborted) return;
+                      if (!ec) request_sent_ = true;
+                      maybeFinishStream();
+                    });
+  return http::CallbackResult::Pause;
+}
+
+// ------------------------------------------------------------- upstream
+
+void HttpSession::startUpstream() {
+  switch (route_.kind) {
+    case Route::Kind::BlackHole:
+      localReply(502, flags::kNoRouteFound, "route_not_found", "");
+      return;
+    case Route::Kind::Service:
+      if (route_.service->endpoints.empty()) {
+        localReply(503, flags::kNoHealthyUpstream, "no_healthy_upstream", "no healthy upstream");
+        return;
+      }
+      endpoint_ = worker_.lb().pick(*route_.service, *route_.port, endpoint_);
+      upstream_host_ =
+          asio::ip::tcp::endpoint(endpoint_->address, endpoint_->portFor(*route_.port));
+      break;
+    case Route::Kind::Passthrough:
+    case Route::Kind::Inbound: upstream_host_ = route_.original_dst; break;
+  }
+  ++attempts_;
+  if (!lb_counted_) {
+    worker_.lb().requestStarted(upstream_host_);
+    lb_counted_ = true;
+  }
+  if (auto conn = worker_.pool().take(upstream_host_)) {
+    attachUpstream(std::move(conn));
+    return;
+  }
+  connectUpstream();
+}
+
+void HttpSession::connectUpstream() {
+  auto socket = std::make_shared<asio::ip::tcp::socket>(worker_.loop().context());
+  prepareUpstreamSocket(*socket, upstream_host_, route_.kind == Route::Kind::Inbound);
+  timer_.expires_after(snapshot_->mesh().connect_timeout);
+  timer_.async_wait([socket, alive = alive_](const std::error_code& ec) {
+    if (!*alive || ec) return;
+    std::error_code ignored;
+    socket->close(ignored);
+  });
+  socket->async_connect(upstream_host_, [this, alive = alive_, socket](const std::error_code& ec) {
+    if (!*alive || closing_) return;
+    timer_.cancel();
+    if (!ec) {
+      std::error_code ignored;
+      socket->set_option(asio::ip::tcp::no_delay(true), ignored);
+      attachUpstream(std::make_unique<UpstreamConn>(std::move(*socket), upstream_host_));
+      return;
+    }
+    REMORA_CONN_LOG(proxy, debug, id_, "connect to {}:{} failed: {}",
+                    upstream_host_.address().to_string(), upstream_host_.port(), ec.message());
+    if (lb_counted_) {
+      worker_.lb().requestEnded(upstream_host_);
+      lb_counted_ = false;
+    }
+    bool retryable = route_.kind == Route::Kind::Service && route_.service->endpoints.size() > 1;
+    if (retryable && attempts_ < kMaxConnectAttempts) {
+      startUpstream();
+      return;
+    }
+    std::uint32_t f = flags::kUpstreamConnectionFailure;
+    if (attempts_ > 1) f |= flags::kUpstreamRetryLimitExceeded;
+    localReply(503, f, "upstream_reset_before_response_started{connection_failure}",
+               "upstream connect error or disconnect/reset before headers. reset reason: "
+               "connection failure");
+  });
+}
+
+void HttpSession::attachUpstream(std::unique_ptr<UpstreamConn> conn) {
+  up_ = std::move(conn);
+  reused_ = up_->uses() > 0;
+  up_->setSink(&up_callbacks_);
+  // Paused at the end of its previous response, if it had one.
+  up_->parser().resume();
+  up_->parser().setRequestMethod(req_.method);
+  // A 101 is accepted only when this request asked to upgrade (R16).
+  up_->parser().setUpgradeRequested(req_.upgrade);
+  std::error_code ec;
+  upstream_local_ = up_->socket().local_endpoint(ec);
+  sendRequestHead();
+}
+
+void HttpSession::sendRequestHead() {
+  http::HeaderMap& h = req_.headers;
+  http::stripHopByHop(h, req_.upgrade);
+  if (req_.framing == http::BodyFraming::Chunked) h.add("transfer-encoding", "chunked");
+  if (!h.contains("host")) {
+    up_out_.clear();
+    if (route_.service != nullptr && route_.port != nullptr) {
+      up_out_ = route_.service->hostname;
+      up_out_ += ':';
+      http::appendDecimal(route_.port->port, up_out_);
+    } else {
+      up_out_ = route_.destination_service;
+    }
+    h.add("host", up_out_);
+  }
+  request_id_.clear();
+  if (auto id = h.get("x-request-id"); id && !id->empty()) {
+    request_id_.assign(*id);
+  } else {
+    appendRequestId(request_id_);
+    h.set("x-request-id", request_id_);
+  }
+  if (!h.contains("x-forwarded-proto")) h.add("x-forwarded-proto", "http");
+  req_.version = http::Version::Http11;
+  up_out_.clear();
+  http::serializeRequestHead(req_, up_out_);
+  asio::async_write(up_->socket(), asio::buffer(up_out_),
+                    [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                      if (!*alive || closing_ || ec == asio::error::operation_aborted) return;
+                      if (ec) {
+                        onUpstreamEnd(ec);
+                        return;
+                      }
+                      bool resend = head_sent_;
+                      head_sent_ = true;
+                      readUp();
+                      // The body, or the end of a body-less request (unless
+                      // this was a resend: the request was read already).
+                      if (!resend) {
+                        parser_.resume();
+                        pumpDown();
+                      }
+                    });
+}
+
+// ------------------------------------------------------- upstream events
+
+http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
+  bool client11 = client_version_ == http::Version::Http11;
+  down_out_.clear();
+  if (head.isInterim()) {
+    interim_ = true;
+    if (!client11) return http::CallbackResult::Continue;  // HTTP/1.0 knows no 1xx
+    http::stripHopByHop(head.headers);
+    head.version = http::Version::Http11;
+    http::serializeResponseHead(head, down_out_);
+    writeDown(0, {}, false, &HttpSession::afterDownWrite);
+    return http::CallbackResult::Pause;
+  }
+  interim_ = false;
+  response_started_ = true;
+  status_ = head.status;
+  up_keep_alive_ = head.keep_alive;
+  bool switching = head.status == 101 || (req_.method == http::Method::Connect &&
+                                          head.status >= 200 && head.status < 300);
+  http::stripHopByHop(head.headers, head.status == 101);
+  rechunk_ = false;
+  if (head.framing == http::BodyFraming::Chunked || head.framing == http::BodyFraming::UntilClose) {
+    if (client11) {
+      rechunk_ = true;
+      head.headers.add("transfer-encoding", "chunked");
+    } else {
+      close_after_ = true;  // an HTTP/1.0 client reads to the close
+    }
+  }
+  if (worker_.draining()) close_after_ = true;
+  if (!switching) {
+    if (close_after_) {
+      head.headers.add("connection", "close");
+    } else if (!client11) {
+      head.headers.add("connection", "keep-alive");
+    }
+  }
+  head.version = http::Version::Http11;
+  http::serializeResponseHead(head, down_out_);
+  writeDown(0, {}, false, &HttpSession::afterDownWrite);
+  return http::CallbackResult::Pause;
+}
+
+http::CallbackResult HttpSession::upBody(std::string_view data) {
+  resp_bytes_ += data.size();
+  down_out_.clear();
+  writeDown(data.size(), data, rechunk_, &HttpSession::afterDownWrite);
+  return http::CallbackResult::Pause;
+}
+
+http::CallbackResult HttpSession::upTrailers(http::HeaderMap& trailers) {
+  resp_trailers_.swap(trailers);
+  resp_has_trailers_ = true;
+  return http::CallbackResult::Continue;
+}
+
+http::CallbackResult HttpSession::upComplete() {
+  if (interim_) {
+    interim_ = false;
+    return http::CallbackResult::Continue;  // the final response follows
+  }
+  if (up_->parser().isUpgraded()) {
+    upgraded_ = true;
+  } else {
+    response_complete_ = true;
+  }
+  return http::CallbackResult::Pause;
+}
+
+void HttpSession::finishResponse() {
+  response_details_ = "via_upstream";
+  ++up_->uses();
+  down_out_.clear();
+  if (rechunk_) {
+    http::appendLastChunk(down_out_, resp_has_trailers_ ? &resp_trailers_ : nullptr);
+    writeDown(0, {}, false, &HttpSession::afterResponseEnd);
+  } else {
+    afterResponseEnd();
+  }
+}
+
+void HttpSession::afterResponseEnd() {
+  response_written_ = true;
+  maybeFinishStream();
+}
+
+// writeDown: down_out_ (if any), then `body` (chunk-framed when asked), then
+// `then`. One downstream write at a time: the upstream parser stays paused
+// until it completes.
+void HttpSession::writeDown(std::size_t body_bytes, std::string_view body, bool chunk,
+                            void (HttpSession::*then)()) {
+  auto& bufs = down_bufs_;  // kept alive across partial writes, see onBody()
+  std::size_t count = 0;
+  if (!down_out_.empty()) bufs[count++] = asio::buffer(down_out_);
+  if (body_bytes > 0) {
+    if (chunk) {
+      chunk_tail_.clear();
+      http::appendChunkHeader(body_bytes, chunk_tail_);
+      bufs[count++] = asio::buffer(chunk_tail_);
+    }
+    bufs[count++] = asio::buffer(body);
+    if (chunk) bufs[count++] = asio::buffer("\r\n", 2);
+  }
+  asio::async_write(down_, std::span(bufs.data(), count),
+                    [this, alive = alive_, then](const std::error_code& ec, std::size_t) {
+                      if (!*alive || closing_) return;
+                      if (ec) {
+                        abort(flags::kDownstreamConnectionTermination);
+                        return;
+                      }
+                      (this->*then)();
+                    });
+}
+
+void HttpSession::afterDownWrite() {
+  if (up_ == nullptr) return;
+  up_->parser().resume();
+  pumpUp();
+}
+
+void HttpSession::upstreamFailed(std::uint32_t f, std::string_view details, int status) {
+  dropUpstream();
+  if (response_started_) {
+    // Part of the response is out: all the client can learn is a cut.
+    flags_ |= f;
+    abort(0);
+    return;
+  }
+  localReply(status, f, details,
+             status == 502 ? "upstream sent an invalid response"
+                           : "upstream connect error or disconnect/reset before headers. reset "
+                             "reason: connection termination");
+}
+
+void HttpSession::dropUpstream() {
+  if (up_ == nullptr) return;
+  std::error_code ignored;
+  up_->socket().close(ignored);
+  up_.reset();
+}
+
+void HttpSession::localReply(int status, std::uint32_t f, std::string_view details,
+                             std::string_view body) {
+  dropUpstream();
+  flags_ |= f;
+  status_ = status;
+  response_details_.assign(details);
+  response_started_ = true;
+  // The connection can carry on only when the request's end is known to us:
+  // a body-less request (or one fully read); otherwise it is closed.
+  bool body_pending = !request_done_ && req_.framing != http::BodyFraming::None;
+  if (body_pending || !req_.keep_alive || worker_.draining()) close_after_ = true;
+  down_out_.clear();
+  down_out_ += "HTTP/1.1 ";
+  http::appendDecimal(static_cast<std::uint64_t>(status), down_out_);
+  down_out_ += ' ';
+  down_out_ += http::reasonPhrase(status);
+  down_out_ += "\r\ncontent-length: ";
+  http::appendDecimal(body.size(), down_out_);
+  if (!body.empty()) down_out_ += "\r\ncontent-type: text/plain";
+  if (close_after_) down_out_ += "\r\nconnection: close";
+  down_out_ += "\r\n\r\n";
+  down_out_ += body;
+  resp_bytes_ += body.size();
+  writeDown(0, {}, false, &HttpSession::afterResponseEnd);
+  if (!close_after_ && !request_done_) {
+    // A body-less request: let the parser reach its end (no bytes dropped),
+    // after the callback we may be in has returned (no reentrancy).
+    discard_body_ = true;
+    worker_.loop().post([this, alive = alive_] {
+      if (!*alive || closing_) return;
+      parser_.resume();
+      pumpDown();
+    });
+  }
+}
+
+// The stream is over when its response is written and its request is read
+// (or the connection closes anyway).
+void HttpSession::maybeFinishStream() {
+  if (!response_written_ || closing_) return;
+  if (!request_done_ && discard_body_ && !close_after_) return;  // its end is being read
+  if (!request_done_) close_after_ = true;
+  if (!close_after_ && up_ != nullptr && !request_sent_) return;  // last chunk in flight
+  report();
+  if (up_ != nullptr) {
+    bool reusable = up_keep_alive_ && request_sent_ && up_->parser().isIdle() &&
+                    up_->pending().empty() && !upgraded_;
+    if (reusable) {
+      worker_.pool().give(std::move(up_));
+    } else {
+      dropUpstream();
+    }
+  }
+  if (close_after_) {
+    closeGracefully();
+    return;
+  }
+  // Ready for the next request on this connection.
+  active_ = false;
+  snapshot_.reset();
+  endpoint_ = nullptr;
+  attempts_ = 0;
+  head_sent_ = request_done_ = request_sent_ = discard_body_ = reused_ = false;
+  response_started_ = response_written_ = rechunk_ = up_keep_alive_ = false;
+  req_has_trailers_ = resp_has_trailers_ = false;
+  status_ = 0;
+  flags_ = 0;
+  req_bytes_ = resp_bytes_ = 0;
+  parser_.resume();
+  pumpDown();
+}
+
+void HttpSession::report() {
+  if (lb_counted_) {
+    worker_.lb().requestEnded(upstream_host_);
+    lb_counted_ = false;
+  }
+  Observer* obs = worker_.observer();
+  if (obs == nullptr || snapshot_ == nullptr) return;
+  RequestReport r;
+  r.worker = worker_.index();
+  r.snapshot = &snapshot_;
+  r.route = &route_;
+  r.endpoint = endpoint_;
+  r.self = &snapshot_->proxy().workload;
+  r.method = req_.method_name;
+  r.path = req_.path();
+  r.authority = req_.host();
+  r.request_id = request_id_;
+  if (auto ua = req_.headers.get("user-agent")) r.user_agent = *ua;
+  if (auto xff = req_.headers.get("x-forwarded-for")) r.x_forwarded_for = *xff;
+  r.protocol = client_version_ == http::Version::Http10 ? "HTTP/1.0" : "HTTP/1.1";
+  r.response_code_details = response_details_;
+  if (up_ != nullptr || head_sent_) {
+    r.upstream_host = upstream_host_;
+    r.upstream_local = upstream_local_;
+  }
+  r.downstream_remote = downstream_remote_;
+  r.downstream_local = downstream_local_;
+  r.response_code = status_;
+  r.response_flags = flags_;
+  r.request_body_bytes = req_bytes_;
+  r.response_body_bytes = resp_bytes_;
+  r.start_time = start_time_;
+  r.duration = std::chrono::steady_clock::now() - start_mono_;
+  obs->onRequest(r);
+}
+
+void HttpSession::upgrade() {
+  // The 101 (or CONNECT's 2xx) is out; from here both sides are a tunnel.
+  response_details_ = "via_upstream";
+  report();
+  std::string to_upstream(din_);
+  std::string to_downstream(up_->pending());
+  auto tunnel =
+      std::make_unique<TcpSession>(worker_, std::move(down_), std::string(), snapshot_, route_);
+  TcpSession& t = static_cast<TcpSession&>(worker_.adopt(std::move(tunnel)));
+  t.startTunnel(std::move(up_->socket()), std::move(to_upstream), std::move(to_downstream),
+                /*report=*/false);
+  up_.reset();
+  closing_ = true;
+  timer_.cancel();
+  worker_.closeSession(*this);
+}
+
+void HttpSession::onDrain() {
+  close_after_ = true;
+  // Idle between requests: close now. A session with bytes not yet parsed
+  // (adopted from sniffing as the drain began) answers them first.
+  if (!active_ && din_.empty()) closeGracefully();
+}
+
+void HttpSession::closeGracefully() {
+  if (closing_) return;
+  closing_ = true;
+  timer_.cancel();
+  dropUpstream();
+  std::error_code ignored;
+  down_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  down_.close(ignored);
+  worker_.closeSession(*this);
+}
+
+void HttpSession::abort(std::uint32_t f) {
+  if (closing_) return;
+  flags_ |= f;
+  if (active_ && !response_written_) report();
+  closing_ = true;
+  timer_.cancel();
+  dropUpstream();
+  std::error_code ignored;
+  down_.close(ignored);
+  worker_.closeSession(*this);
+}
+
+}  // namespace remora::proxy

@@ -1,0 +1,168 @@
+// HttpSession: one downstream HTTP/1.1 connection and the requests on it,
+// forwarded one at a time to upstream connections from the worker's pool.
+//
+// One request (a "stream") goes through these states; pipelined requests
+// wait, unparsed, in the read buffer until the previous response is done:
+//
+//   head read ──route──> upstream (pool or connect, retries) ──> head written
+//        │                      │ no endpoint / no route / connect failed
+//        │                      └──> local reply (503 UH/UF, 502 NR)
+//        v
+//   body pieces: read one ──> write it upstream ──> read the next  (backpressure:
+//   the parser is paused while a piece is in flight, so memory stays bounded)
+//        │
+//   response head ──> written downstream (1xx interim forwarded, 101 tunnels)
+//   response body pieces: read one upstream ──> write it downstream ──> ...
+//        v
+//   stream end: report; upstream back to the pool if both sides allow;
+//   next request, or close (Connection: close, drain, an error)
+//
+// Framing is re-done on each hop (hop-by-hop fields stripped as Envoy does,
+// Content-Length kept, chunked bodies re-chunked, close-delimited responses
+// chunked for HTTP/1.1 clients), never forwarded blindly (R14). Bytes after
+// an upgrade request are HTTP until the upstream answers 101 (R16).
+//
+// Threading: its worker's thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "http/http1_parser.h"
+#include "proxy/observer.h"
+#include "proxy/route.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+namespace remora::proxy {
+
+class HttpSession : public Session, private http::Http1ParserCallbacks {
+ public:
+  HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::string initial,
+              Direction direction, asio::ip::tcp::endpoint original_dst);
+  ~HttpSession() override;
+
+  void start();
+  void onDrain() override;
+  void forceClose() override { abort(0); }
+
+ private:
+  // The upstream parser's events, forwarded to the session.
+  struct UpCallbacks : http::Http1ParserCallbacks {
+    explicit UpCallbacks(HttpSession& s) : session(s) {}
+    http::CallbackResult onResponseHead(http::ResponseHead& head) override {
+      return session.upHead(head);
+    }
+    http::CallbackResult onBody(std::string_view data) override { return session.upBody(data); }
+    http::CallbackResult onTrailers(http::HeaderMap& t) override { return session.upTrailers(t); }
+    http::CallbackResult onMessageComplete() override { return session.upComplete(); }
+    HttpSession& session;
+  };
+
+  // Downstream parser callbacks.
+  http::CallbackResult onMessageBegin() override;
+  http::CallbackResult onRequestHead(http::RequestHead& head) override;
+  http::CallbackResult onBody(std::string_view data) override;
+  http::CallbackResult onTrailers(http::HeaderMap& trailers) override;
+  http::CallbackResult onMessageComplete() override;
+
+  http::CallbackResult upHead(http::ResponseHead& head);
+  http::CallbackResult upBody(std::string_view data);
+  http::CallbackResult upTrailers(http::HeaderMap& trailers);
+  http::CallbackResult upComplete();
+
+  void readDown();
+  void pumpDown();
+  void readUp();
+  void pumpUp();
+  void armIdleTimer();
+
+  void startUpstream();
+  void connectUpstream();
+  void attachUpstream(std::unique_ptr<UpstreamConn> conn);
+  void sendRequestHead();
+  void writeDown(std::size_t body_bytes, std::string_view body, bool chunk,
+                 void (HttpSession::*then)());
+  void afterDownWrite();
+  void afterUpBodyWrite();
+  void afterResponseEnd();
+  void upstreamFailed(std::uint32_t flags, std::string_view details, int status = 503);
+  void onUpstreamEnd(const std::error_code& ec);
+  void finishResponse();
+  void localReply(int status, std::uint32_t flags, std::string_view details, std::string_view body);
+  void maybeFinishStream();
+  void report();
+  void upgrade();
+  void closeGracefully();
+  void abort(std::uint32_t flags);
+  void dropUpstream();
+
+  // --- connection ---
+  asio::ip::tcp::socket down_;
+  Direction direction_;
+  asio::ip::tcp::endpoint original_dst_;
+  asio::ip::tcp::endpoint downstream_remote_;
+  asio::ip::tcp::endpoint downstream_local_;
+  http::Http1Parser parser_;
+  UpCallbacks up_callbacks_{*this};
+  std::vector<char> down_buf_;
+  std::string_view din_;  // unparsed bytes in down_buf_ (or initial_)
+  std::string initial_;   // bytes read while sniffing
+  std::string down_out_;  // response heads, chunk framing, local replies
+  std::string up_out_;    // request heads, chunk framing
+  std::string chunk_tail_;
+  std::array<asio::const_buffer, 3> up_bufs_;    // the body write in flight upstream
+  std::array<asio::const_buffer, 4> down_bufs_;  // the write in flight downstream
+  std::unique_ptr<UpstreamConn> up_;
+  asio::steady_timer timer_;  // connect timeout / idle timeout
+  bool reading_down_ = false;
+  bool closing_ = false;
+  bool close_after_ = false;  // this connection closes after the current response
+
+  // --- the current stream ---
+  bool active_ = false;
+  http::RequestHead req_;
+  http::HeaderMap req_trailers_;
+  http::HeaderMap resp_trailers_;
+  bool req_has_trailers_ = false;
+  bool resp_has_trailers_ = false;
+  mesh::SnapshotPtr snapshot_;  // the stream finishes on the snapshot it started with
+  Route route_;
+  std::uint64_t route_generation_ = ~0ULL;
+  const mesh::Endpoint* endpoint_ = nullptr;
+  asio::ip::tcp::endpoint upstream_host_;
+  asio::ip::tcp::endpoint upstream_local_;
+  std::string request_id_;
+  std::string response_details_;
+  int attempts_ = 0;
+  bool lb_counted_ = false;
+  bool head_sent_ = false;     // request head written upstream
+  bool request_done_ = false;  // request fully read from downstream
+  bool request_sent_ = false;  // request fully written upstream
+  bool discard_body_ = false;  // request body read and dropped (local reply)
+  bool response_started_ = false;
+  bool response_written_ = false;
+  bool rechunk_ = false;
+  bool up_keep_alive_ = false;
+  bool upgraded_ = false;
+  bool interim_ = false;
+  bool reused_ = false;             // the upstream connection came from the pool
+  bool request_complete_ = false;   // set in a downstream callback, acted on after it
+  bool response_complete_ = false;  // set in an upstream callback, acted on after it
+  http::Version client_version_ = http::Version::Http11;
+  int status_ = 0;
+  std::uint32_t flags_ = 0;
+  std::uint64_t req_bytes_ = 0;
+  std::uint64_t resp_bytes_ = 0;
+  SystemTime start_time_{};
+  std::chrono::steady_clock::time_point start_mono_{};
+};
+
+}  // namespace remora::proxy

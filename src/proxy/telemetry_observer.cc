@@ -1,0 +1,112 @@
+#include "proxy/telemetry_observer.h"
+
+namespace remora::proxy {
+
+TelemetryObserver::TelemetryObserver(std::size_t workers, telemetry::StatsRegistry& stats,
+                                     telemetry::AccessLog* log)
+    : stats_(stats), log_(log), workers_(workers) {}
+
+TelemetryObserver::~TelemetryObserver() = default;
+
+const telemetry::Workload* TelemetryObserver::workload(PerWorker& w,
+                                                       const mesh::SnapshotPtr& snapshot,
+                                                       const mesh::WorkloadInfo* info) {
+  if (info == nullptr) return nullptr;
+  if (w.snapshot != snapshot) {
+    w.workloads.clear();
+    w.snapshot = snapshot;
+  }
+  auto [it, inserted] = w.workloads.try_emplace(info);
+  if (inserted) {
+    it->second.name = info->workload;
+    it->second.namespace_ = info->namespace_;
+    it->second.app = info->app;
+    it->second.version = info->version;
+    it->second.principal = info->principal;
+  }
+  return &it->second;
+}
+
+void TelemetryObserver::onRequest(const RequestReport& r) {
+  PerWorker& w = workers_[r.worker];
+  const Route& route = *r.route;
+  bool outbound = route.direction == Direction::Outbound;
+  telemetry::RequestRecord rec;
+  rec.reporter = outbound ? telemetry::Reporter::Source : telemetry::Reporter::Destination;
+  const telemetry::Workload* self = workload(w, *r.snapshot, r.self);
+  const telemetry::Workload* peer =
+      workload(w, *r.snapshot, r.endpoint != nullptr ? &r.endpoint->workload : nullptr);
+  rec.source = outbound ? self : nullptr;
+  rec.destination = outbound ? peer : self;
+  rec.destination_service = route.destination_service;
+  if (route.service != nullptr) {
+    rec.destination_service_name = route.service->name;
+    rec.destination_service_namespace = route.service->namespace_;
+  }
+  rec.method = r.method;
+  rec.path = r.path;
+  rec.authority = r.authority;
+  rec.request_id = r.request_id;
+  rec.user_agent = r.user_agent;
+  rec.x_forwarded_for = r.x_forwarded_for;
+  rec.protocol = r.protocol;
+  rec.upstream_cluster = route.cluster;
+  rec.upstream_host = r.upstream_host;
+  rec.upstream_local_address = r.upstream_local;
+  rec.downstream_remote_address = r.downstream_remote;
+  rec.downstream_local_address = r.downstream_local;
+  rec.response_code = static_cast<std::uint32_t>(r.response_code);
+  rec.response_flags = r.response_flags;
+  rec.response_code_details = r.response_code_details;
+  rec.request_body_bytes = r.request_body_bytes;
+  rec.response_body_bytes = r.response_body_bytes;
+  rec.start_time = r.start_time;
+  rec.duration = r.duration;
+  stats_.worker(r.worker).recordRequest(rec);
+  if (log_ != nullptr) log_->worker(r.worker).log(rec);
+}
+
+telemetry::ConnectionRecord TelemetryObserver::connectionRecord(const ConnectionReport& r) {
+  PerWorker& w = workers_[r.worker];
+  const Route& route = *r.route;
+  bool outbound = route.direction == Direction::Outbound;
+  telemetry::ConnectionRecord rec;
+  rec.reporter = outbound ? telemetry::Reporter::Source : telemetry::Reporter::Destination;
+  const telemetry::Workload* self = workload(w, *r.snapshot, r.self);
+  const telemetry::Workload* peer =
+      workload(w, *r.snapshot, r.endpoint != nullptr ? &r.endpoint->workload : nullptr);
+  rec.source = outbound ? self : nullptr;
+  rec.destination = outbound ? peer : self;
+  rec.destination_service = route.destination_service;
+  if (route.service != nullptr) {
+    rec.destination_service_name = route.service->name;
+    rec.destination_service_namespace = route.service->namespace_;
+  }
+  rec.upstream_cluster = route.cluster;
+  rec.upstream_host = r.upstream_host;
+  rec.upstream_local_address = r.upstream_local;
+  rec.downstream_remote_address = r.downstream_remote;
+  rec.downstream_local_address = r.downstream_local;
+  rec.response_flags = r.response_flags;
+  rec.bytes_sent = r.bytes_sent;
+  rec.bytes_received = r.bytes_received;
+  rec.start_time = r.start_time;
+  rec.duration = r.duration;
+  return rec;
+}
+
+void TelemetryObserver::onTcpOpen(const ConnectionReport& r) {
+  stats_.worker(r.worker).tcpOpened(connectionRecord(r));
+}
+
+void TelemetryObserver::onTcpClose(const ConnectionReport& r) {
+  telemetry::ConnectionRecord rec = connectionRecord(r);
+  stats_.worker(r.worker).tcpClosed(rec);
+  if (log_ != nullptr) log_->worker(r.worker).log(rec);
+}
+
+void TelemetryObserver::onTick(std::size_t worker) {
+  if (log_ != nullptr) log_->worker(worker).flush();
+}
+
+}  // namespace remora::proxy

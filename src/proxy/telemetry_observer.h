@@ -1,0 +1,54 @@
+// TelemetryObserver: the proxy's reports turned into telemetry's records
+// (src/telemetry/records.h): Istio's metrics in each worker's WorkerStats
+// and one JSON access-log line per request and per TCP connection.
+//
+// Labels: the outbound listener reports as `source` (this pod is the source,
+// the chosen endpoint the destination); the inbound listener as
+// `destination` (this pod; the source is unknown until mTLS or metadata
+// exchange tells us who called).
+//
+// Threading: onRequest/onTcp*/onTick come from worker `report.worker`'s
+// thread only; the per-worker state (stats table, log sink, workload cache)
+// is touched by that thread alone.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/observer.h"
+#include "telemetry/records.h"
+
+namespace remora::proxy {
+
+class TelemetryObserver : public Observer {
+ public:
+  // `stats` and `log` (nullable: no access log) must outlive the observer
+  // and have at least `workers` workers.
+  TelemetryObserver(std::size_t workers, telemetry::StatsRegistry& stats,
+                    telemetry::AccessLog* log);
+  ~TelemetryObserver() override;
+
+  void onRequest(const RequestReport& report) override;
+  void onTcpOpen(const ConnectionReport& report) override;
+  void onTcpClose(const ConnectionReport& report) override;
+  void onTick(std::size_t worker) override;
+
+ private:
+  struct PerWorker {
+    // telemetry::Workload values for the snapshot's WorkloadInfos; the
+    // snapshot is held so that no key can be reused while cached.
+    mesh::SnapshotPtr snapshot;
+    std::unordered_map<const mesh::WorkloadInfo*, telemetry::Workload> workloads;
+  };
+  const telemetry::Workload* workload(PerWorker& w, const mesh::SnapshotPtr& snapshot,
+                                      const mesh::WorkloadInfo* info);
+  telemetry::ConnectionRecord connectionRecord(const ConnectionReport& r);
+
+  telemetry::StatsRegistry& stats_;
+  telemetry::AccessLog* log_;
+  std::vector<PerWorker> workers_;
+};
+
+}  // namespace remora::proxy

@@ -1,0 +1,98 @@
+// Upstream HTTP/1.1 connections and the per-worker pool of idle ones.
+//
+// An UpstreamConn is a connected socket to one endpoint with its response
+// parser and read buffer. While a request uses it, the HttpSession owns it
+// and receives the parser's events (setSink()). When the exchange ended
+// cleanly with keep-alive on both sides, the session gives it back to the
+// pool, which keeps at most `max_idle` per endpoint.
+//
+// Idle connections carry no pending read; take() checks each one with a
+// non-blocking MSG_PEEK first, so a connection the server closed (EOF) or
+// that holds unsolicited bytes is discarded instead of used. sweep() drops
+// the dead and the long idle.
+//
+// Threading: one worker's thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+
+#include "http/http1_parser.h"
+#include "proxy/load_balancer.h"
+
+namespace remora::proxy {
+
+// Opens `socket` for `target` and, for inbound traffic, binds it to
+// 127.0.0.6 (IPv4) or ::6 (IPv6), Istio's inbound passthrough source: the
+// rules of `remora init` send UID 1337's connections to the pod's own IP
+// back to 15006 (that is how an app calling itself through a service is
+// captured), except those from 127.0.0.6. Without it an inbound connection
+// to the app would loop into the proxy. A failed bind (::6 absent) leaves
+// the socket unbound.
+void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::endpoint& target,
+                           bool inbound);
+
+class UpstreamConn : private http::Http1ParserCallbacks {
+ public:
+  UpstreamConn(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint endpoint);
+  ~UpstreamConn() override;
+  UpstreamConn(const UpstreamConn&) = delete;
+  UpstreamConn& operator=(const UpstreamConn&) = delete;
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+  const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  http::Http1Parser& parser() { return parser_; }
+  // Where the parser's events go; null while idle in the pool.
+  void setSink(http::Http1ParserCallbacks* sink) { sink_ = sink; }
+  // The read buffer and the unparsed bytes in it.
+  std::vector<char>& buffer() { return buffer_; }
+  std::string_view& pending() { return pending_; }
+  // Exchanges completed on this connection (for tests: reuse is visible).
+  std::uint64_t& uses() { return uses_; }
+
+  // True when the peer has not closed and sent nothing unsolicited.
+  bool usable();
+  std::chrono::steady_clock::time_point idle_since{};
+
+ private:
+  http::CallbackResult onMessageBegin() override;
+  http::CallbackResult onResponseHead(http::ResponseHead& head) override;
+  http::CallbackResult onBody(std::string_view data) override;
+  http::CallbackResult onTrailers(http::HeaderMap& trailers) override;
+  http::CallbackResult onMessageComplete() override;
+
+  asio::ip::tcp::socket socket_;
+  asio::ip::tcp::endpoint endpoint_;
+  http::Http1Parser parser_;
+  http::Http1ParserCallbacks* sink_ = nullptr;  // the session using it; null when idle
+  std::vector<char> buffer_;
+  std::string_view pending_;
+  std::uint64_t uses_ = 0;
+};
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(std::size_t max_idle) : max_idle_(max_idle) {}
+
+  // An idle, usable connection to `endpoint`, or null.
+  std::unique_ptr<UpstreamConn> take(const asio::ip::tcp::endpoint& endpoint);
+  // Keeps `conn` for reuse (or closes it when the endpoint has enough).
+  void give(std::unique_ptr<UpstreamConn> conn);
+  // Drops dead connections and those idle longer than `max_idle_time`.
+  void sweep(std::chrono::steady_clock::duration max_idle_time);
+  void clear() { idle_.clear(); }
+  std::size_t idleCount() const;
+
+ private:
+  std::size_t max_idle_;
+  std::unordered_map<asio::ip::tcp::endpoint, std::vector<std::unique_ptr<UpstreamConn>>,
+                     EndpointHash>
+      idle_;
+};
+
+}  // namespace remora::proxy

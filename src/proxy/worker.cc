@@ -1,0 +1,284 @@
+#include "proxy/worker.h"
+
+#include <asio/ip/v6_only.hpp>
+#include <asio/socket_base.hpp>
+
+#include "core/log.h"
+#include "proxy/http_session.h"
+#include "proxy/original_dst.h"
+#include "proxy/sniffer.h"
+#include "proxy/tcp_session.h"
+#include "proxy/upstream.h"
+
+namespace remora::proxy {
+namespace {
+
+constexpr std::size_t kSniffBuffer = 4096;
+constexpr auto kTick = std::chrono::seconds(1);
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+// The first bytes of a connection, read until the protocol is known or the
+// detection timeout passes (server-first protocols send nothing).
+class SniffSession : public Session {
+ public:
+  SniffSession(Worker& worker, asio::ip::tcp::socket socket, Route route)
+      : Session(worker),
+        socket_(std::move(socket)),
+        route_(std::move(route)),
+        timer_(worker.loop().context()) {
+    buffer_.reserve(kSniffBuffer);
+  }
+
+  void start() {
+    timer_.expires_after(worker_.snapshot()->mesh().protocol_detection_timeout);
+    timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+      if (!*alive || ec || done_) return;
+      dispatch(Detected::Opaque);
+    });
+    read();
+  }
+
+  void forceClose() override {
+    done_ = true;
+    timer_.cancel();
+    worker_.closeSession(*this);
+  }
+
+ private:
+  void read() {
+    std::size_t have = buffer_.size();
+    chunk_.resize(kSniffBuffer - have);
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [this, alive = alive_, have](const std::error_code& ec, std::size_t n) {
+                              if (!*alive || done_) return;
+                              if (ec) {
+                                // Closed before saying anything we could read: nothing to proxy
+                                // for HTTP; for TCP, the upstream still learns of the connection.
+                                if (have == 0) {
+                                  forceClose();
+                                  return;
+                                }
+                                dispatch(Detected::Opaque);
+                                return;
+                              }
+                              buffer_.append(chunk_.data(), n);
+                              Detected d = detect(buffer_);
+                              if (d == Detected::NeedMore && buffer_.size() < kSniffBuffer) {
+                                read();
+                                return;
+                              }
+                              dispatch(d == Detected::NeedMore ? Detected::Opaque : d);
+                            });
+  }
+
+  void dispatch(Detected d) {
+    done_ = true;
+    timer_.cancel();
+    std::error_code ec;
+    socket_.cancel(ec);
+    handOff(worker_, std::move(socket_), std::move(buffer_), std::move(route_),
+            d == Detected::Http1);
+    worker_.closeSession(*this);
+  }
+
+ public:
+  // Hands the connection to the session its protocol needs.
+  static void handOff(Worker& worker, asio::ip::tcp::socket socket, std::string initial,
+                      Route route, bool http) {
+    if (http) {
+      auto s = std::make_unique<HttpSession>(worker, std::move(socket), std::move(initial),
+                                             route.direction, route.original_dst);
+      static_cast<HttpSession&>(worker.adopt(std::move(s))).start();
+    } else {
+      mesh::SnapshotPtr snap = worker.snapshot();
+      auto s = std::make_unique<TcpSession>(worker, std::move(socket), std::move(initial),
+                                            std::move(snap), std::move(route));
+      static_cast<TcpSession&>(worker.adopt(std::move(s))).start();
+    }
+  }
+
+ private:
+  asio::ip::tcp::socket socket_;
+  Route route_;
+  asio::steady_timer timer_;
+  std::string buffer_;
+  std::string chunk_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+struct Worker::Listener {
+  Listener(asio::io_context& ctx, Direction d) : acceptor(ctx), direction(d) {}
+  asio::ip::tcp::acceptor acceptor;
+  Direction direction;
+  asio::ip::tcp::endpoint local;
+};
+
+Worker::Worker(std::size_t index, const ProxyOptions& options, mesh::SnapshotPtr snapshot,
+               Observer* observer)
+    : index_(index),
+      options_(options),
+      snapshot_(std::move(snapshot)),
+      observer_(observer),
+      lb_(0x9E3779B97F4A7C15ULL * (index + 1)),
+      pool_(std::make_unique<UpstreamPool>(options.max_idle_per_endpoint)),
+      tick_timer_(loop_.context()) {}
+
+Worker::~Worker() {
+  // Sessions hold references into the pool and the loop; they go first.
+  sessions_.clear();
+  pool_->clear();
+}
+
+Status Worker::listen(std::uint16_t outbound_port, std::uint16_t inbound_port) {
+  auto bind = [&](const std::string& address, std::uint16_t port, Direction d,
+                  bool optional) -> Result<std::uint16_t> {
+    std::error_code ec;
+    auto addr = asio::ip::make_address(address, ec);
+    if (ec) return Error{Errc::InvalidArgument, "bad listen address " + address};
+    auto l = std::make_unique<Listener>(loop_.context(), d);
+    asio::ip::tcp::endpoint ep(addr, port);
+    l->acceptor.open(ep.protocol(), ec);
+    if (!ec && addr.is_v6()) l->acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) l->acceptor.set_option(ReusePort(true), ec);
+    if (!ec) l->acceptor.bind(ep, ec);
+    if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      if (optional) {
+        REMORA_LOG(proxy, info, "not listening on [{}]:{}: {}", address, port, ec.message());
+        return port;
+      }
+      return Error{Errc::Io, fmt::format("listen on {}:{}: {}", address, port, ec.message())};
+    }
+    l->local = l->acceptor.local_endpoint(ec);
+    std::uint16_t bound = l->local.port();
+    listeners_.push_back(std::move(l));
+    return bound;
+  };
+  REMORA_ASSIGN_OR_RETURN(outbound_port_,
+                          bind(options_.bind_v4, outbound_port, Direction::Outbound, false));
+  REMORA_ASSIGN_OR_RETURN(inbound_port_,
+                          bind(options_.bind_v4, inbound_port, Direction::Inbound, false));
+  if (!options_.bind_v6.empty()) {
+    (void)bind(options_.bind_v6, outbound_port_, Direction::Outbound, true);
+    (void)bind(options_.bind_v6, inbound_port_, Direction::Inbound, true);
+  }
+  return ok();
+}
+
+void Worker::run() {
+  for (auto& l : listeners_) accept(*l);
+  tick();
+  loop_.run();
+}
+
+void Worker::tick() {
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    pool_->sweep(std::chrono::seconds(60));
+    if (observer_ != nullptr) observer_->onTick(index_);
+    if (draining_) checkDrained();
+    tick();
+  });
+}
+
+void Worker::accept(Listener& listener) {
+  listener.acceptor.async_accept(
+      [this, &listener](const std::error_code& ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || draining_) return;
+        if (!ec) {
+          onAccepted(listener, std::move(socket));
+        } else {
+          REMORA_LOG(proxy, warn, "accept: {}", ec.message());
+        }
+        accept(listener);
+      });
+}
+
+void Worker::onAccepted(Listener& listener, asio::ip::tcp::socket socket) {
+  std::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  Result<asio::ip::tcp::endpoint> dst = options_.original_dst
+                                            ? options_.original_dst(socket, listener.direction)
+                                            : originalDestination(socket);
+  if (!dst) {
+    // Not redirected (someone dialled the capture port itself): refusing is
+    // the only answer that cannot loop.
+    REMORA_LOG(proxy, debug, "no original destination: {}", dst.error().message);
+    return;
+  }
+  if (dst->port() == outbound_port_ || dst->port() == inbound_port_) {
+    auto local = socket.local_endpoint(ec);
+    if (!ec && local.address() == dst->address()) return;  // a loop
+  }
+  Route route = resolveRoute(*snapshot_, listener.direction, *dst);
+  if (route.protocol != mesh::Protocol::Auto) {
+    bool http = route.protocol == mesh::Protocol::Http;
+    SniffSession::handOff(*this, std::move(socket), std::string(), std::move(route), http);
+    return;
+  }
+  auto s = std::make_unique<SniffSession>(*this, std::move(socket), std::move(route));
+  static_cast<SniffSession&>(adopt(std::move(s))).start();
+}
+
+Session& Worker::adopt(std::unique_ptr<Session> session) {
+  Session& ref = *session;
+  sessions_.emplace(ref.id(), std::move(session));
+  open_.store(sessions_.size(), std::memory_order_relaxed);
+  if (draining_) ref.onDrain();
+  return ref;
+}
+
+void Worker::closeSession(Session& session) {
+  auto it = sessions_.find(session.id());
+  if (it == sessions_.end()) return;
+  loop_.deferDelete(std::move(it->second));
+  sessions_.erase(it);
+  open_.store(sessions_.size(), std::memory_order_relaxed);
+  if (draining_ && sessions_.empty()) checkDrained();
+}
+
+void Worker::postSnapshot(mesh::SnapshotPtr snapshot) {
+  loop_.post([this, snapshot = std::move(snapshot)]() mutable {
+    snapshot_ = std::move(snapshot);
+    lb_.forgetSnapshot();
+  });
+}
+
+void Worker::postDrain(std::chrono::steady_clock::time_point deadline) {
+  loop_.post([this, deadline] {
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ = deadline;
+    for (auto& l : listeners_) {
+      std::error_code ignored;
+      l->acceptor.close(ignored);
+    }
+    // onDrain may close sessions (erasing from the table): iterate a copy.
+    std::vector<Session*> open;
+    open.reserve(sessions_.size());
+    for (auto& [id, s] : sessions_) open.push_back(s.get());
+    for (Session* s : open) {
+      if (sessions_.count(s->id()) != 0) s->onDrain();
+    }
+    checkDrained();
+  });
+}
+
+void Worker::checkDrained() {
+  if (!sessions_.empty() && std::chrono::steady_clock::now() < drain_deadline_) return;
+  std::vector<Session*> open;
+  for (auto& [id, s] : sessions_) open.push_back(s.get());
+  for (Session* s : open) {
+    if (sessions_.count(s->id()) != 0) s->forceClose();
+  }
+  pool_->clear();
+  tick_timer_.cancel();
+  loop_.stop();
+}
+
+}  // namespace remora::proxy

@@ -1,0 +1,397 @@
+// The access log: JSON formatting and the worker -> writer hand-off.
+//
+// Why a writer thread with per-worker single-producer rings (and not a
+// write(2) per line on the worker, nor Envoy's shared buffer under a lock):
+// stdout of a container is a pipe to the runtime's log collector, and a
+// pipe blocks when the collector is slow. A write(2) on the worker would
+// then stall every connection of that worker. Envoy makes workers append to
+// one buffer under a mutex, flushed by a thread each second; here each
+// worker formats into a buffer it owns (no lock, no allocation once the
+// buffers have grown) and passes full buffers through a ring of kRing slots
+// with two atomic counters: the worker publishes (head), the writer
+// releases (tail). The writer wakes on std::atomic::notify_one, which costs
+// the worker a futex call only when the writer sleeps, and at most once per
+// kMinPublishInterval under steady load (a quiet log publishes each line at
+// once, a busy one in batches of up to kPublishBytes).
+// When the ring is full (the pipe is blocked) the worker keeps appending to
+// its own buffer up to kMaxPendingBytes, then drops lines and counts them:
+// memory stays bounded and the data path never waits for the log.
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <ctime>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "telemetry/records.h"
+
+namespace remora::telemetry {
+
+namespace {
+
+constexpr std::size_t kRing = 8;
+constexpr std::size_t kPublishBytes = 64 * 1024;
+constexpr std::size_t kMaxPendingBytes = 256 * 1024;
+constexpr auto kMinPublishInterval = std::chrono::milliseconds(100);
+
+// --- JSON --------------------------------------------------------------
+
+// Appends `v` as a JSON string. Control characters are escaped; bytes that
+// are not valid UTF-8 (a header may carry obs-text) become U+FFFD, so every
+// line parses.
+void appendJsonString(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  const auto* end = p + v.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(static_cast<char>(c));
+      } else if (c < 0x20) {
+        switch (c) {
+          case '\n': out.append("\\n"); break;
+          case '\r': out.append("\\r"); break;
+          case '\t': out.append("\\t"); break;
+          default:
+            out.append("\\u00");
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xf]);
+        }
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+      ++p;
+      continue;
+    }
+    // A multi-byte sequence: copy it if well formed (RFC 3629: no
+    // overlongs, no surrogates, at most U+10FFFF), else U+FFFD for one byte.
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    }
+    bool ok = n != 0 && static_cast<std::size_t>(end - p) >= n;
+    for (std::size_t i = 1; ok && i < n; ++i) {
+      const unsigned char b = p[i];
+      ok = i == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xbf);
+    }
+    if (ok) {
+      out.append(reinterpret_cast<const char*>(p), n);
+      p += n;
+    } else {
+      out.append("\xef\xbf\xbd");
+      ++p;
+    }
+  }
+  out.push_back('"');
+}
+
+// Every field but the first follows a value, never a '{'.
+void appendKey(std::string& out, std::string_view key) {
+  if (out.back() != '{') out.push_back(',');
+  out.push_back('"');
+  out.append(key);
+  out.append("\":");
+}
+
+// A string field; empty is null, as Envoy prints an absent value.
+void appendStringField(std::string& out, std::string_view key, std::string_view v) {
+  appendKey(out, key);
+  if (v.empty()) {
+    out.append("null");
+  } else {
+    appendJsonString(out, v);
+  }
+}
+
+void appendNumberField(std::string& out, std::string_view key, std::uint64_t v) {
+  appendKey(out, key);
+  char buf[24];
+  auto* e = buf + sizeof(buf);
+  auto* b = e;
+  do {
+    *--b = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out.append(b, e);
+}
+
+// "10.0.0.1:80", "[::1]:80"; null when the endpoint is unset (port 0).
+void appendEndpointField(std::string& out, std::string_view key,
+                         const asio::ip::tcp::endpoint& ep) {
+  appendKey(out, key);
+  if (ep.port() == 0) {
+    out.append("null");
+    return;
+  }
+  char buf[INET6_ADDRSTRLEN + 16];
+  const auto addr = ep.address();
+  out.push_back('"');
+  if (addr.is_v4()) {
+    const auto bytes = addr.to_v4().to_bytes();
+    if (inet_ntop(AF_INET, bytes.data(), buf, sizeof(buf)) != nullptr) out.append(buf);
+  } else {
+    const auto bytes = addr.to_v6().to_bytes();
+    out.push_back('[');
+    if (inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf)) != nullptr) out.append(buf);
+    out.push_back(']');
+  }
+  out.push_back(':');
+  out.append(std::to_string(ep.port()));
+  out.push_back('"');
+}
+
+// Envoy's %START_TIME%: "2025-01-01T00:00:00.000Z".
+void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
+  appendKey(out, key);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  long frac = static_cast<long>(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const int n =
+      std::snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"", tm.tm_year + 1900,
+                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+}
+
+std::uint64_t millis(std::chrono::nanoseconds d) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
+}
+
+}  // namespace
+
+// Keys in alphabetical order, as Envoy's JSON formatter writes them.
+void appendAccessLogJson(std::string& out, const RequestRecord& r) {
+  out.push_back('{');
+  appendStringField(out, "authority", r.authority);
+  appendNumberField(out, "bytes_received", r.request_body_bytes);
+  appendNumberField(out, "bytes_sent", r.response_body_bytes);
+  appendStringField(out, "connection_termination_details", r.connection_termination_details);
+  appendEndpointField(out, "downstream_local_address", r.downstream_local_address);
+  appendEndpointField(out, "downstream_remote_address", r.downstream_remote_address);
+  appendNumberField(out, "duration", millis(r.duration));
+  appendStringField(out, "method", r.method);
+  appendStringField(out, "path", r.path);
+  appendStringField(out, "protocol", r.protocol);
+  appendStringField(out, "request_id", r.request_id);
+  appendStringField(out, "requested_server_name", r.requested_server_name);
+  appendNumberField(out, "response_code", r.response_code);
+  appendStringField(out, "response_code_details", r.response_code_details);
+  appendKey(out, "response_flags");
+  out.push_back('"');
+  appendResponseFlags(out, r.response_flags);
+  out.push_back('"');
+  appendStringField(out, "route_name", r.route_name);
+  appendTimeField(out, "start_time", r.start_time);
+  appendStringField(out, "upstream_cluster", r.upstream_cluster);
+  appendEndpointField(out, "upstream_host", r.upstream_host);
+  appendEndpointField(out, "upstream_local_address", r.upstream_local_address);
+  if (r.upstream_service_time) {
+    // A string, as Istio's format takes it from a response header.
+    appendKey(out, "upstream_service_time");
+    out.push_back('"');
+    out.append(std::to_string(millis(*r.upstream_service_time)));
+    out.push_back('"');
+  } else {
+    appendStringField(out, "upstream_service_time", {});
+  }
+  appendStringField(out, "upstream_transport_failure_reason", r.upstream_transport_failure_reason);
+  appendStringField(out, "user_agent", r.user_agent);
+  appendStringField(out, "x_forwarded_for", r.x_forwarded_for);
+  out.push_back('}');
+}
+
+void appendAccessLogJson(std::string& out, const ConnectionRecord& r) {
+  out.push_back('{');
+  appendStringField(out, "authority", {});
+  appendNumberField(out, "bytes_received", r.bytes_received);
+  appendNumberField(out, "bytes_sent", r.bytes_sent);
+  appendStringField(out, "connection_termination_details", r.connection_termination_details);
+  appendEndpointField(out, "downstream_local_address", r.downstream_local_address);
+  appendEndpointField(out, "downstream_remote_address", r.downstream_remote_address);
+  appendNumberField(out, "duration", millis(r.duration));
+  appendStringField(out, "method", {});
+  appendStringField(out, "path", {});
+  appendStringField(out, "protocol", {});
+  appendStringField(out, "request_id", {});
+  appendStringField(out, "requested_server_name", r.requested_server_name);
+  appendNumberField(out, "response_code", 0);
+  appendStringField(out, "response_code_details", {});
+  appendKey(out, "response_flags");
+  out.push_back('"');
+  appendResponseFlags(out, r.response_flags);
+  out.push_back('"');
+  appendStringField(out, "route_name", {});
+  appendTimeField(out, "start_time", r.start_time);
+  appendStringField(out, "upstream_cluster", r.upstream_cluster);
+  appendEndpointField(out, "upstream_host", r.upstream_host);
+  appendEndpointField(out, "upstream_local_address", r.upstream_local_address);
+  appendStringField(out, "upstream_service_time", {});
+  appendStringField(out, "upstream_transport_failure_reason", r.upstream_transport_failure_reason);
+  appendStringField(out, "user_agent", {});
+  appendStringField(out, "x_forwarded_for", {});
+  out.push_back('}');
+}
+
+// --- the hand-off ------------------------------------------------------
+
+struct AccessLog::Sink::State {
+  AccessLog::Shared* shared = nullptr;
+  std::string current;  // worker-owned
+  std::chrono::steady_clock::time_point last_publish{};
+  // The ring: slot i % kRing is the worker's between tail and head-exclusive
+  // boundaries as described above; head written by the worker, tail by the
+  // writer.
+  std::array<std::string, kRing> ring;
+  std::atomic<std::uint64_t> head{0};
+  std::atomic<std::uint64_t> tail{0};
+
+  bool publish();
+};
+
+struct AccessLog::Shared {
+  int fd = 1;
+  std::vector<std::unique_ptr<Sink>> sinks;
+  std::atomic<std::uint64_t> epoch{0};  // bumped on every publish; the writer waits on it
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> written{0};
+  std::thread writer;
+
+  void writeAll(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return;  // a closed or broken log: nothing to do but drop it
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  // Writes every published buffer of every sink. Writer thread (or the
+  // destructor, once the writer has stopped).
+  void drain() {
+    for (auto& sink : sinks) {
+      Sink::State& s = *sink->state_;
+      std::uint64_t t = s.tail.load(std::memory_order_relaxed);
+      const std::uint64_t h = s.head.load(std::memory_order_acquire);
+      for (; t < h; ++t) {
+        std::string& buf = s.ring[t % kRing];
+        writeAll(buf);
+        buf.clear();  // keeps the capacity for the worker to reuse
+        s.tail.store(t + 1, std::memory_order_release);
+      }
+    }
+  }
+
+  void run() {
+    for (;;) {
+      const std::uint64_t seen = epoch.load(std::memory_order_acquire);
+      drain();
+      if (stopping.load(std::memory_order_acquire)) return;
+      epoch.wait(seen, std::memory_order_acquire);
+    }
+  }
+};
+
+bool AccessLog::Sink::State::publish() {
+  if (current.empty()) return true;
+  const std::uint64_t h = head.load(std::memory_order_relaxed);
+  if (h - tail.load(std::memory_order_acquire) >= kRing) return false;  // writer behind
+  // The slot is free (the writer released it); swapping hands our buffer
+  // over and takes back the slot's cleared one with its capacity.
+  current.swap(ring[h % kRing]);
+  head.store(h + 1, std::memory_order_release);
+  last_publish = std::chrono::steady_clock::now();
+  shared->epoch.fetch_add(1, std::memory_order_release);
+  shared->epoch.notify_one();
+  return true;
+}
+
+AccessLog::AccessLog(std::size_t workers, int fd) : shared_(std::make_unique<Shared>()) {
+  REMORA_CHECK(workers > 0, "an AccessLog needs at least one worker");
+  shared_->fd = fd;
+  for (std::size_t i = 0; i < workers; ++i) {
+    auto sink = std::unique_ptr<Sink>(new Sink());
+    sink->state_->shared = shared_.get();
+    shared_->sinks.push_back(std::move(sink));
+  }
+  shared_->writer = std::thread([s = shared_.get()] { s->run(); });
+}
+
+AccessLog::~AccessLog() {
+  shared_->stopping.store(true, std::memory_order_release);
+  shared_->epoch.fetch_add(1, std::memory_order_release);
+  shared_->epoch.notify_one();
+  shared_->writer.join();
+  // The workers have stopped (documented precondition): their buffers are
+  // ours now.
+  shared_->drain();
+  for (auto& sink : shared_->sinks) shared_->writeAll(sink->state_->current);
+}
+
+AccessLog::Sink& AccessLog::worker(std::size_t i) {
+  REMORA_CHECK(i < shared_->sinks.size(), "worker {} of {}", i, shared_->sinks.size());
+  return *shared_->sinks[i];
+}
+
+std::uint64_t AccessLog::dropped() const {
+  return shared_->dropped.load(std::memory_order_relaxed);
+}
+std::uint64_t AccessLog::written() const {
+  return shared_->written.load(std::memory_order_relaxed);
+}
+
+AccessLog::Sink::Sink() : state_(std::make_unique<State>()) {}
+AccessLog::Sink::~Sink() = default;
+
+namespace {
+template <typename Record>
+void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Record& record) {
+  if (s.current.size() >= kMaxPendingBytes) {
+    // The writer is behind by the whole ring and our own buffer: drop.
+    shared.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  appendAccessLogJson(s.current, record);
+  s.current.push_back('\n');
+  shared.written.fetch_add(1, std::memory_order_relaxed);
+  if (s.current.size() >= kPublishBytes ||
+      std::chrono::steady_clock::now() - s.last_publish >= kMinPublishInterval) {
+    s.publish();
+  }
+}
+}  // namespace
+
+void AccessLog::Sink::log(const RequestRecord& record) {
+  logRecord(*state_, *state_->shared, record);
+}
+void AccessLog::Sink::log(const ConnectionRecord& record) {
+  logRecord(*state_, *state_->shared, record);
+}
+void AccessLog::Sink::flush() { state_->publish(); }
+
+}  // namespace remora::telemetry

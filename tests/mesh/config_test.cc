@@ -1,0 +1,208 @@
+#include "mesh/config.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace remora::mesh {
+namespace {
+
+constexpr const char* kExample = R"(
+version: 1
+mesh:
+  trustDomain: example.org
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+  connectTimeout: 1m30s
+  drainDuration: 250ms
+proxy:
+  workload: productpage-v1
+  namespace: bookinfo
+  app: productpage
+  version: v1
+  serviceAccount: pp
+  ip: 10.0.0.5
+services:
+- name: reviews
+  namespace: bookinfo
+  addresses: [10.96.0.10, "fd00::10"]
+  ports:
+  - {name: http, port: 9080, protocol: HTTP}
+  - {port: 9443, protocol: TLS, targetPort: 8443}
+  loadBalancer: ROUND_ROBIN
+  endpoints:
+  - address: 10.0.1.4
+    serviceAccount: reviews
+    labels: {app: reviews, version: v1, security.istio.io/tlsMode: istio}
+  - address: 10.0.1.5
+    ports: {http: 9090}
+    workload: reviews-v2
+- name: productpage
+  namespace: bookinfo
+  ports: [{port: 9080, name: http}]
+  endpoints: [{address: 10.0.0.5}]
+)";
+
+TEST(MeshConfig, ParsesTheDocumentedExample) {
+  auto config = parseConfig(kExample);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->mesh.trust_domain, "example.org");
+  EXPECT_EQ(config->mesh.outbound_policy, OutboundPolicy::RegistryOnly);
+  EXPECT_EQ(config->mesh.connect_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(config->mesh.drain_duration, std::chrono::milliseconds(250));
+  EXPECT_EQ(config->proxy.workload.principal, "spiffe://example.org/ns/bookinfo/sa/pp");
+  ASSERT_EQ(config->services.size(), 2U);
+  const Service& reviews = config->services[0];
+  EXPECT_EQ(reviews.hostname, "reviews.bookinfo.svc.cluster.local");
+  EXPECT_EQ(reviews.load_balancer, LoadBalancer::RoundRobin);
+  ASSERT_EQ(reviews.ports.size(), 2U);
+  EXPECT_EQ(reviews.ports[1].name, "port-9443");
+  EXPECT_EQ(reviews.ports[1].target_port, 8443);
+  ASSERT_EQ(reviews.endpoints.size(), 2U);
+  EXPECT_TRUE(reviews.endpoints[0].mtls);
+  EXPECT_FALSE(reviews.endpoints[1].mtls);
+  EXPECT_EQ(reviews.endpoints[0].workload.workload, "reviews");
+  EXPECT_EQ(reviews.endpoints[0].workload.principal, "spiffe://example.org/ns/bookinfo/sa/reviews");
+  EXPECT_EQ(reviews.endpoints[1].workload.workload, "reviews-v2");
+  EXPECT_EQ(reviews.endpoints[1].portFor(reviews.ports[0]), 9090);
+  EXPECT_EQ(reviews.endpoints[0].portFor(reviews.ports[0]), 9080);
+  EXPECT_EQ(config->services[1].load_balancer, LoadBalancer::LeastRequest);
+}
+
+TEST(MeshConfig, EmptyFileIsAllowAnyWithNoServices) {
+  auto config = parseConfig("");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->mesh.outbound_policy, OutboundPolicy::AllowAny);
+  EXPECT_TRUE(config->services.empty());
+}
+
+TEST(MeshConfig, IdentityFallsBackToTheEnvironmentDefaults) {
+  IdentityDefaults d{
+      .workload = "pod-1", .namespace_ = "ns", .service_account = "sa", .ip = "10.1.1.1"};
+  auto config = parseConfig("proxy: {app: web}\n", d);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->proxy.workload.workload, "pod-1");
+  EXPECT_EQ(config->proxy.workload.app, "web");
+  EXPECT_EQ(config->proxy.ip, "10.1.1.1");
+  EXPECT_EQ(config->proxy.workload.principal, "spiffe://cluster.local/ns/ns/sa/sa");
+}
+
+struct BadCase {
+  const char* name;
+  const char* yaml;
+  const char* message;  // a substring of the error
+};
+
+class MeshConfigRejects : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(MeshConfigRejects, WithAnErrorNamingTheField) {
+  auto config = parseConfig(GetParam().yaml);
+  ASSERT_FALSE(config) << GetParam().name;
+  EXPECT_NE(config.error().message.find(GetParam().message), std::string::npos)
+      << config.error().message;
+}
+
+const BadCase kBad[] = {
+    {"not_yaml", "services: [", ""},
+    {"top_level_list", "- a\n", "(top level): must be a map"},
+    {"unknown_top", "servics: []\n", "servics: unknown field"},
+    {"version_2", "version: 2\n", "version: only version 1"},
+    {"unknown_mesh", "mesh: {trustdomain: x}\n", "mesh.trustdomain: unknown field"},
+    {"bad_policy", "mesh: {outboundTrafficPolicy: {mode: ALLOW}}\n",
+     "mesh.outboundTrafficPolicy.mode: \"ALLOW\" is not"},
+    {"bad_duration", "mesh: {connectTimeout: 10}\n", "mesh.connectTimeout: must be a duration"},
+    {"bad_unit", "mesh: {connectTimeout: 10x}\n", "expected a unit"},
+    {"zero_duration", "mesh: {drainDuration: 0s}\n", "must be positive"},
+    {"huge_duration", "mesh: {idleTimeout: 99999999999h}\n", "duration too large"},
+    {"bad_trust_domain", "mesh: {trustDomain: \"a b\"}\n", "is not a DNS name"},
+    {"bad_proxy_ip", "proxy: {ip: 10.0.0.256}\n", "proxy.ip: \"10.0.0.256\" is not an IP"},
+    {"proxy_ip_zone", "proxy: {ip: \"fe80::1%eth0\"}\n", "is not an IP address"},
+    {"services_map", "services: {a: 1}\n", "services: must be a list"},
+    {"no_name", "services: [{ports: [{port: 80}]}]\n", "services[0].name: required"},
+    {"bad_name", "services: [{name: Web, ports: [{port: 80}]}]\n", "\"Web\" is not a DNS label"},
+    {"no_ports", "services: [{name: web}]\n", "services[0].ports: at least one port"},
+    {"port_zero", "services: [{name: web, ports: [{port: 0}]}]\n",
+     "services[0].ports[0].port: 0 is not a port"},
+    {"port_big", "services: [{name: web, ports: [{port: 70000}]}]\n", "70000 is not a port"},
+    {"port_string", "services: [{name: web, ports: [{port: \"80\"}]}]\n",
+     "must be a port number, not a string"},
+    {"bad_protocol", "services: [{name: web, ports: [{port: 80, protocol: HTTP2}]}]\n",
+     "\"HTTP2\" is not one of"},
+    {"dup_port", "services: [{name: web, ports: [{port: 80}, {port: 80, name: b}]}]\n",
+     "80 used twice"},
+    {"dup_port_name",
+     "services: [{name: web, ports: [{port: 80, name: a}, {port: 81, name: a}]}]\n",
+     "\"a\" used twice"},
+    {"bad_vip", "services: [{name: web, addresses: [web], ports: [{port: 80}]}]\n",
+     "services[0].addresses[0]: \"web\" is not an IP"},
+    {"dup_service",
+     "services: [{name: web, ports: [{port: 80}]}, {name: web, ports: [{port: 81}]}]\n",
+     "defined twice"},
+    {"vip_twice",
+     "services: [{name: a, addresses: [10.0.0.1], ports: [{port: 80}]},"
+     " {name: b, addresses: [10.0.0.1], ports: [{port: 80}]}]\n",
+     "10.0.0.1:80 already belongs"},
+    {"bad_lb", "services: [{name: web, loadBalancer: RANDOM, ports: [{port: 80}]}]\n",
+     "\"RANDOM\" is not ROUND_ROBIN"},
+    {"endpoint_no_address", "services: [{name: web, ports: [{port: 80}], endpoints: [{}]}]\n",
+     "services[0].endpoints[0].address: required"},
+    {"endpoint_unspecified",
+     "services: [{name: web, ports: [{port: 80}], endpoints: [{address: 0.0.0.0}]}]\n",
+     "0.0.0.0 and :: are not"},
+    {"endpoint_unknown_port_name",
+     "services: [{name: web, ports: [{port: 80}], endpoints: [{address: 10.0.0.1, ports: {http: "
+     "81}}]}]\n",
+     "endpoints[0].ports.http: names no port"},
+    {"label_not_string",
+     "services: [{name: web, ports: [{port: 80}], endpoints: [{address: 10.0.0.1, labels: "
+     "{version: 1}}]}]\n",
+     "label values are strings"},
+    {"endpoint_unknown_field",
+     "services: [{name: web, ports: [{port: 80}], endpoints: [{address: 10.0.0.1, weight: 3}]}]\n",
+     "endpoints[0].weight: unknown field"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, MeshConfigRejects, ::testing::ValuesIn(kBad),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
+
+asio::ip::address ip(const char* s) { return asio::ip::make_address(s); }
+
+TEST(MeshSnapshot, OutboundFindsVipsThenEndpointAddresses) {
+  auto config = parseConfig(kExample);
+  ASSERT_TRUE(config);
+  auto snap = Snapshot::build(std::move(*config), 7);
+  EXPECT_EQ(snap->generation(), 7U);
+  auto r = snap->outbound(ip("10.96.0.10"), 9080);
+  ASSERT_NE(r.service, nullptr);
+  EXPECT_EQ(r.service->name, "reviews");
+  EXPECT_EQ(r.port->protocol, Protocol::Http);
+  EXPECT_EQ(snap->outbound(ip("fd00::10"), 9443).port->protocol, Protocol::Tls);
+  // The VIP on a port the service does not have: nothing.
+  EXPECT_EQ(snap->outbound(ip("10.96.0.10"), 80).service, nullptr);
+  // A pod IP on its target port (headless): found; on the override port too.
+  EXPECT_EQ(snap->outbound(ip("10.0.1.4"), 9080).service->name, "reviews");
+  EXPECT_EQ(snap->outbound(ip("10.0.1.5"), 9090).service->name, "reviews");
+  EXPECT_EQ(snap->outbound(ip("10.0.1.5"), 9080).service, nullptr);
+  EXPECT_EQ(snap->outbound(ip("192.0.2.1"), 9080).service, nullptr);
+}
+
+TEST(MeshSnapshot, InboundFindsTheServiceThisPodServes) {
+  auto config = parseConfig(kExample);
+  ASSERT_TRUE(config);
+  auto snap = Snapshot::build(std::move(*config));
+  auto r = snap->inbound(9080);
+  ASSERT_NE(r.service, nullptr);
+  EXPECT_EQ(r.service->name, "productpage");
+  EXPECT_EQ(snap->inbound(9090).service, nullptr);
+}
+
+TEST(MeshDuration, GoStyle) {
+  EXPECT_EQ(*parseDuration("1h2m3s4ms"), std::chrono::milliseconds(3'723'004));
+  EXPECT_FALSE(parseDuration(""));
+  EXPECT_FALSE(parseDuration("s"));
+  EXPECT_FALSE(parseDuration("-1s"));
+  EXPECT_FALSE(parseDuration("1.5s"));
+  EXPECT_FALSE(parseDuration("31d"));
+}
+
+}  // namespace
+}  // namespace remora::mesh

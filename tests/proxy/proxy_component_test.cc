@@ -1,0 +1,843 @@
+// The proxy between a test client and test backends, all on 127.0.0.1.
+// There is no iptables here: the original destination comes from the
+// OriginalDstFn seam, set per test to where the "app" meant to connect.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/proxy.h"
+
+namespace remora::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ------------------------------------------------------------ raw sockets
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    reset();
+    fd_ = std::exchange(o.fd_, -1);
+    return *this;
+  }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+Fd connectTo(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    ::close(fd);
+    return Fd();
+  }
+  timeval tv{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return Fd(fd);
+}
+
+bool sendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Everything until EOF (or the 10 s receive timeout).
+std::string readAll(int fd) {
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+// Reads until `out` contains `marker`; returns false on EOF/timeout first.
+bool readUntil(int fd, std::string& out, std::string_view marker) {
+  char buf[16384];
+  while (out.find(marker) == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return false;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// One response with a Content-Length body (or none), read from `fd`;
+// leftover bytes stay in `rest`.
+struct Response {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+Response readResponse(int fd, std::string& rest) {
+  Response r;
+  if (!readUntil(fd, rest, "\r\n\r\n")) return r;
+  std::size_t end = rest.find("\r\n\r\n") + 4;
+  r.head = rest.substr(0, end);
+  rest.erase(0, end);
+  r.status = std::atoi(r.head.c_str() + 9);
+  std::size_t cl = 0;
+  std::string lower = r.head;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto p = lower.find("content-length: "); p != std::string::npos) {
+    cl = std::stoul(lower.substr(p + 16));
+  } else if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+    // Test bodies are small: read to the last chunk and decode.
+    readUntil(fd, rest, "0\r\n\r\n");
+    std::size_t pos = 0;
+    for (;;) {
+      std::size_t eol = rest.find("\r\n", pos);
+      std::size_t size = std::stoul(rest.substr(pos, eol - pos), nullptr, 16);
+      pos = eol + 2;
+      if (size == 0) {
+        pos += 2;
+        break;
+      }
+      r.body += rest.substr(pos, size);
+      pos += size + 2;
+    }
+    rest.erase(0, pos);
+    return r;
+  }
+  while (rest.size() < cl) {
+    char buf[16384];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    rest.append(buf, static_cast<std::size_t>(n));
+  }
+  r.body = rest.substr(0, cl);
+  rest.erase(0, std::min(cl, rest.size()));
+  return r;
+}
+
+bool hasHeader(const Response& r, std::string_view line) {
+  std::string lower = r.head;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find(std::string(line)) != std::string::npos;
+}
+
+// A backend: accepts on 127.0.0.1:0 and runs `handler(fd)` per connection on
+// its own thread. Counts connections.
+class Backend {
+ public:
+  explicit Backend(std::function<void(int)> handler) : handler_(std::move(handler)) {
+    listen_ = Fd(::socket(AF_INET, SOCK_STREAM, 0));
+    int one = 1;
+    ::setsockopt(listen_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    ::listen(listen_.get(), 128);
+    socklen_t len = sizeof(sa);
+    ::getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Backend() {
+    stop_ = true;
+    ::shutdown(listen_.get(), SHUT_RDWR);
+    thread_.join();
+    std::lock_guard lock(mu_);
+    // Pooled proxy connections stay open: unblock their handlers.
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    for (auto& t : conns_) t.join();
+    for (int fd : fds_) ::close(fd);
+  }
+  std::uint16_t port() const { return port_; }
+  int connections() const { return accepted_.load(); }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      pollfd p{listen_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      int fd = ::accept(listen_.get(), nullptr, nullptr);
+      if (fd < 0) continue;
+      ++accepted_;
+      timeval tv{.tv_sec = 10, .tv_usec = 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      std::lock_guard lock(mu_);  // guards conns_ and fds_
+      fds_.push_back(fd);
+      conns_.emplace_back([this, fd] {
+        handler_(fd);
+        ::shutdown(fd, SHUT_RDWR);  // the fd itself is closed by the destructor
+      });
+    }
+  }
+
+  std::function<void(int)> handler_;
+  Fd listen_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::mutex mu_;
+  std::vector<std::thread> conns_;
+  std::vector<int> fds_;  // closed when the backend goes (pooled connections stay open)
+};
+
+// A keep-alive HTTP/1.1 backend: answers every request (Content-Length
+// bodies and body-less only) with 200 and a body naming what it saw.
+void httpHandler(int fd, const std::string& name) {
+  std::string in;
+  for (;;) {
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    std::size_t end = in.find("\r\n\r\n") + 4;
+    std::string head = in.substr(0, end);
+    in.erase(0, end);
+    std::string lower = head;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::size_t cl = 0;
+    if (auto p = lower.find("content-length: "); p != std::string::npos) {
+      cl = std::stoul(lower.substr(p + 16));
+    }
+    bool chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
+    std::string body;
+    if (chunked) {
+      if (!readUntil(fd, in, "0\r\n\r\n")) return;
+      std::size_t pos = 0;
+      for (;;) {
+        std::size_t eol = in.find("\r\n", pos);
+        std::size_t size = std::stoul(in.substr(pos, eol - pos), nullptr, 16);
+        pos = eol + 2;
+        if (size == 0) {
+          pos += 2;
+          break;
+        }
+        body += in.substr(pos, size);
+        pos += size + 2;
+      }
+      in.erase(0, pos);
+    } else {
+      while (in.size() < cl) {
+        char buf[16384];
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) return;
+        in.append(buf, static_cast<std::size_t>(n));
+      }
+      body = in.substr(0, cl);
+      in.erase(0, cl);
+    }
+    std::string reply = fmt::format("{}\n{}\nbody={}", name, head, body.size());
+    std::string resp =
+        fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Backend: {}\r\n\r\n{}",
+                    reply.size(), name, reply);
+    if (!sendAll(fd, resp)) return;
+    if (lower.find("connection: close") != std::string::npos) return;
+  }
+}
+
+void echoHandler(int fd) {
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    if (!sendAll(fd, std::string_view(buf, static_cast<std::size_t>(n)))) return;
+  }
+  ::shutdown(fd, SHUT_WR);
+}
+
+// Records what the proxy reports.
+class Recorder : public Observer {
+ public:
+  struct Req {
+    int code;
+    std::uint32_t flags;
+    std::string cluster;
+    std::string service;
+    std::string request_id;
+    std::uint64_t request_bytes;
+    std::uint64_t response_bytes;
+  };
+  struct Tcp {
+    std::uint32_t flags;
+    std::uint64_t sent;
+    std::uint64_t received;
+    std::string cluster;
+  };
+  void onRequest(const RequestReport& r) override {
+    std::lock_guard lock(mu_);  // guards the vectors: workers call from their threads
+    requests.push_back({r.response_code, r.response_flags, r.route->cluster,
+                        r.route->destination_service, std::string(r.request_id),
+                        r.request_body_bytes, r.response_body_bytes});
+  }
+  void onTcpOpen(const ConnectionReport&) override { ++opened; }
+  void onTcpClose(const ConnectionReport& r) override {
+    std::lock_guard lock(mu_);
+    closed.push_back({r.response_flags, r.bytes_sent, r.bytes_received, r.route->cluster});
+  }
+  std::vector<Req> requestsSnapshot() {
+    std::lock_guard lock(mu_);
+    return requests;
+  }
+  std::vector<Tcp> closedSnapshot() {
+    std::lock_guard lock(mu_);
+    return closed;
+  }
+  // Waits (bounded) until `n` requests were reported: reports come after
+  // the response's last byte.
+  std::vector<Req> waitRequests(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      auto r = requestsSnapshot();
+      if (r.size() >= n) return r;
+      std::this_thread::sleep_for(10ms);
+    }
+    return requestsSnapshot();
+  }
+  std::vector<Tcp> waitClosed(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      auto r = closedSnapshot();
+      if (r.size() >= n) return r;
+      std::this_thread::sleep_for(10ms);
+    }
+    return closedSnapshot();
+  }
+  std::atomic<int> opened{0};
+
+ private:
+  std::mutex mu_;
+  std::vector<Req> requests;
+  std::vector<Tcp> closed;
+};
+
+// ------------------------------------------------------------ the fixture
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const char* level = std::getenv("REMORA_LOG_LEVEL")) log::setLevel(level);
+  }
+  void startProxy(const std::string& yaml, std::size_t workers = 2) {
+    auto config = mesh::parseConfig(yaml);
+    ASSERT_TRUE(config) << config.error().message;
+    ProxyOptions options;
+    options.concurrency = workers;
+    options.outbound_port = 0;
+    options.inbound_port = 0;
+    options.bind_v6 = "";
+    options.bind_v4 = "127.0.0.1";
+    options.original_dst = [this](asio::ip::tcp::socket&,
+                                  Direction) -> Result<asio::ip::tcp::endpoint> {
+      std::lock_guard lock(dst_mu_);  // guards dst_, set by the test thread
+      return dst_;
+    };
+    proxy_ =
+        std::make_unique<Proxy>(options, mesh::Snapshot::build(std::move(*config)), &recorder_);
+    ASSERT_TRUE(proxy_->start());
+  }
+  void setDestination(const std::string& address, std::uint16_t port) {
+    std::lock_guard lock(dst_mu_);
+    dst_ = asio::ip::tcp::endpoint(asio::ip::make_address(address), port);
+  }
+  void reload(const std::string& yaml, std::uint64_t generation) {
+    auto config = mesh::parseConfig(yaml);
+    ASSERT_TRUE(config) << config.error().message;
+    proxy_->update(mesh::Snapshot::build(std::move(*config), generation));
+  }
+  Fd client() { return connectTo(proxy_->outboundPort()); }
+
+  void TearDown() override {
+    if (proxy_) {
+      proxy_->stop();
+      proxy_->wait();
+    }
+  }
+
+  Recorder recorder_;
+  std::unique_ptr<Proxy> proxy_;
+  std::mutex dst_mu_;
+  asio::ip::tcp::endpoint dst_;
+};
+
+std::string fastDetection() { return "mesh: {protocolDetectionTimeout: 20ms}\n"; }
+
+std::string serviceYaml(std::uint16_t backend_port, std::string_view lb = "ROUND_ROBIN",
+                        std::string_view extra_endpoints = "") {
+  return fmt::format(R"(
+services:
+- name: web
+  addresses: [10.255.0.1]
+  ports: [{{name: http, port: 80, targetPort: {}}}]
+  loadBalancer: {}
+  endpoints: [{{address: 127.0.0.1}}{}]
+)",
+                     backend_port, lb, extra_endpoints);
+}
+
+// ------------------------------------------------------------ opaque TCP
+
+TEST_F(ProxyTest, TcpIsForwardedByteForByteWithHalfClose) {
+  Backend echo(echoHandler);
+  startProxy(fastDetection());
+  setDestination("127.0.0.1", echo.port());
+  std::string data(1 << 20, '\0');
+  std::mt19937 rng(1);
+  for (auto& c : data) c = static_cast<char>(rng());
+  Fd c = client();
+  ASSERT_GE(c.get(), 0);
+  std::thread writer([&] {
+    sendAll(c.get(), data);
+    ::shutdown(c.get(), SHUT_WR);  // half-close: the echo must still come back
+  });
+  std::string got = readAll(c.get());
+  writer.join();
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  auto closed = recorder_.waitClosed(1);
+  ASSERT_EQ(closed.size(), 1U);
+  EXPECT_EQ(closed[0].sent, data.size());
+  EXPECT_EQ(closed[0].received, data.size());
+  EXPECT_EQ(closed[0].cluster, "PassthroughCluster");
+}
+
+TEST_F(ProxyTest, ServerFirstProtocolsWorkAfterTheDetectionTimeout) {
+  Backend smtp([](int fd) {
+    sendAll(fd, "220 ready\r\n");
+    echoHandler(fd);
+  });
+  startProxy(fastDetection());
+  setDestination("127.0.0.1", smtp.port());
+  Fd c = client();
+  std::string got;
+  ASSERT_TRUE(readUntil(c.get(), got, "\r\n"));  // the client sent nothing
+  EXPECT_EQ(got, "220 ready\r\n");
+  sendAll(c.get(), "HELO x\r\n");
+  got.clear();
+  ASSERT_TRUE(readUntil(c.get(), got, "\r\n"));
+  EXPECT_EQ(got, "HELO x\r\n");
+}
+
+TEST_F(ProxyTest, RegistryOnlyClosesUnknownTcp) {
+  Backend echo(echoHandler);
+  startProxy(
+      "mesh: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}, protocolDetectionTimeout: "
+      "20ms}\n");
+  setDestination("127.0.0.1", echo.port());
+  Fd c = client();
+  sendAll(c.get(), std::string("\x01\x02\x03", 3));
+  EXPECT_EQ(readAll(c.get()), "");
+  EXPECT_EQ(echo.connections(), 0);
+  auto closed = recorder_.waitClosed(1);
+  ASSERT_EQ(closed.size(), 1U);
+  EXPECT_EQ(closed[0].cluster, "BlackHoleCluster");
+}
+
+TEST_F(ProxyTest, TcpServiceUsesItsEndpoints) {
+  Backend echo(echoHandler);
+  startProxy(fmt::format(R"(
+services:
+- name: db
+  addresses: [10.255.0.2]
+  ports: [{{port: 5432, protocol: TCP, targetPort: {}}}]
+  endpoints: [{{address: 127.0.0.1}}]
+)",
+                         echo.port()));
+  setDestination("10.255.0.2", 5432);
+  Fd c = client();
+  sendAll(c.get(), "ping");
+  ::shutdown(c.get(), SHUT_WR);
+  EXPECT_EQ(readAll(c.get()), "ping");
+  auto closed = recorder_.waitClosed(1);
+  ASSERT_EQ(closed.size(), 1U);
+  EXPECT_EQ(closed[0].cluster, "outbound|5432||db.default.svc.cluster.local");
+}
+
+// ------------------------------------------------------------ HTTP
+
+TEST_F(ProxyTest, HttpKeepAliveBothSidesWithPooledUpstream) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(sendAll(c.get(), fmt::format("GET /r{} HTTP/1.1\r\nHost: web\r\n\r\n", i)));
+    Response r = readResponse(c.get(), rest);
+    ASSERT_EQ(r.status, 200) << r.head;
+    EXPECT_NE(r.body.find(fmt::format("GET /r{} HTTP/1.1", i)), std::string::npos);
+    EXPECT_NE(r.body.find("x-request-id: "), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("x-forwarded-proto: http"), std::string::npos);
+  }
+  EXPECT_EQ(web.connections(), 1);  // one upstream connection, reused
+  auto reqs = recorder_.waitRequests(3);
+  ASSERT_EQ(reqs.size(), 3U);
+  EXPECT_EQ(reqs[0].code, 200);
+  EXPECT_EQ(reqs[0].cluster, "outbound|80||web.default.svc.cluster.local");
+  EXPECT_EQ(reqs[0].request_id.size(), 36U);
+  EXPECT_NE(reqs[0].request_id, reqs[1].request_id);
+}
+
+TEST_F(ProxyTest, PipelinedRequestsAnswerInOrder) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  ASSERT_TRUE(sendAll(c.get(),
+                      "GET /a HTTP/1.1\r\nHost: w\r\n\r\nGET /b HTTP/1.1\r\nHost: w\r\n\r\n"
+                      "GET /c HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n"));
+  std::string rest;
+  for (const char* p : {"/a", "/b", "/c"}) {
+    Response r = readResponse(c.get(), rest);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find(std::string("GET ") + p), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(readAll(c.get()), rest);  // closed after the third
+}
+
+TEST_F(ProxyTest, ExistingRequestIdIsKeptAndHopByHopFieldsAreStripped) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(
+      c.get(),
+      "GET / HTTP/1.1\r\nHost: w\r\nX-Request-Id: abc\r\nConnection: x-secret, keep-alive\r\n"
+      "X-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Connection: a\r\nX-Forwarded-Proto: https\r\n\r\n");
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  std::string lower = r.body;
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  EXPECT_NE(lower.find("x-request-id: abc"), std::string::npos);
+  EXPECT_EQ(lower.find("x-secret"), std::string::npos) << r.body;
+  EXPECT_EQ(lower.find("keep-alive"), std::string::npos);
+  EXPECT_EQ(lower.find("proxy-connection"), std::string::npos);
+  EXPECT_NE(lower.find("x-forwarded-proto: https"), std::string::npos);
+}
+
+TEST_F(ProxyTest, ChunkedRequestBodyIsStreamedAndRechunked) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string big(200000, 'x');
+  std::string req = "POST /up HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\n";
+  req += fmt::format("{:x}\r\n{}\r\n", big.size(), big);
+  req += "3\r\nabc\r\n0\r\n\r\n";
+  std::thread writer([&] { sendAll(c.get(), req); });
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  writer.join();
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(fmt::format("body={}", big.size() + 3)), std::string::npos) << r.body;
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].request_bytes, big.size() + 3);
+}
+
+TEST_F(ProxyTest, CloseDelimitedResponseIsChunkedForHttp11Clients) {
+  Backend web([](int fd) {
+    std::string in;
+    readUntil(fd, in, "\r\n\r\n");
+    sendAll(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+  });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(hasHeader(r, "transfer-encoding: chunked")) << r.head;
+  EXPECT_EQ(r.body, "until the end");
+}
+
+TEST_F(ProxyTest, ExpectContinueIsRelayed) {
+  Backend web([](int fd) {
+    std::string in;
+    readUntil(fd, in, "\r\n\r\n");
+    sendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+    std::size_t body_at = in.find("\r\n\r\n") + 4;
+    while (in.size() < body_at + 5) {
+      char buf[64];
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) return;
+      in.append(buf, static_cast<std::size_t>(n));
+    }
+    std::string body = in.substr(body_at, 5);
+    sendAll(fd, fmt::format("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}", body));
+  });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(),
+          "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  std::string rest;
+  Response interim = readResponse(c.get(), rest);
+  ASSERT_EQ(interim.status, 100) << interim.head;
+  sendAll(c.get(), "hello");
+  Response final_response = readResponse(c.get(), rest);
+  EXPECT_EQ(final_response.status, 200);
+  EXPECT_EQ(final_response.body, "hello");
+}
+
+TEST_F(ProxyTest, WebSocketTunnelsOnlyAfter101) {
+  Backend ws([](int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    sendAll(
+        fd,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    in.erase(0, in.find("\r\n\r\n") + 4);
+    if (!in.empty()) sendAll(fd, in);  // bytes that came with the request
+    echoHandler(fd);
+  });
+  startProxy(serviceYaml(ws.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(),
+          "GET /ws HTTP/1.1\r\nHost: w\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+          "early-frame");
+  std::string got;
+  ASSERT_TRUE(readUntil(c.get(), got, "early-frame")) << got;
+  EXPECT_EQ(got.rfind("HTTP/1.1 101", 0), 0U) << got;
+  sendAll(c.get(), "more");
+  got.clear();
+  ASSERT_TRUE(readUntil(c.get(), got, "more"));
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].code, 101);
+}
+
+TEST_F(ProxyTest, UpgradeRefusedKeepsParsingHttp) {
+  // R16: the backend answers 200 to the upgrade; the bytes after the request
+  // are HTTP, not a tunnel, and garbage there is a 400, never forwarded.
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(),
+          "GET /ws HTTP/1.1\r\nHost: w\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+          "\x81\x05hello GET /smuggled HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 200);
+  Response second = readResponse(c.get(), rest);
+  EXPECT_EQ(second.status, 400);
+  EXPECT_EQ(web.connections(), 1);
+  auto reqs = recorder_.waitRequests(2);
+  for (const auto& q : reqs) EXPECT_NE(q.code, 0);
+}
+
+TEST_F(ProxyTest, LocalRepliesCarryResponseFlags) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  // A port nothing listens on: take one and close it.
+  std::uint16_t dead_port = 0;
+  {
+    Backend tmp([](int) {});
+    dead_port = tmp.port();
+  }
+  startProxy(fmt::format(R"(
+mesh: {{outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}}}
+services:
+- name: empty
+  addresses: [10.255.0.3]
+  ports: [{{port: 80, protocol: HTTP}}]
+- name: dead
+  addresses: [10.255.0.4]
+  ports: [{{port: 80, protocol: HTTP, targetPort: {}}}]
+  endpoints: [{{address: 127.0.0.1}}, {{address: 127.0.0.2}}]
+)",
+                         dead_port));
+  struct Want {
+    const char* address;
+    int status;
+    std::uint32_t flags;
+  };
+  for (Want w : {Want{"10.255.0.3", 503, flags::kNoHealthyUpstream},
+                 Want{"10.255.0.4", 503,
+                      flags::kUpstreamConnectionFailure | flags::kUpstreamRetryLimitExceeded},
+                 Want{"192.0.2.1", 502, flags::kNoRouteFound}}) {
+    setDestination(w.address, 80);
+    Fd c = client();
+    sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+    std::string rest;
+    Response r = readResponse(c.get(), rest);
+    EXPECT_EQ(r.status, w.status) << w.address;
+    // The request had no body: the connection stays usable.
+    sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n");
+    Response again = readResponse(c.get(), rest);
+    EXPECT_EQ(again.status, w.status) << w.address;
+  }
+  // Reports come from two workers: match them by cluster, not by order.
+  auto reqs = recorder_.waitRequests(6);
+  ASSERT_EQ(reqs.size(), 6U);
+  std::map<std::string, std::vector<std::uint32_t>> by_cluster;
+  for (const auto& q : reqs) by_cluster[q.cluster].push_back(q.flags);
+  using Flags = std::vector<std::uint32_t>;
+  EXPECT_EQ(by_cluster["outbound|80||empty.default.svc.cluster.local"],
+            Flags(2, flags::kNoHealthyUpstream));
+  EXPECT_EQ(by_cluster["outbound|80||dead.default.svc.cluster.local"],
+            Flags(2, flags::kUpstreamConnectionFailure | flags::kUpstreamRetryLimitExceeded));
+  EXPECT_EQ(by_cluster["BlackHoleCluster"], Flags(2, flags::kNoRouteFound));
+}
+
+TEST_F(ProxyTest, BadRequestsAreRefusedWith400AndClosed) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(),
+          "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+  std::string all = readAll(c.get());
+  EXPECT_EQ(all.rfind("HTTP/1.1 400", 0), 0U) << all;
+  EXPECT_EQ(web.connections(), 0);
+}
+
+TEST_F(ProxyTest, UpstreamResetBeforeResponseIs503UC) {
+  Backend web([](int fd) {
+    std::string in;
+    readUntil(fd, in, "\r\n\r\n");
+    // Close without answering.
+  });
+  startProxy(serviceYaml(web.port()));
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 503);
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].flags, flags::kUpstreamConnectionTermination);
+}
+
+TEST_F(ProxyTest, RoundRobinAlternatesEndpoints) {
+  Backend a([](int fd) { httpHandler(fd, "a"); });
+  Backend b([](int fd) { httpHandler(fd, "b"); });
+  // Two endpoints on two loopback addresses with per-endpoint ports.
+  startProxy(fmt::format(R"(
+services:
+- name: web
+  addresses: [10.255.0.1]
+  ports: [{{name: http, port: 80, protocol: HTTP}}]
+  loadBalancer: ROUND_ROBIN
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}, {{address: 127.0.0.1, ports: {{http: {}}}}}]
+)",
+                         a.port(), b.port()),
+             1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  std::string seen;
+  for (int i = 0; i < 4; ++i) {
+    sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+    Response r = readResponse(c.get(), rest);
+    ASSERT_EQ(r.status, 200);
+    seen += r.body.substr(0, 1);
+  }
+  EXPECT_TRUE(seen == "abab" || seen == "baba") << seen;
+}
+
+TEST_F(ProxyTest, ConfigReloadReachesNewRequestsWithoutDroppingConnections) {
+  Backend a([](int fd) { httpHandler(fd, "a"); });
+  Backend b([](int fd) { httpHandler(fd, "b"); });
+  startProxy(serviceYaml(a.port()), 2);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.substr(0, 1), "a");
+  reload(serviceYaml(b.port()), 1);
+  // The same downstream connection carries on; a later request sees the
+  // new endpoints (the update is posted: wait for it, bounded).
+  std::string got;
+  for (int i = 0; i < 200 && got != "b"; ++i) {
+    sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+    Response again = readResponse(c.get(), rest);
+    ASSERT_EQ(again.status, 200);
+    got = again.body.substr(0, 1);
+    if (got != "b") std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(got, "b");
+}
+
+TEST_F(ProxyTest, DrainFinishesInFlightRequestsWithConnectionClose) {
+  std::atomic<bool> release{false};
+  std::atomic<int> waiting{0};
+  Backend slow([&](int fd) {
+    std::string in;
+    for (;;) {
+      if (!readUntil(fd, in, "\r\n\r\n")) return;
+      bool is_slow = in.find("/slow") != std::string::npos;
+      in.erase(0, in.find("\r\n\r\n") + 4);
+      if (is_slow) {
+        ++waiting;
+        while (!release) std::this_thread::sleep_for(5ms);
+      }
+      if (!sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")) return;
+    }
+  });
+  startProxy(serviceYaml(slow.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd idle = client();
+  std::string idle_rest;
+  sendAll(idle.get(), "GET /fast HTTP/1.1\r\nHost: w\r\n\r\n");
+  ASSERT_EQ(readResponse(idle.get(), idle_rest).status, 200);
+  Fd busy = client();
+  sendAll(busy.get(), "GET /slow HTTP/1.1\r\nHost: w\r\n\r\n");
+  for (int i = 0; i < 1000 && waiting == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(waiting, 1);
+  proxy_->drain(std::chrono::seconds(10));
+  // The idle keep-alive connection is closed (EOF, no reset)...
+  EXPECT_EQ(readAll(idle.get()), "");
+  // ...new connections are refused...
+  Fd late;
+  for (int i = 0; i < 100; ++i) {
+    late = connectTo(proxy_->outboundPort());
+    if (late.get() < 0) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_LT(late.get(), 0);
+  // ...and the request in flight finishes, with Connection: close.
+  release = true;
+  std::string rest;
+  Response r = readResponse(busy.get(), rest);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "done");
+  EXPECT_TRUE(hasHeader(r, "connection: close")) << r.head;
+  proxy_->wait();  // the workers end once their connections are gone
+}
+
+}  // namespace
+}  // namespace remora::proxy

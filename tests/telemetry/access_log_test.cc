@@ -1,0 +1,260 @@
+#include <thread>
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "core/json.h"
+#include "telemetry/records.h"
+
+namespace remora::telemetry {
+namespace {
+
+RequestRecord sampleRequest() {
+  RequestRecord r;
+  r.method = "GET";
+  r.path = "/productpage?x=\"1\"";
+  r.authority = "productpage:9080";
+  r.request_id = "8f2c2f4e-1111-2222-3333-444455556666";
+  r.user_agent = "curl/7.88.1";
+  r.upstream_cluster = "outbound|9080||productpage.default.svc.cluster.local";
+  r.upstream_host = {asio::ip::make_address("10.244.0.7"), 9080};
+  r.upstream_local_address = {asio::ip::make_address("10.244.0.5"), 36732};
+  r.downstream_remote_address = {asio::ip::make_address("::1"), 49818};
+  r.downstream_local_address = {asio::ip::make_address("10.96.1.1"), 9080};
+  r.response_code = 200;
+  r.response_flags = 0;
+  r.response_code_details = "via_upstream";
+  r.request_body_bytes = 12;
+  r.response_body_bytes = 5293;
+  r.start_time = SystemTime(std::chrono::milliseconds(1'735'689'600'123));  // 2025-01-01
+  r.duration = std::chrono::microseconds(25'700);
+  r.upstream_service_time = std::chrono::milliseconds(24);
+  r.route_name = "default";
+  return r;
+}
+
+Json parseLine(const std::string& line) {
+  auto parsed = parseJson(line);
+  EXPECT_TRUE(parsed.has_value()) << line;
+  return parsed.has_value() ? *parsed : Json();
+}
+
+TEST(AccessLogJson, IstioDefaultFieldsParseBack) {
+  std::string line;
+  appendAccessLogJson(line, sampleRequest());
+  const Json j = parseLine(line);
+  const std::vector<std::string> want_keys = {"authority",
+                                              "bytes_received",
+                                              "bytes_sent",
+                                              "connection_termination_details",
+                                              "downstream_local_address",
+                                              "downstream_remote_address",
+                                              "duration",
+                                              "method",
+                                              "path",
+                                              "protocol",
+                                              "request_id",
+                                              "requested_server_name",
+                                              "response_code",
+                                              "response_code_details",
+                                              "response_flags",
+                                              "route_name",
+                                              "start_time",
+                                              "upstream_cluster",
+                                              "upstream_host",
+                                              "upstream_local_address",
+                                              "upstream_service_time",
+                                              "upstream_transport_failure_reason",
+                                              "user_agent",
+                                              "x_forwarded_for"};
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys, want_keys);  // Istio's set, alphabetical as Envoy writes it
+  EXPECT_EQ(j["authority"], "productpage:9080");
+  EXPECT_EQ(j["bytes_received"], 12);
+  EXPECT_EQ(j["bytes_sent"], 5293);
+  EXPECT_TRUE(j["connection_termination_details"].is_null());
+  EXPECT_EQ(j["downstream_local_address"], "10.96.1.1:9080");
+  EXPECT_EQ(j["downstream_remote_address"], "[::1]:49818");
+  EXPECT_EQ(j["duration"], 25);
+  EXPECT_EQ(j["method"], "GET");
+  EXPECT_EQ(j["path"], "/productpage?x=\"1\"");
+  EXPECT_EQ(j["protocol"], "HTTP/1.1");
+  EXPECT_EQ(j["request_id"], "8f2c2f4e-1111-2222-3333-444455556666");
+  EXPECT_TRUE(j["requested_server_name"].is_null());
+  EXPECT_EQ(j["response_code"], 200);
+  EXPECT_EQ(j["response_code_details"], "via_upstream");
+  EXPECT_EQ(j["response_flags"], "-");
+  EXPECT_EQ(j["route_name"], "default");
+  EXPECT_EQ(j["start_time"], "2025-01-01T00:00:00.123Z");
+  EXPECT_EQ(j["upstream_cluster"], "outbound|9080||productpage.default.svc.cluster.local");
+  EXPECT_EQ(j["upstream_host"], "10.244.0.7:9080");
+  EXPECT_EQ(j["upstream_local_address"], "10.244.0.5:36732");
+  EXPECT_EQ(j["upstream_service_time"], "24");
+  EXPECT_TRUE(j["upstream_transport_failure_reason"].is_null());
+  EXPECT_EQ(j["user_agent"], "curl/7.88.1");
+  EXPECT_TRUE(j["x_forwarded_for"].is_null());
+}
+
+TEST(AccessLogJson, LocalReplyWithFlagsAndNoUpstream) {
+  RequestRecord r;
+  r.method = "GET";
+  r.path = "/";
+  r.response_code = 503;
+  r.response_flags = flags::kUpstreamConnectionFailure | flags::kUpstreamRetryLimitExceeded;
+  r.response_code_details = "upstream_reset_before_response_started{connection_failure}";
+  r.upstream_transport_failure_reason = "delayed_connect_error:_Connection_refused";
+  const Json j = parseLine([&] {
+    std::string s;
+    appendAccessLogJson(s, r);
+    return s;
+  }());
+  EXPECT_EQ(j["response_code"], 503);
+  EXPECT_EQ(j["response_flags"], "UF,URX");
+  EXPECT_TRUE(j["upstream_host"].is_null());
+  EXPECT_TRUE(j["upstream_service_time"].is_null());
+  EXPECT_EQ(j["start_time"], "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(j["upstream_transport_failure_reason"], "delayed_connect_error:_Connection_refused");
+}
+
+TEST(AccessLogJson, HostileHeaderBytesStillParse) {
+  struct Case {
+    std::string name;
+    std::string user_agent;
+    std::string want;  // after parsing back
+  };
+  const std::vector<Case> cases = {
+      {"quotes and backslashes", R"(a"b\c)", R"(a"b\c)"},
+      {"controls", std::string("a\x01\x1f\tb\r\n", 7), std::string("a\x01\x1f\tb\r\n", 7)},
+      {"nul", std::string("a\0b", 3), std::string("a\0b", 3)},
+      {"valid utf-8", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+      {"obs-text latin-1", "caf\xe9", "caf\xef\xbf\xbd"},
+      {"truncated sequence", "\xe2\x82", "\xef\xbf\xbd\xef\xbf\xbd"},
+      {"overlong slash", "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},
+      {"surrogate", "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+      {"beyond U+10FFFF", "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+      {"json injection", R"(x","response_code":999,"y":")", R"(x","response_code":999,"y":")"},
+  };
+  for (const auto& c : cases) {
+    RequestRecord r;
+    r.user_agent = c.user_agent;
+    std::string line;
+    appendAccessLogJson(line, r);
+    EXPECT_EQ(line.find('\n'), std::string::npos) << c.name;
+    const Json j = parseLine(line);
+    ASSERT_TRUE(j.is_object()) << c.name;
+    EXPECT_EQ(j["user_agent"], c.want) << c.name;
+    EXPECT_EQ(j["response_code"], 0) << c.name;
+  }
+}
+
+TEST(AccessLogJson, TcpConnectionLine) {
+  ConnectionRecord c;
+  c.bytes_received = 10;
+  c.bytes_sent = 20;
+  c.upstream_cluster = "PassthroughCluster";
+  c.response_flags = flags::kUpstreamConnectionTermination;
+  c.duration = std::chrono::seconds(3);
+  std::string line;
+  appendAccessLogJson(line, c);
+  const Json j = parseLine(line);
+  EXPECT_EQ(j.size(), 24u);
+  EXPECT_TRUE(j["method"].is_null());
+  EXPECT_TRUE(j["protocol"].is_null());
+  EXPECT_EQ(j["response_code"], 0);
+  EXPECT_EQ(j["bytes_received"], 10);
+  EXPECT_EQ(j["bytes_sent"], 20);
+  EXPECT_EQ(j["duration"], 3000);
+  EXPECT_EQ(j["response_flags"], "UC");
+}
+
+// Lines written through per-worker sinks arrive whole, one per line, none
+// lost, and the destructor flushes what is left.
+TEST(AccessLog, WorkersWriteWholeLinesThroughThePipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::string collected;
+  std::thread reader([&] {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      collected.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  constexpr int kWorkers = 2;
+  // 400 lines of ~700 bytes fit in what a sink may hold while the writer
+  // is slow (the ring plus the pending buffer), so none may be dropped
+  // however the threads are scheduled.
+  constexpr int kLines = 400;
+  {
+    AccessLog log(kWorkers, fds[1]);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < kWorkers; ++w) {
+      workers.emplace_back([&, w] {
+        auto r = sampleRequest();
+        auto& sink = log.worker(static_cast<std::size_t>(w));
+        for (int i = 0; i < kLines; ++i) {
+          r.response_code = static_cast<std::uint32_t>(200 + w);
+          r.request_body_bytes = static_cast<std::uint64_t>(i);
+          sink.log(r);
+        }
+        sink.flush();
+      });
+    }
+    for (auto& t : workers) t.join();
+    EXPECT_EQ(log.dropped(), 0u);
+    EXPECT_EQ(log.written(), static_cast<std::uint64_t>(kWorkers * kLines));
+  }
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  std::vector<std::vector<bool>> seen(kWorkers, std::vector<bool>(kLines, false));
+  std::size_t pos = 0, lines = 0;
+  while (pos < collected.size()) {
+    const auto nl = collected.find('\n', pos);
+    ASSERT_NE(nl, std::string::npos);
+    const Json j = parseLine(collected.substr(pos, nl - pos));
+    const int w = j["response_code"].get<int>() - 200;
+    const auto i = j["bytes_received"].get<std::size_t>();
+    ASSERT_TRUE(w >= 0 && w < kWorkers);
+    ASSERT_LT(i, static_cast<std::size_t>(kLines));
+    EXPECT_FALSE(seen[static_cast<std::size_t>(w)][i]);
+    seen[static_cast<std::size_t>(w)][i] = true;
+    pos = nl + 1;
+    ++lines;
+  }
+  EXPECT_EQ(lines, static_cast<std::size_t>(kWorkers * kLines));
+}
+
+// A log nobody reads (a blocked pipe) must not block the worker: lines are
+// dropped and counted instead.
+TEST(AccessLog, BlockedPipeDropsInsteadOfBlocking) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::thread drain;
+  {
+    AccessLog log(1, fds[1]);
+    auto r = sampleRequest();
+    std::string big_agent(4000, 'a');
+    r.user_agent = big_agent;
+    // Far more than the pipe (64 KiB) + the ring + the pending buffer hold.
+    for (int i = 0; i < 2000; ++i) log.worker(0).log(r);
+    EXPECT_GT(log.dropped(), 0u);
+    EXPECT_EQ(log.dropped() + log.written(), 2000u);
+    // Unblock the writer so that the destructor can finish.
+    drain = std::thread([&] {
+      char buf[65536];
+      while (::read(fds[0], buf, sizeof(buf)) > 0) {
+      }
+    });
+  }
+  ::close(fds[1]);
+  drain.join();
+  ::close(fds[0]);
+}
+
+}  // namespace
+}  // namespace remora::telemetry

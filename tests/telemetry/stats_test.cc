@@ -1,0 +1,305 @@
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "telemetry/records.h"
+#include "tests/telemetry/prom_parse.h"
+
+long allocationCount();  // tests/http/alloc_counter.cc
+
+namespace remora::telemetry {
+namespace {
+
+using test::parseExposition;
+
+const Workload kProductpage{
+    .name = "productpage-v1",
+    .namespace_ = "default",
+    .app = "productpage",
+    .version = "v1",
+    .principal = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"};
+const Workload kReviews{.name = "reviews-v2",
+                        .namespace_ = "default",
+                        .app = "reviews",
+                        .version = "v2",
+                        .principal = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"};
+
+RequestRecord outbound(std::uint32_t code = 200) {
+  RequestRecord r;
+  r.reporter = Reporter::Source;
+  r.source = &kProductpage;
+  r.destination = &kReviews;
+  r.destination_service = "reviews.default.svc.cluster.local";
+  r.method = "GET";
+  r.path = "/reviews/0";
+  r.response_code = code;
+  r.mutual_tls = true;
+  r.request_body_bytes = 0;
+  r.response_body_bytes = 295;
+  r.duration = std::chrono::microseconds(3'400);
+  return r;
+}
+
+TEST(ResponseFlags, EnvoyNamesInBitOrder) {
+  struct Case {
+    std::uint32_t bits;
+    std::string text;
+  };
+  const Case cases[] = {
+      {0, "-"},
+      {flags::kUpstreamConnectionFailure, "UF"},
+      {flags::kUpstreamConnectionFailure | flags::kUpstreamRetryLimitExceeded, "UF,URX"},
+      {flags::kNoHealthyUpstream, "UH"},
+      {flags::kNoRouteFound, "NR"},
+      {flags::kUpstreamRequestTimeout, "UT"},
+      {flags::kDownstreamConnectionTermination, "DC"},
+      {flags::kUpstreamConnectionTermination, "UC"},
+      {flags::kLocalReset | flags::kDownstreamRemoteReset, "LR,DR"},
+      {flags::kUnauthorizedExternalService | flags::kDownstreamProtocolError, "UAEX,DPE"},
+      {1u << 31, "-"},  // an unknown bit is ignored
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(responseFlagsString(c.bits), c.text) << c.bits;
+  }
+}
+
+TEST(StatsRegistry, EmptyRegistryRendersValidFamilies) {
+  StatsRegistry reg(2);
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  EXPECT_EQ(ex.types["istio_requests_total"], "counter");
+  EXPECT_EQ(ex.types["istio_request_duration_milliseconds"], "histogram");
+  EXPECT_EQ(ex.types["istio_request_bytes"], "histogram");
+  EXPECT_EQ(ex.types["istio_response_bytes"], "histogram");
+  EXPECT_EQ(ex.types["istio_tcp_sent_bytes_total"], "counter");
+  EXPECT_EQ(ex.types["istio_tcp_received_bytes_total"], "counter");
+  EXPECT_EQ(ex.types["istio_tcp_connections_opened_total"], "counter");
+  EXPECT_EQ(ex.types["istio_tcp_connections_closed_total"], "counter");
+  EXPECT_TRUE(ex.samples.empty());
+}
+
+TEST(StatsRegistry, RequestCountsMergeAcrossWorkersWithIstioLabels) {
+  StatsRegistry reg(3);
+  reg.worker(0).recordRequest(outbound());
+  reg.worker(1).recordRequest(outbound());
+  reg.worker(2).recordRequest(outbound());
+  reg.worker(1).recordRequest(outbound(503));
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  const std::map<std::string, std::string> labels = {
+      {"reporter", "source"},
+      {"source_workload", "productpage-v1"},
+      {"source_workload_namespace", "default"},
+      {"source_principal", "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"},
+      {"source_app", "productpage"},
+      {"source_version", "v1"},
+      {"source_canonical_service", "productpage"},
+      {"source_canonical_revision", "v1"},
+      {"source_cluster", "Kubernetes"},
+      {"destination_workload", "reviews-v2"},
+      {"destination_workload_namespace", "default"},
+      {"destination_principal", "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"},
+      {"destination_app", "reviews"},
+      {"destination_version", "v2"},
+      {"destination_canonical_service", "reviews"},
+      {"destination_canonical_revision", "v2"},
+      {"destination_cluster", "Kubernetes"},
+      {"destination_service", "reviews.default.svc.cluster.local"},
+      {"destination_service_name", "reviews"},
+      {"destination_service_namespace", "default"},
+      {"request_protocol", "http"},
+      {"response_code", "200"},
+      {"grpc_response_status", "unknown"},
+      {"response_flags", "-"},
+      {"connection_security_policy", "mutual_tls"},
+  };
+  ASSERT_EQ(ex.find("istio_requests_total").size(), 2u);
+  const auto* s = ex.find("istio_requests_total", labels).at(0);
+  EXPECT_EQ(s->labels, labels);  // exactly Istio's label set, nothing more
+  EXPECT_EQ(s->value, 3);
+  auto l503 = labels;
+  l503["response_code"] = "503";
+  EXPECT_EQ(ex.value("istio_requests_total", l503), 1);
+}
+
+TEST(StatsRegistry, HistogramBucketsAreIstiosAndCumulative) {
+  StatsRegistry reg(1);
+  auto r = outbound();
+  r.duration = std::chrono::microseconds(500);  // exactly 0.5 ms: the first bucket
+  reg.worker(0).recordRequest(r);
+  r.duration = std::chrono::microseconds(3'400);
+  reg.worker(0).recordRequest(r);
+  r.duration = std::chrono::hours(2);  // beyond the last bound
+  reg.worker(0).recordRequest(r);
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  auto buckets = ex.find("istio_request_duration_milliseconds_bucket");
+  std::vector<std::string> les;
+  std::vector<double> counts;
+  for (const auto* b : buckets) {
+    les.push_back(b->labels.at("le"));
+    counts.push_back(b->value);
+  }
+  const std::vector<std::string> want_les = {
+      "0.5",  "1",    "5",     "10",    "25",    "50",     "100",    "250",     "500",     "1000",
+      "2500", "5000", "10000", "30000", "60000", "300000", "600000", "1800000", "3600000", "+Inf"};
+  EXPECT_EQ(les, want_les);
+  EXPECT_EQ(counts[0], 1);   // le=0.5
+  EXPECT_EQ(counts[1], 1);   // le=1
+  EXPECT_EQ(counts[2], 2);   // le=5 takes the 3.4 ms one
+  EXPECT_EQ(counts[18], 2);  // le=3600000
+  EXPECT_EQ(counts[19], 3);  // +Inf
+  EXPECT_EQ(ex.value("istio_request_duration_milliseconds_count"), 3);
+  EXPECT_DOUBLE_EQ(*ex.value("istio_request_duration_milliseconds_sum"), 0.5 + 3.4 + 7'200'000);
+  // Sizes: 0 bytes falls in le=0.5; 295 in le=500.
+  EXPECT_EQ(ex.value("istio_request_bytes_bucket", {{"le", "0.5"}}), 3);
+  EXPECT_EQ(ex.value("istio_response_bytes_bucket", {{"le", "250"}}), 0);
+  EXPECT_EQ(ex.value("istio_response_bytes_bucket", {{"le", "500"}}), 3);
+  EXPECT_EQ(ex.value("istio_response_bytes_sum"), 3 * 295);
+}
+
+TEST(StatsRegistry, LabelValuesAreEscapedAndUnknownsNamed) {
+  StatsRegistry reg(1);
+  const Workload weird{.name = "a\"b\\c\nd", .namespace_ = "ns"};
+  RequestRecord r;
+  r.reporter = Reporter::Destination;
+  r.source = nullptr;  // unknown peer
+  r.destination = &weird;
+  r.destination_service = "";
+  r.response_code = 0;
+  r.response_flags = flags::kDownstreamConnectionTermination;
+  reg.worker(0).recordRequest(r);
+  const std::string text = reg.renderPrometheus();
+  EXPECT_NE(text.find(R"(destination_workload="a\"b\\c\nd")"), std::string::npos) << text;
+  auto ex = parseExposition(text);
+  ASSERT_EQ(ex.error, "");
+  const auto* s = ex.find("istio_requests_total").at(0);
+  EXPECT_EQ(s->labels.at("destination_workload"), "a\"b\\c\nd");
+  EXPECT_EQ(s->labels.at("reporter"), "destination");
+  EXPECT_EQ(s->labels.at("source_workload"), "unknown");
+  EXPECT_EQ(s->labels.at("source_principal"), "unknown");
+  EXPECT_EQ(s->labels.at("destination_service"), "unknown");
+  EXPECT_EQ(s->labels.at("destination_canonical_revision"), "latest");
+  EXPECT_EQ(s->labels.at("response_code"), "0");
+  EXPECT_EQ(s->labels.at("response_flags"), "DC");
+  EXPECT_EQ(s->labels.at("connection_security_policy"), "none");
+}
+
+TEST(StatsRegistry, GrpcStatusAndServiceNamesGiven) {
+  StatsRegistry reg(1);
+  auto r = outbound();
+  r.grpc_status = 14;
+  r.destination_service = "10.96.0.7:8080";  // passthrough: no derivable name
+  r.destination_service_name = "";
+  reg.worker(0).recordRequest(r);
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  const auto* s = ex.find("istio_requests_total").at(0);
+  EXPECT_EQ(s->labels.at("grpc_response_status"), "14");
+  EXPECT_EQ(s->labels.at("request_protocol"), "grpc");
+  EXPECT_EQ(s->labels.at("destination_service_namespace"), "unknown");
+}
+
+TEST(StatsRegistry, TcpCountersWithProgressAndClose) {
+  StatsRegistry reg(2);
+  ConnectionRecord c;
+  c.reporter = Reporter::Destination;
+  c.source = &kProductpage;
+  c.destination = &kReviews;
+  c.destination_service = "reviews.default.svc.cluster.local";
+  reg.worker(0).tcpOpened(c);
+  c.bytes_sent = 100;
+  c.bytes_received = 40;
+  reg.worker(0).tcpProgress(c);
+  EXPECT_EQ(c.reported_sent, 100u);
+  c.bytes_sent = 150;
+  c.bytes_received = 45;
+  reg.worker(0).tcpClosed(c);
+  ConnectionRecord other = c;
+  other.reported_sent = other.reported_received = 0;
+  reg.worker(1).tcpOpened(other);
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  EXPECT_EQ(ex.value("istio_tcp_connections_opened_total"), 2);
+  EXPECT_EQ(ex.value("istio_tcp_connections_closed_total"), 1);
+  EXPECT_EQ(ex.value("istio_tcp_sent_bytes_total"), 150);
+  EXPECT_EQ(ex.value("istio_tcp_received_bytes_total"), 45);
+  const auto* s = ex.find("istio_tcp_sent_bytes_total").at(0);
+  EXPECT_EQ(s->labels.at("request_protocol"), "tcp");
+  EXPECT_EQ(s->labels.count("response_code"), 0u);
+  EXPECT_EQ(s->labels.at("reporter"), "destination");
+}
+
+TEST(StatsRegistry, RepeatLabelSetDoesNotAllocate) {
+  StatsRegistry reg(1);
+  auto r = outbound();
+  ConnectionRecord c;
+  c.source = &kProductpage;
+  reg.worker(0).recordRequest(r);  // first sight allocates
+  reg.worker(0).tcpOpened(c);
+  const long before = allocationCount();
+  for (int i = 0; i < 1000; ++i) {
+    r.duration = std::chrono::microseconds(i * 37);
+    reg.worker(0).recordRequest(r);
+    reg.worker(0).tcpClosed(c);
+  }
+  EXPECT_EQ(allocationCount() - before, 0);
+  EXPECT_EQ(reg.worker(0).labelSets(), 2u);
+}
+
+TEST(StatsRegistry, SameTextDifferentFieldsAreDifferentLabelSets) {
+  // "ab"+"c" and "a"+"bc" must not share a key.
+  StatsRegistry reg(1);
+  const Workload a{.name = "ab", .namespace_ = "c"};
+  const Workload b{.name = "a", .namespace_ = "bc"};
+  auto r = outbound();
+  r.source = &a;
+  reg.worker(0).recordRequest(r);
+  r.source = &b;
+  reg.worker(0).recordRequest(r);
+  EXPECT_EQ(reg.worker(0).labelSets(), 2u);
+}
+
+// Workers record while another thread scrapes: run under TSan (the tsan
+// preset) this proves the publication scheme; in any build every scrape
+// must parse and counters never go backwards.
+TEST(StatsRegistry, ConcurrentScrapeWhileWorkersRecord) {
+  constexpr int kWorkers = 2;
+  constexpr int kPerWorker = 5'000;
+  StatsRegistry reg(kWorkers);
+  std::vector<std::thread> threads;
+  std::atomic<int> done{0};
+  std::vector<Workload> peers(50);
+  for (std::size_t i = 0; i < peers.size(); ++i) peers[i].name = "peer-" + std::to_string(i);
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      WorkerStats& stats = reg.worker(static_cast<std::size_t>(w));
+      for (int i = 0; i < kPerWorker; ++i) {
+        auto r = outbound(i % 7 == 0 ? 503 : 200);
+        r.source = &peers[static_cast<std::size_t>(i) % peers.size()];  // new label sets appear
+        stats.recordRequest(r);
+      }
+      done.fetch_add(1);
+    });
+  }
+  double last_total = 0;
+  int scrapes = 0;
+  while (done.load() < kWorkers || scrapes < 3) {
+    auto ex = parseExposition(reg.renderPrometheus());
+    ASSERT_EQ(ex.error, "");
+    double total = 0;
+    for (const auto* s : ex.find("istio_requests_total")) total += s->value;
+    EXPECT_GE(total, last_total);
+    last_total = total;
+    ++scrapes;
+  }
+  for (auto& t : threads) t.join();
+  auto ex = parseExposition(reg.renderPrometheus());
+  double total = 0;
+  for (const auto* s : ex.find("istio_requests_total")) total += s->value;
+  EXPECT_EQ(total, kWorkers * kPerWorker);
+  EXPECT_EQ(ex.find("istio_requests_total").size(), 100u);  // 50 peers x {200, 503}
+}
+
+}  // namespace
+}  // namespace remora::telemetry
