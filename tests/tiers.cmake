@@ -45,5 +45,8 @@ remora_add_pytest(control.cli FILE "${CMAKE_CURRENT_SOURCE_DIR}/control/test_con
 
 # `remora local` end to end, the flow of `make demo` (tests/netns/test_local.py).
 remora_add_pytest(netns.local FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_local.py" LABELS netns)
+# `make demo` itself, its every step asserted (tests/netns/test_demo.py).
+remora_add_pytest(netns.demo FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_demo.py" LABELS netns
+                  TIMEOUT 400)
 # `remora proxy` between two meshed pods (tests/netns/test_proxy.py).
 remora_add_pytest(netns.proxy FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_proxy.py" LABELS netns)

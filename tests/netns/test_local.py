@@ -5,9 +5,9 @@ remora-<id>-*); a finalizer runs `remora local down` whatever happens, and
 the assertions on `down` check that nothing of the run is left: namespaces,
 processes, the run directory, the mount points made on the host.
 
-Steps that need pieces still being built (the sidecar, remora check) are
-asserted as they are today: the sidecar's absence is reported, and the
-capture refuses the client's connections, as it must with no proxy.
+Steps that need pieces still being built (remora check, mTLS) are asserted
+as they are today; with a build that has no sidecar, the capture must refuse
+the client's connections, as it must with no proxy.
 """
 
 from __future__ import annotations
@@ -198,9 +198,50 @@ def test_up_runs_the_injected_pods_as_written(local, injected):
         # Delivered by web's sidecar: Istio's inbound passthrough source.
         access = local.dir / "pods" / "hello" / web["name"] / "nginx-web" / "access.log"
         assert access.read_text().splitlines()[-1].startswith("127.0.0.6 ")
+        assert_both_sidecars_saw_it(local, client, web)
     else:
         # Captured to :15001 where no proxy listens: refused, never bypassed.
         assert res.returncode == 7, res.stdout + res.stderr
+
+
+def sidecar_log(local, pod) -> list[dict]:
+    """The JSON access log lines of a pod's sidecar (its stdout, beside spdlog's lines)."""
+    path = local.dir / "pods" / "hello" / pod["name"] / "logs" / "istio-proxy.log"
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def assert_both_sidecars_saw_it(local, client, web):
+    """The demo's step 4: one request in both proxies' metrics and access logs."""
+    def requests_total(pod, reporter):
+        out = local.exec(pod["workload"].split("/")[1], "curl", "-sf", "-m", "5", "http://127.0.0.1:15090/stats/prometheus",
+                         container="istio-proxy", check=True).stdout
+        return [line for line in out.splitlines()
+                if line.startswith("istio_requests_total{") and f'reporter="{reporter}"' in line]
+
+    outbound = requests_total(client, "source")
+    inbound = requests_total(web, "destination")
+    assert outbound, "the client's sidecar counts no outbound request"
+    assert inbound, "web's sidecar counts no inbound request"
+    for line in outbound + inbound:
+        assert 'response_code="200"' in line, line
+        assert 'destination_workload="web"' in line, line
+    # The client's sidecar knows its own workload; web's learns the peer's only
+    # through mTLS metadata exchange, so without mTLS it says "unknown", as Istio does.
+    assert all('source_workload="client"' in line for line in outbound), outbound
+
+    # The access logs: the same x-request-id on both sides (Istio's default format).
+    deadline = time.monotonic() + 10  # the log ring is flushed by the worker, not per request
+    while True:
+        ids_out = {e.get("request_id") for e in sidecar_log(local, client)} - {None, "", "-"}
+        ids_in = {e.get("request_id") for e in sidecar_log(local, web)} - {None, "", "-"}
+        if ids_out & ids_in or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert ids_out & ids_in, f"no x-request-id in both logs: {ids_out} / {ids_in}"
 
 
 PLAIN = """
