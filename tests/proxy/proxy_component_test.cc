@@ -819,8 +819,11 @@ TEST_F(ProxyTest, DrainFinishesInFlightRequestsWithConnectionClose) {
   for (int i = 0; i < 1000 && waiting == 0; ++i) std::this_thread::sleep_for(5ms);
   ASSERT_EQ(waiting, 1);
   proxy_->drain(std::chrono::seconds(10));
-  // The idle keep-alive connection is closed (EOF, no reset)...
+  // The idle keep-alive connection is closed at once (EOF, no reset; the
+  // drain deadline is 10 s away)...
+  auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(readAll(idle.get()), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   // ...new connections are refused...
   Fd late;
   for (int i = 0; i < 100; ++i) {
@@ -1029,6 +1032,35 @@ TEST_F(ProxyTest, RouteTimeoutAfterTheResponseBeganCutsTheConnection) {
   auto reqs = recorder_.waitRequests(1);
   ASSERT_EQ(reqs.size(), 1U);
   EXPECT_EQ(reqs[0].flags & flags::kUpstreamRequestTimeout, flags::kUpstreamRequestTimeout);
+}
+
+TEST_F(ProxyTest, DrainClosesIdleKeepAlivesAtOnce) {
+  // Every idle keep-alive connection ends within a moment of the drain,
+  // not at its deadline (10 s here), however the drain lands relative to
+  // the end of the previous response; rounds vary the timing.
+  const int kRounds = 20;
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  for (int round = 0; round < kRounds; ++round) {
+    startProxy(serviceYaml(web.port()), 2);
+    setDestination("10.255.0.1", 80);
+    std::vector<Fd> conns;
+    for (int i = 0; i < 6; ++i) {
+      conns.push_back(client());
+      std::string rest;
+      sendAll(conns.back().get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+      ASSERT_EQ(readResponse(conns.back().get(), rest).status, 200);
+    }
+    // One more that connected and has not sent its first request yet: still
+    // in protocol detection (100 ms) when the drain comes.
+    conns.push_back(client());
+    proxy_->drain(std::chrono::seconds(10));
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      std::string got;
+      EXPECT_LT(msUntilEof(conns[i].get(), &got), 1000) << "round " << round << " conn " << i;
+      EXPECT_EQ(got, "");
+    }
+    proxy_->wait();
+  }
 }
 
 }  // namespace
