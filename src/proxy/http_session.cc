@@ -685,7 +685,11 @@ void HttpSession::localReply(int status, std::uint32_t f, std::string_view detai
   down_out_ += "\r\ncontent-length: ";
   http::appendDecimal(body.size(), down_out_);
   if (!body.empty()) down_out_ += "\r\ncontent-type: text/plain";
-  if (close_after_) down_out_ += "\r\nconnection: close";
+  if (close_after_) {
+    down_out_ += "\r\nconnection: close";
+  } else if (client_version_ == http::Version::Http10) {
+    down_out_ += "\r\nconnection: keep-alive";  // HTTP/1.0 persists only when told (RFC 9112 §9.3)
+  }
   down_out_ += "\r\n\r\n";
   down_out_ += body;
   resp_bytes_ += body.size();

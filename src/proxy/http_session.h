@@ -19,7 +19,9 @@
 //
 // Framing is re-done on each hop (hop-by-hop fields stripped as Envoy does,
 // Content-Length kept, chunked bodies re-chunked, close-delimited responses
-// chunked for HTTP/1.1 clients), never forwarded blindly (R14). Bytes after
+// chunked for HTTP/1.1 clients; for HTTP/1.0 clients, which know no chunked,
+// such bodies go de-chunked and the close ends them), never forwarded
+// blindly (R14). Bytes after
 // an upgrade request are HTTP until the upstream answers 101 (R16).
 //
 // Deadlines (one timer per connection, see setDeadline()): the request head

@@ -1063,5 +1063,110 @@ TEST_F(ProxyTest, DrainClosesIdleKeepAlivesAtOnce) {
   }
 }
 
+// ------------------------------------------------------------ HTTP/1.0
+
+// The head (lowercased) and the raw bytes after it, read to EOF.
+std::pair<std::string, std::string> splitToEof(int fd) {
+  std::string all = readAll(fd);
+  std::size_t end = all.find("\r\n\r\n");
+  if (end == std::string::npos) return {all, ""};
+  std::string head = all.substr(0, end + 4);
+  for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return {head, all.substr(end + 4)};
+}
+
+TEST_F(ProxyTest, ChunkedResponseReachesHttp10ClientDechunkedAndCloseDelimited) {
+  Backend web([](int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    sendAll(fd,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-B: 1\r\n\r\n"
+            "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+    char b;
+    (void)::recv(fd, &b, 1, 0);  // keep-alive on this side
+  });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  // With and without keep-alive asked: without a length, the close ends it.
+  for (const char* req :
+       {"GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.0\r\nHost: w\r\nConnection: keep-alive\r\n\r\n"}) {
+    Fd c = client();
+    sendAll(c.get(), req);
+    auto [head, body] = splitToEof(c.get());
+    EXPECT_EQ(head.rfind("http/1.1 200", 0), 0U) << head;
+    EXPECT_EQ(head.find("transfer-encoding"), std::string::npos) << head;
+    EXPECT_EQ(head.find("content-length"), std::string::npos) << head;
+    EXPECT_NE(head.find("connection: close"), std::string::npos) << head;
+    EXPECT_EQ(head.find("keep-alive"), std::string::npos) << head;
+    EXPECT_NE(head.find("x-b: 1"), std::string::npos) << head;
+    EXPECT_EQ(body, "hello world");  // no chunk framing, no trailer
+  }
+  auto reqs = recorder_.waitRequests(2);
+  ASSERT_EQ(reqs.size(), 2U);
+  for (const auto& q : reqs) {
+    EXPECT_EQ(q.code, 200);
+    EXPECT_EQ(q.flags, 0U);
+    EXPECT_EQ(q.response_bytes, 11U);
+  }
+}
+
+TEST_F(ProxyTest, CloseDelimitedResponseReachesHttp10ClientAsIs) {
+  Backend web([](int fd) {
+    std::string in;
+    readUntil(fd, in, "\r\n\r\n");
+    sendAll(fd, "HTTP/1.0 200 OK\r\n\r\nuntil the end");
+  });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto [head, body] = splitToEof(c.get());
+  EXPECT_EQ(head.find("transfer-encoding"), std::string::npos) << head;
+  EXPECT_NE(head.find("connection: close"), std::string::npos) << head;
+  EXPECT_EQ(body, "until the end");
+}
+
+TEST_F(ProxyTest, LengthDelimitedResponseKeepsHttp10KeepAlive) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  sendAll(c.get(), "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(hasHeader(r, "connection: keep-alive")) << r.head;
+  EXPECT_FALSE(hasHeader(r, "transfer-encoding")) << r.head;
+  sendAll(c.get(), "GET /b HTTP/1.0\r\n\r\n");
+  r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(hasHeader(r, "connection: close")) << r.head;
+  EXPECT_EQ(readAll(c.get()), rest);
+}
+
+TEST_F(ProxyTest, LocalReplyToHttp10KeepAliveSaysSo) {
+  // RFC 9112 §9.3: an HTTP/1.0 connection persists only when the response
+  // says keep-alive; a local reply that keeps the connection must say it.
+  startProxy(R"(
+services:
+- name: empty
+  addresses: [10.255.0.3]
+  ports: [{port: 80, protocol: HTTP}]
+)",
+             1);
+  setDestination("10.255.0.3", 80);
+  Fd c = client();
+  std::string rest;
+  sendAll(c.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 503);
+  EXPECT_TRUE(hasHeader(r, "connection: keep-alive")) << r.head;
+  sendAll(c.get(), "GET / HTTP/1.0\r\n\r\n");
+  r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 503);
+  EXPECT_TRUE(hasHeader(r, "connection: close")) << r.head;
+  EXPECT_EQ(readAll(c.get()), rest);
+}
+
 }  // namespace
 }  // namespace remora::proxy
