@@ -284,8 +284,11 @@ void HttpSession::armRouteTimeout() {
 }
 
 // A local reply for bytes that never became a proxied request (a codec
-// error, a header timeout): the stream's bookkeeping starts here.
+// error, a header timeout): the stream's bookkeeping starts here, and its
+// report names no method or path (not those of the previous request).
 void HttpSession::beginLocalStream() {
+  req_.clear();
+  request_id_.clear();
   if (!active_) {
     active_ = true;
     start_time_ = systemClock().now();
