@@ -171,9 +171,10 @@ std::string principalOf(const std::string& trust_domain, const std::string& ns,
 }
 
 Status parseMesh(const Json& m, MeshSettings& out) {
-  REMORA_TRY(checkKeys(m, "mesh",
-                       {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration",
-                        "idleTimeout", "protocolDetectionTimeout"}));
+  REMORA_TRY(checkKeys(
+      m, "mesh",
+      {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration", "idleTimeout",
+       "protocolDetectionTimeout", "requestHeadersTimeout", "routeTimeout"}));
   REMORA_TRY(readString(m, "trustDomain", "mesh.trustDomain", out.trust_domain));
   if (!isHostname(out.trust_domain)) {
     return invalid("mesh.trustDomain", fmt::format("\"{}\" is not a DNS name", out.trust_domain));
@@ -196,6 +197,9 @@ Status parseMesh(const Json& m, MeshSettings& out) {
   REMORA_TRY(readDuration(m, "connectTimeout", "mesh.connectTimeout", out.connect_timeout));
   REMORA_TRY(readDuration(m, "drainDuration", "mesh.drainDuration", out.drain_duration));
   REMORA_TRY(readDuration(m, "idleTimeout", "mesh.idleTimeout", out.idle_timeout));
+  REMORA_TRY(readDuration(m, "requestHeadersTimeout", "mesh.requestHeadersTimeout",
+                          out.request_headers_timeout));
+  REMORA_TRY(readDuration(m, "routeTimeout", "mesh.routeTimeout", out.route_timeout));
   REMORA_TRY(readDuration(m, "protocolDetectionTimeout", "mesh.protocolDetectionTimeout",
                           out.protocol_detection_timeout));
   return ok();

@@ -43,6 +43,13 @@ struct MeshSettings {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds drain_duration{5'000};
   std::chrono::milliseconds idle_timeout{3'600'000};
+  // From a downstream connection's open, or a request's first byte, until
+  // its head is complete: past it, 408 and close (slowloris). Envoy leaves
+  // its request_headers_timeout off; a sidecar facing any client turns it on.
+  std::chrono::milliseconds request_headers_timeout{10'000};
+  // Envoy's route timeout: from the end of the request until the end of the
+  // upstream's response; past it, 504 UT (or a reset once the response began).
+  std::chrono::milliseconds route_timeout{15'000};
   std::chrono::milliseconds protocol_detection_timeout{100};
 };
 

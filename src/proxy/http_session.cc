@@ -66,19 +66,22 @@ HttpSession::~HttpSession() {
 
 void HttpSession::start() {
   if (worker_.draining()) close_after_ = true;
+  // A new connection owes us a request head within the header timeout
+  // (nothing at all is slowloris too).
+  setDeadline(Deadline::RequestHeaders, worker_.snapshot()->mesh().request_headers_timeout);
   pumpDown();
 }
 
 // ---------------------------------------------------------------- reading
 
 void HttpSession::readDown() {
-  if (reading_down_ || closing_) return;
+  if (reading_down_ || closing_ || down_done_) return;
   reading_down_ = true;
-  if (!active_) armIdleTimer();
   down_.async_read_some(asio::buffer(down_buf_),
                         [this, alive = alive_](const std::error_code& ec, std::size_t n) {
                           if (!*alive || closing_) return;
                           reading_down_ = false;
+                          if (down_done_) return;  // a local reply ends this connection
                           if (ec) {
                             if (!active_ && parser_.isIdle()) {
                               // The client closed between requests: the normal end of keep-alive.
@@ -88,14 +91,13 @@ void HttpSession::readDown() {
                             abort(flags::kDownstreamConnectionTermination);
                             return;
                           }
-                          if (!active_) timer_.cancel();
                           din_ = std::string_view(down_buf_.data(), n);
                           pumpDown();
                         });
 }
 
 void HttpSession::pumpDown() {
-  while (!closing_ && !parser_.isPaused()) {
+  while (!closing_ && !down_done_ && !parser_.isPaused()) {
     auto consumed = parser_.feed(din_);
     if (!consumed) {
       const Error& err = consumed.error();
@@ -105,15 +107,7 @@ void HttpSession::pumpDown() {
         abort(flags::kDownstreamProtocolError);
         return;
       }
-      if (!active_) {
-        active_ = true;
-        start_time_ = systemClock().now();
-        start_mono_ = std::chrono::steady_clock::now();
-      }
-      if (snapshot_ == nullptr) snapshot_ = worker_.snapshot();
-      if (route_generation_ != snapshot_->generation()) {
-        route_ = resolveRoute(*snapshot_, direction_, original_dst_);
-      }
+      beginLocalStream();
       close_after_ = true;
       localReply(httpStatus(err.code), flags::kDownstreamProtocolError, "http1.codec_error",
                  http::reasonPhrase(httpStatus(err.code)));
@@ -212,18 +206,109 @@ void HttpSession::pumpUp() {
   }
 }
 
-void HttpSession::armIdleTimer() {
-  timer_.expires_after(worker_.snapshot()->mesh().idle_timeout);
+// ------------------------------------------------------------- deadlines
+
+void HttpSession::setDeadline(Deadline kind, std::chrono::milliseconds after) {
+  deadline_kind_ = kind;
+  deadline_ = std::chrono::steady_clock::now() + after;
+  // A wait that ends earlier re-arms itself at deadline_ (onDeadline).
+  if (timer_waiting_ && timer_.expiry() <= deadline_) return;
+  timer_.expires_at(deadline_);  // a pending wait ends with operation_aborted
+  waitTimer();
+}
+
+void HttpSession::waitTimer() {
+  timer_waiting_ = true;
   timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
-    if (!*alive || ec || active_ || closing_) return;
-    REMORA_CONN_LOG(proxy, debug, id_, "idle timeout");
-    closeGracefully();
+    // Aborted: re-armed (another wait is pending) or closing.
+    if (!*alive || ec == asio::error::operation_aborted) return;
+    timer_waiting_ = false;
+    if (closing_) return;
+    onDeadline();
   });
+}
+
+void HttpSession::onDeadline() {
+  if (deadline_kind_ == Deadline::None) return;
+  if (std::chrono::steady_clock::now() < deadline_) {
+    timer_.expires_at(deadline_);
+    waitTimer();
+    return;
+  }
+  Deadline kind = deadline_kind_;
+  deadline_kind_ = Deadline::None;
+  switch (kind) {
+    case Deadline::None: return;
+    case Deadline::Idle:
+      REMORA_CONN_LOG(proxy, debug, id_, "idle timeout");
+      closeGracefully();
+      return;
+    case Deadline::RequestHeaders:
+      REMORA_CONN_LOG(proxy, debug, id_, "request header timeout");
+      if (!active_ && parser_.isIdle()) {
+        // Not a byte of a request: nothing to answer.
+        closeGracefully();
+        return;
+      }
+      // Part of a head came: 408, then close; whatever else the client
+      // sends is no longer read (it could complete the head meanwhile).
+      down_done_ = true;
+      beginLocalStream();
+      close_after_ = true;
+      localReply(408, 0, "request_header_timeout", "request timeout");
+      return;
+    case Deadline::Connect:
+      // The connect handler sees operation_aborted: retry or 503 UF.
+      if (connecting_ != nullptr) {
+        std::error_code ignored;
+        connecting_->close(ignored);
+      }
+      return;
+    case Deadline::Route:
+      REMORA_CONN_LOG(proxy, debug, id_, "upstream response timeout");
+      if (!response_started_) {
+        localReply(504, flags::kUpstreamRequestTimeout, "upstream_response_timeout",
+                   "upstream request timeout");
+        return;
+      }
+      // Part of the response is out: all the client can learn is a cut.
+      flags_ |= flags::kUpstreamRequestTimeout;
+      response_details_ = "upstream_response_timeout";
+      abort(0);
+      return;
+  }
+}
+
+void HttpSession::armRouteTimeout() {
+  setDeadline(Deadline::Route, snapshot_->mesh().route_timeout);
+}
+
+// A local reply for bytes that never became a proxied request (a codec
+// error, a header timeout): the stream's bookkeeping starts here, and its
+// report names no method or path (not those of the previous request).
+void HttpSession::beginLocalStream() {
+  req_.clear();
+  request_id_.clear();
+  if (!active_) {
+    active_ = true;
+    start_time_ = systemClock().now();
+    start_mono_ = std::chrono::steady_clock::now();
+  }
+  if (snapshot_ == nullptr) snapshot_ = worker_.snapshot();
+  if (route_generation_ != snapshot_->generation()) {
+    route_ = resolveRoute(*snapshot_, direction_, original_dst_);
+    route_generation_ = snapshot_->generation();
+  }
 }
 
 // ------------------------------------------------------- downstream events
 
 http::CallbackResult HttpSession::onMessageBegin() {
+  // A connection's first head is timed from its open, later ones from
+  // their first byte.
+  if (deadline_kind_ != Deadline::RequestHeaders) {
+    setDeadline(Deadline::RequestHeaders, worker_.snapshot()->mesh().request_headers_timeout);
+  }
   active_ = true;
   start_time_ = systemClock().now();
   start_mono_ = std::chrono::steady_clock::now();
@@ -232,6 +317,7 @@ http::CallbackResult HttpSession::onMessageBegin() {
 
 http::CallbackResult HttpSession::onRequestHead(http::RequestHead& head) {
   req_.swap(head);
+  clearDeadline();
   client_version_ = req_.version;
   // The snapshot is taken once per request: a reload between two requests
   // of one connection applies to the second.
@@ -286,6 +372,8 @@ http::CallbackResult HttpSession::onTrailers(http::HeaderMap& trailers) {
 
 http::CallbackResult HttpSession::onMessageComplete() {
   request_done_ = true;
+  // Envoy's route timeout runs from the end of the request.
+  if (up_ != nullptr && !discard_body_ && !response_written_) armRouteTimeout();
   if (discard_body_ || up_ == nullptr) {
     // A local reply answered, or the upstream failed while the body came.
     request_complete_ = true;
@@ -341,15 +429,18 @@ void HttpSession::startUpstream() {
 void HttpSession::connectUpstream() {
   auto socket = std::make_shared<asio::ip::tcp::socket>(worker_.loop().context());
   prepareUpstreamSocket(*socket, upstream_host_, route_.kind == Route::Kind::Inbound);
-  timer_.expires_after(snapshot_->mesh().connect_timeout);
-  timer_.async_wait([socket, alive = alive_](const std::error_code& ec) {
-    if (!*alive || ec) return;
-    std::error_code ignored;
-    socket->close(ignored);
-  });
+  connecting_ = socket;
+  setDeadline(Deadline::Connect, snapshot_->mesh().connect_timeout);
   socket->async_connect(upstream_host_, [this, alive = alive_, socket](const std::error_code& ec) {
     if (!*alive || closing_) return;
-    timer_.cancel();
+    connecting_.reset();
+    // A reconnect after the request ended (a pooled connection closed under
+    // us) keeps the route timeout running.
+    if (request_done_) {
+      armRouteTimeout();
+    } else {
+      clearDeadline();
+    }
     if (!ec) {
       std::error_code ignored;
       socket->set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -505,6 +596,7 @@ http::CallbackResult HttpSession::upComplete() {
 }
 
 void HttpSession::finishResponse() {
+  clearDeadline();
   response_details_ = "via_upstream";
   ++up_->uses();
   down_out_.clear();
@@ -578,6 +670,7 @@ void HttpSession::dropUpstream() {
 
 void HttpSession::localReply(int status, std::uint32_t f, std::string_view details,
                              std::string_view body) {
+  clearDeadline();
   dropUpstream();
   flags_ |= f;
   status_ = status;
@@ -595,7 +688,11 @@ void HttpSession::localReply(int status, std::uint32_t f, std::string_view detai
   down_out_ += "\r\ncontent-length: ";
   http::appendDecimal(body.size(), down_out_);
   if (!body.empty()) down_out_ += "\r\ncontent-type: text/plain";
-  if (close_after_) down_out_ += "\r\nconnection: close";
+  if (close_after_) {
+    down_out_ += "\r\nconnection: close";
+  } else if (client_version_ == http::Version::Http10) {
+    down_out_ += "\r\nconnection: keep-alive";  // HTTP/1.0 persists only when told (RFC 9112 §9.3)
+  }
   down_out_ += "\r\n\r\n";
   down_out_ += body;
   resp_bytes_ += body.size();
@@ -644,6 +741,7 @@ void HttpSession::maybeFinishStream() {
   status_ = 0;
   flags_ = 0;
   req_bytes_ = resp_bytes_ = 0;
+  setDeadline(Deadline::Idle, worker_.snapshot()->mesh().idle_timeout);
   parser_.resume();
   pumpDown();
 }

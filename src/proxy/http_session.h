@@ -19,13 +19,21 @@
 //
 // Framing is re-done on each hop (hop-by-hop fields stripped as Envoy does,
 // Content-Length kept, chunked bodies re-chunked, close-delimited responses
-// chunked for HTTP/1.1 clients), never forwarded blindly (R14). Bytes after
+// chunked for HTTP/1.1 clients; for HTTP/1.0 clients, which know no chunked,
+// such bodies go de-chunked and the close ends them), never forwarded
+// blindly (R14). Bytes after
 // an upgrade request are HTTP until the upstream answers 101 (R16).
+//
+// Deadlines (one timer per connection, see setDeadline()): the request head
+// within mesh.requestHeadersTimeout (408 and close), the upstream connect
+// within mesh.connectTimeout, the response within mesh.routeTimeout of the
+// request's end (504 UT), the next request within mesh.idleTimeout.
 //
 // Threading: its worker's thread.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -82,7 +90,17 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void pumpDown();
   void readUp();
   void pumpUp();
-  void armIdleTimer();
+  // The connection's one timer serves every deadline in turn (idle between
+  // requests, request head, upstream connect, route timeout): setDeadline()
+  // only moves it earlier; a timer that fires before the current deadline
+  // waits again, so most requests never touch it after the head.
+  enum class Deadline : std::uint8_t { None, Idle, RequestHeaders, Connect, Route };
+  void setDeadline(Deadline kind, std::chrono::milliseconds after);
+  void clearDeadline() { deadline_kind_ = Deadline::None; }
+  void waitTimer();
+  void onDeadline();
+  void armRouteTimeout();
+  void beginLocalStream();
 
   void startUpstream();
   void connectUpstream();
@@ -121,8 +139,13 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   std::array<asio::const_buffer, 3> up_bufs_;    // the body write in flight upstream
   std::array<asio::const_buffer, 4> down_bufs_;  // the write in flight downstream
   std::unique_ptr<UpstreamConn> up_;
-  asio::steady_timer timer_;  // connect timeout / idle timeout
+  asio::steady_timer timer_;  // see setDeadline()
+  Deadline deadline_kind_ = Deadline::None;
+  std::chrono::steady_clock::time_point deadline_{};
+  bool timer_waiting_ = false;
+  std::shared_ptr<asio::ip::tcp::socket> connecting_;  // closed by the connect deadline
   bool reading_down_ = false;
+  bool down_done_ = false;  // nothing more is read from the downstream
   bool closing_ = false;
   bool close_after_ = false;  // this connection closes after the current response
 

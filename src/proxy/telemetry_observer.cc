@@ -27,11 +27,14 @@ const telemetry::Workload* TelemetryObserver::workload(PerWorker& w,
   return &it->second;
 }
 
-void TelemetryObserver::onRequest(const RequestReport& r) {
+// The fields a request and a TCP connection report alike: who is source
+// and destination, the service, the cluster, the four addresses, flags and
+// timing.
+template <typename Record, typename Report>
+void TelemetryObserver::fillCommon(const Report& r, Record& rec) {
   PerWorker& w = workers_[r.worker];
   const Route& route = *r.route;
   bool outbound = route.direction == Direction::Outbound;
-  telemetry::RequestRecord rec;
   rec.reporter = outbound ? telemetry::Reporter::Source : telemetry::Reporter::Destination;
   const telemetry::Workload* self = workload(w, *r.snapshot, r.self);
   const telemetry::Workload* peer =
@@ -43,6 +46,19 @@ void TelemetryObserver::onRequest(const RequestReport& r) {
     rec.destination_service_name = route.service->name;
     rec.destination_service_namespace = route.service->namespace_;
   }
+  rec.upstream_cluster = route.cluster;
+  rec.upstream_host = r.upstream_host;
+  rec.upstream_local_address = r.upstream_local;
+  rec.downstream_remote_address = r.downstream_remote;
+  rec.downstream_local_address = r.downstream_local;
+  rec.response_flags = r.response_flags;
+  rec.start_time = r.start_time;
+  rec.duration = r.duration;
+}
+
+void TelemetryObserver::onRequest(const RequestReport& r) {
+  telemetry::RequestRecord rec;
+  fillCommon(r, rec);
   rec.method = r.method;
   rec.path = r.path;
   rec.authority = r.authority;
@@ -50,48 +66,19 @@ void TelemetryObserver::onRequest(const RequestReport& r) {
   rec.user_agent = r.user_agent;
   rec.x_forwarded_for = r.x_forwarded_for;
   rec.protocol = r.protocol;
-  rec.upstream_cluster = route.cluster;
-  rec.upstream_host = r.upstream_host;
-  rec.upstream_local_address = r.upstream_local;
-  rec.downstream_remote_address = r.downstream_remote;
-  rec.downstream_local_address = r.downstream_local;
   rec.response_code = static_cast<std::uint32_t>(r.response_code);
-  rec.response_flags = r.response_flags;
   rec.response_code_details = r.response_code_details;
   rec.request_body_bytes = r.request_body_bytes;
   rec.response_body_bytes = r.response_body_bytes;
-  rec.start_time = r.start_time;
-  rec.duration = r.duration;
   stats_.worker(r.worker).recordRequest(rec);
   if (log_ != nullptr) log_->worker(r.worker).log(rec);
 }
 
 telemetry::ConnectionRecord TelemetryObserver::connectionRecord(const ConnectionReport& r) {
-  PerWorker& w = workers_[r.worker];
-  const Route& route = *r.route;
-  bool outbound = route.direction == Direction::Outbound;
   telemetry::ConnectionRecord rec;
-  rec.reporter = outbound ? telemetry::Reporter::Source : telemetry::Reporter::Destination;
-  const telemetry::Workload* self = workload(w, *r.snapshot, r.self);
-  const telemetry::Workload* peer =
-      workload(w, *r.snapshot, r.endpoint != nullptr ? &r.endpoint->workload : nullptr);
-  rec.source = outbound ? self : nullptr;
-  rec.destination = outbound ? peer : self;
-  rec.destination_service = route.destination_service;
-  if (route.service != nullptr) {
-    rec.destination_service_name = route.service->name;
-    rec.destination_service_namespace = route.service->namespace_;
-  }
-  rec.upstream_cluster = route.cluster;
-  rec.upstream_host = r.upstream_host;
-  rec.upstream_local_address = r.upstream_local;
-  rec.downstream_remote_address = r.downstream_remote;
-  rec.downstream_local_address = r.downstream_local;
-  rec.response_flags = r.response_flags;
+  fillCommon(r, rec);
   rec.bytes_sent = r.bytes_sent;
   rec.bytes_received = r.bytes_received;
-  rec.start_time = r.start_time;
-  rec.duration = r.duration;
   return rec;
 }
 

@@ -45,6 +45,9 @@ class TelemetryObserver : public Observer {
   const telemetry::Workload* workload(PerWorker& w, const mesh::SnapshotPtr& snapshot,
                                       const mesh::WorkloadInfo* info);
   telemetry::ConnectionRecord connectionRecord(const ConnectionReport& r);
+  // The labels and fields RequestRecord and ConnectionRecord share.
+  template <typename Record, typename Report>
+  void fillCommon(const Report& r, Record& rec);
 
   telemetry::StatsRegistry& stats_;
   telemetry::AccessLog* log_;

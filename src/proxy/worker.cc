@@ -45,6 +45,19 @@ class SniffSession : public Session {
     worker_.closeSession(*this);
   }
 
+  // A drain finds the connection before its first byte: it is as idle as a
+  // keep-alive between requests and closes now (FIN), rather than turning
+  // into an opaque tunnel when detection times out and holding the drain
+  // until its deadline. With bytes already here, detection carries on and
+  // the session they go to answers them (HTTP: with Connection: close).
+  void onDrain() override {
+    if (!buffer_.empty() || done_) return;
+    std::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    socket_.close(ignored);
+    forceClose();
+  }
+
  private:
   void read() {
     std::size_t have = buffer_.size();

@@ -14,6 +14,8 @@ mesh:
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
   connectTimeout: 1m30s
   drainDuration: 250ms
+  requestHeadersTimeout: 3s
+  routeTimeout: 2m
 proxy:
   workload: productpage-v1
   namespace: bookinfo
@@ -49,6 +51,8 @@ TEST(MeshConfig, ParsesTheDocumentedExample) {
   EXPECT_EQ(config->mesh.outbound_policy, OutboundPolicy::RegistryOnly);
   EXPECT_EQ(config->mesh.connect_timeout, std::chrono::seconds(90));
   EXPECT_EQ(config->mesh.drain_duration, std::chrono::milliseconds(250));
+  EXPECT_EQ(config->mesh.request_headers_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(config->mesh.route_timeout, std::chrono::minutes(2));
   EXPECT_EQ(config->proxy.workload.principal, "spiffe://example.org/ns/bookinfo/sa/pp");
   ASSERT_EQ(config->services.size(), 2U);
   const Service& reviews = config->services[0];
@@ -112,6 +116,7 @@ const BadCase kBad[] = {
     {"bad_duration", "mesh: {connectTimeout: 10}\n", "mesh.connectTimeout: must be a duration"},
     {"bad_unit", "mesh: {connectTimeout: 10x}\n", "expected a unit"},
     {"zero_duration", "mesh: {drainDuration: 0s}\n", "must be positive"},
+    {"zero_route_timeout", "mesh: {routeTimeout: 0s}\n", "mesh.routeTimeout: \"0s\""},
     {"huge_duration", "mesh: {idleTimeout: 99999999999h}\n", "duration too large"},
     {"bad_trust_domain", "mesh: {trustDomain: \"a b\"}\n", "is not a DNS name"},
     {"bad_proxy_ip", "proxy: {ip: 10.0.0.256}\n", "proxy.ip: \"10.0.0.256\" is not an IP"},

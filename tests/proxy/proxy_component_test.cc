@@ -819,8 +819,11 @@ TEST_F(ProxyTest, DrainFinishesInFlightRequestsWithConnectionClose) {
   for (int i = 0; i < 1000 && waiting == 0; ++i) std::this_thread::sleep_for(5ms);
   ASSERT_EQ(waiting, 1);
   proxy_->drain(std::chrono::seconds(10));
-  // The idle keep-alive connection is closed (EOF, no reset)...
+  // The idle keep-alive connection is closed at once (EOF, no reset; the
+  // drain deadline is 10 s away)...
+  auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(readAll(idle.get()), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   // ...new connections are refused...
   Fd late;
   for (int i = 0; i < 100; ++i) {
@@ -837,6 +840,332 @@ TEST_F(ProxyTest, DrainFinishesInFlightRequestsWithConnectionClose) {
   EXPECT_EQ(r.body, "done");
   EXPECT_TRUE(hasHeader(r, "connection: close")) << r.head;
   proxy_->wait();  // the workers end once their connections are gone
+}
+
+// ------------------------------------------------------------ timeouts
+
+// Milliseconds from now until `fd` reports EOF (or the 10 s receive timeout);
+// what arrived before is appended to `got`.
+long msUntilEof(int fd, std::string* got = nullptr) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string all = readAll(fd);
+  if (got != nullptr) *got += all;
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+}
+
+TEST_F(ProxyTest, SlowHeadIsAnswered408AndClosed) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy("mesh: {requestHeadersTimeout: 300ms}\n" + serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  ASSERT_TRUE(sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n"));
+  // Slowloris: one more field every 50 ms, never the end of the head.
+  std::atomic<bool> stop{false};
+  std::thread drip([&] {
+    for (int i = 0; i < 100 && !stop; ++i) {
+      if (!sendAll(c.get(), fmt::format("X-Drip-{}: 1\r\n", i))) return;
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  std::string got;
+  long ms = msUntilEof(c.get(), &got);
+  stop = true;
+  drip.join();
+  EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0U) << got;
+  EXPECT_NE(got.find("connection: close"), std::string::npos) << got;
+  EXPECT_LT(ms, 3000);
+  EXPECT_EQ(web.connections(), 0);  // nothing of it went upstream
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].code, 408);
+}
+
+TEST_F(ProxyTest, SilentConnectionIsClosedAfterTheHeaderTimeout) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  // An HTTP port: no sniffing, the HTTP session owns the connection at once.
+  startProxy(fmt::format(R"(
+mesh: {{requestHeadersTimeout: 300ms}}
+services:
+- name: web
+  addresses: [10.255.0.1]
+  ports: [{{port: 80, protocol: HTTP, targetPort: {}}}]
+  endpoints: [{{address: 127.0.0.1}}]
+)",
+                         web.port()),
+             1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string got;
+  EXPECT_LT(msUntilEof(c.get(), &got), 3000);
+  EXPECT_EQ(got, "");  // nothing asked, nothing answered
+  EXPECT_EQ(recorder_.requestsSnapshot().size(), 0U);
+}
+
+TEST_F(ProxyTest, KeepAliveIdleTimeoutIsNotTheHeaderTimeout) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(
+      "mesh: {requestHeadersTimeout: 200ms, idleTimeout: 1500ms}\n" + serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  sendAll(c.get(), "GET /1 HTTP/1.1\r\nHost: w\r\n\r\n");
+  ASSERT_EQ(readResponse(c.get(), rest).status, 200);
+  // Idle longer than the header timeout, shorter than the idle timeout: the
+  // connection is still there for the next request.
+  std::this_thread::sleep_for(600ms);
+  sendAll(c.get(), "GET /2 HTTP/1.1\r\nHost: w\r\n\r\n");
+  ASSERT_EQ(readResponse(c.get(), rest).status, 200);
+  // Then idle past the idle timeout: closed, quietly.
+  std::string got;
+  long ms = msUntilEof(c.get(), &got);
+  EXPECT_EQ(got, "");
+  EXPECT_GT(ms, 1000);
+  EXPECT_LT(ms, 4000);
+}
+
+TEST_F(ProxyTest, SlowReaderBackpressuresTheUpstream) {
+  // The client does not read a 64 MiB response: the proxy must stop reading
+  // the upstream, not buffer it. Small socket buffers keep the bound tight.
+  constexpr std::size_t kBody = 64 << 20;
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> done{false};
+  Backend big([&](int fd) {
+    int small = 64 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    if (!sendAll(fd, fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", kBody))) return;
+    std::string block(64 * 1024, 'b');
+    while (sent < kBody) {
+      if (!sendAll(fd, block)) return;
+      sent += block.size();
+    }
+    done = true;
+  });
+  startProxy(serviceYaml(big.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  int small = 64 * 1024;
+  ::setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sendAll(c.get(), "GET /big HTTP/1.1\r\nHost: w\r\n\r\n");
+  // Let the backend push as much as it can while nobody reads.
+  std::size_t last = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::this_thread::sleep_for(50ms);
+    if (i > 10 && sent == last) break;  // stalled
+    last = sent;
+  }
+  std::size_t stalled_at = sent;
+  EXPECT_FALSE(done);
+  // Kernel buffers on four sockets plus one proxy read buffer: a few MiB at
+  // most (loopback autotuning), far from the 64 MiB of the body.
+  EXPECT_LT(stalled_at, std::size_t{16} << 20) << "the proxy buffered the response";
+  // Reading resumes the flow, and every byte arrives.
+  std::size_t total = 0;
+  std::string head;
+  char buf[65536];
+  std::size_t want = 0;
+  for (;;) {
+    ssize_t n = ::recv(c.get(), buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    if (want == 0) {
+      head.append(buf, static_cast<std::size_t>(n));
+      auto end = head.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      want = kBody;
+      total = head.size() - end - 4;
+    } else {
+      total += static_cast<std::size_t>(n);
+    }
+    if (total >= want) break;
+  }
+  EXPECT_EQ(total, kBody);
+}
+
+TEST_F(ProxyTest, UpstreamThatNeverAnswersIs504UT) {
+  Backend mute([](int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    char b;
+    (void)::recv(fd, &b, 1, 0);  // until the proxy gives up (or the 10 s timeout)
+  });
+  startProxy("mesh: {routeTimeout: 300ms}\n" + serviceYaml(mute.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  auto t0 = std::chrono::steady_clock::now();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  EXPECT_EQ(r.status, 504) << r.head;
+  EXPECT_EQ(r.body, "upstream request timeout");
+  EXPECT_GE(ms.count(), 250);
+  EXPECT_LT(ms.count(), 3000);
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].code, 504);
+  EXPECT_EQ(reqs[0].flags, flags::kUpstreamRequestTimeout);
+  // The request was complete: the downstream connection carries on.
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(readResponse(c.get(), rest).status, 504);
+}
+
+TEST_F(ProxyTest, RouteTimeoutAfterTheResponseBeganCutsTheConnection) {
+  Backend stall([](int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+    char b;
+    (void)::recv(fd, &b, 1, 0);
+  });
+  startProxy("mesh: {routeTimeout: 300ms}\n" + serviceYaml(stall.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string got;
+  EXPECT_LT(msUntilEof(c.get(), &got), 3000);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0U) << got;
+  EXPECT_NE(got.find("partial"), std::string::npos);
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].flags & flags::kUpstreamRequestTimeout, flags::kUpstreamRequestTimeout);
+}
+
+TEST_F(ProxyTest, DrainClosesIdleKeepAlivesAtOnce) {
+  // Every idle keep-alive connection ends within a moment of the drain,
+  // not at its deadline (10 s here), however the drain lands relative to
+  // the end of the previous response; rounds vary the timing.
+  const int kRounds = 20;
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  for (int round = 0; round < kRounds; ++round) {
+    startProxy(serviceYaml(web.port()), 2);
+    setDestination("10.255.0.1", 80);
+    std::vector<Fd> conns;
+    for (int i = 0; i < 6; ++i) {
+      conns.push_back(client());
+      std::string rest;
+      sendAll(conns.back().get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+      ASSERT_EQ(readResponse(conns.back().get(), rest).status, 200);
+    }
+    // One more that connected and has not sent its first request yet: still
+    // in protocol detection (100 ms) when the drain comes.
+    conns.push_back(client());
+    proxy_->drain(std::chrono::seconds(10));
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      std::string got;
+      EXPECT_LT(msUntilEof(conns[i].get(), &got), 1000) << "round " << round << " conn " << i;
+      EXPECT_EQ(got, "");
+    }
+    proxy_->wait();
+  }
+}
+
+// ------------------------------------------------------------ HTTP/1.0
+
+// The head (lowercased) and the raw bytes after it, read to EOF.
+std::pair<std::string, std::string> splitToEof(int fd) {
+  std::string all = readAll(fd);
+  std::size_t end = all.find("\r\n\r\n");
+  if (end == std::string::npos) return {all, ""};
+  std::string head = all.substr(0, end + 4);
+  for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return {head, all.substr(end + 4)};
+}
+
+TEST_F(ProxyTest, ChunkedResponseReachesHttp10ClientDechunkedAndCloseDelimited) {
+  Backend web([](int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    sendAll(fd,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-B: 1\r\n\r\n"
+            "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+    char b;
+    (void)::recv(fd, &b, 1, 0);  // keep-alive on this side
+  });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  // With and without keep-alive asked: without a length, the close ends it.
+  for (const char* req :
+       {"GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.0\r\nHost: w\r\nConnection: keep-alive\r\n\r\n"}) {
+    Fd c = client();
+    sendAll(c.get(), req);
+    auto [head, body] = splitToEof(c.get());
+    EXPECT_EQ(head.rfind("http/1.1 200", 0), 0U) << head;
+    EXPECT_EQ(head.find("transfer-encoding"), std::string::npos) << head;
+    EXPECT_EQ(head.find("content-length"), std::string::npos) << head;
+    EXPECT_NE(head.find("connection: close"), std::string::npos) << head;
+    EXPECT_EQ(head.find("keep-alive"), std::string::npos) << head;
+    EXPECT_NE(head.find("x-b: 1"), std::string::npos) << head;
+    EXPECT_EQ(body, "hello world");  // no chunk framing, no trailer
+  }
+  auto reqs = recorder_.waitRequests(2);
+  ASSERT_EQ(reqs.size(), 2U);
+  for (const auto& q : reqs) {
+    EXPECT_EQ(q.code, 200);
+    EXPECT_EQ(q.flags, 0U);
+    EXPECT_EQ(q.response_bytes, 11U);
+  }
+}
+
+TEST_F(ProxyTest, CloseDelimitedResponseReachesHttp10ClientAsIs) {
+  Backend web([](int fd) {
+    std::string in;
+    readUntil(fd, in, "\r\n\r\n");
+    sendAll(fd, "HTTP/1.0 200 OK\r\n\r\nuntil the end");
+  });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto [head, body] = splitToEof(c.get());
+  EXPECT_EQ(head.find("transfer-encoding"), std::string::npos) << head;
+  EXPECT_NE(head.find("connection: close"), std::string::npos) << head;
+  EXPECT_EQ(body, "until the end");
+}
+
+TEST_F(ProxyTest, LengthDelimitedResponseKeepsHttp10KeepAlive) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  sendAll(c.get(), "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(hasHeader(r, "connection: keep-alive")) << r.head;
+  EXPECT_FALSE(hasHeader(r, "transfer-encoding")) << r.head;
+  sendAll(c.get(), "GET /b HTTP/1.0\r\n\r\n");
+  r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(hasHeader(r, "connection: close")) << r.head;
+  EXPECT_EQ(readAll(c.get()), rest);
+}
+
+TEST_F(ProxyTest, LocalReplyToHttp10KeepAliveSaysSo) {
+  // RFC 9112 §9.3: an HTTP/1.0 connection persists only when the response
+  // says keep-alive; a local reply that keeps the connection must say it.
+  startProxy(R"(
+services:
+- name: empty
+  addresses: [10.255.0.3]
+  ports: [{port: 80, protocol: HTTP}]
+)",
+             1);
+  setDestination("10.255.0.3", 80);
+  Fd c = client();
+  std::string rest;
+  sendAll(c.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 503);
+  EXPECT_TRUE(hasHeader(r, "connection: keep-alive")) << r.head;
+  sendAll(c.get(), "GET / HTTP/1.0\r\n\r\n");
+  r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 503);
+  EXPECT_TRUE(hasHeader(r, "connection: close")) << r.head;
+  EXPECT_EQ(readAll(c.get()), rest);
 }
 
 }  // namespace
