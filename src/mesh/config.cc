@@ -13,6 +13,11 @@
 namespace remora::mesh {
 namespace {
 
+// "0", "0s", "0ms", "0m", "0h": the spellings of zero parseDuration refuses.
+bool isZeroDuration(std::string_view text) {
+  return text == "0" || text == "0s" || text == "0ms" || text == "0m" || text == "0h";
+}
+
 // Config files are small; these bounds keep a hostile one cheap to refuse.
 constexpr kube::YamlLimits kYamlLimits{
     .max_bytes = 16 * 1024 * 1024, .max_depth = 32, .max_nodes = 2 * 1024 * 1024};
@@ -151,12 +156,18 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
 
 namespace {
 
+// zero_is_off: "0s" is accepted and means "no timeout" (routeTimeout, as
+// Istio's VirtualService timeout); elsewhere a zero duration is an error.
 Status readDuration(const Json& parent, std::string_view key, const std::string& path,
-                    std::chrono::milliseconds& out) {
+                    std::chrono::milliseconds& out, bool zero_is_off = false) {
   const Json* v = findField(parent, key);
   if (v == nullptr || v->is_null()) return ok();
   if (!v->is_string()) {
     return invalid(path, "must be a duration such as \"10s\", not " + typeName(*v));
+  }
+  if (zero_is_off && isZeroDuration(v->get<std::string>())) {
+    out = std::chrono::milliseconds::zero();
+    return ok();
   }
   auto d = parseDuration(v->get<std::string>());
   if (!d) return invalid(path, fmt::format("\"{}\": {}", v->get<std::string>(), d.error().message));
@@ -199,7 +210,8 @@ Status parseMesh(const Json& m, MeshSettings& out) {
   REMORA_TRY(readDuration(m, "idleTimeout", "mesh.idleTimeout", out.idle_timeout));
   REMORA_TRY(readDuration(m, "requestHeadersTimeout", "mesh.requestHeadersTimeout",
                           out.request_headers_timeout));
-  REMORA_TRY(readDuration(m, "routeTimeout", "mesh.routeTimeout", out.route_timeout));
+  REMORA_TRY(readDuration(m, "routeTimeout", "mesh.routeTimeout", out.route_timeout,
+                          /*zero_is_off=*/true));
   REMORA_TRY(readDuration(m, "protocolDetectionTimeout", "mesh.protocolDetectionTimeout",
                           out.protocol_detection_timeout));
   return ok();

@@ -47,9 +47,11 @@ struct MeshSettings {
   // its head is complete: past it, 408 and close (slowloris). Envoy leaves
   // its request_headers_timeout off; a sidecar facing any client turns it on.
   std::chrono::milliseconds request_headers_timeout{10'000};
-  // Envoy's route timeout: from the end of the request until the end of the
+  // The route timeout: from the end of the request until the end of the
   // upstream's response; past it, 504 UT (or a reset once the response began).
-  std::chrono::milliseconds route_timeout{15'000};
+  // Zero (the default) is no timeout, as Istio's VirtualService has none
+  // unless set (Envoy's own default would be 15 s).
+  std::chrono::milliseconds route_timeout{0};
   std::chrono::milliseconds protocol_detection_timeout{100};
 };
 

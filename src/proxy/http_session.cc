@@ -280,7 +280,12 @@ void HttpSession::onDeadline() {
 }
 
 void HttpSession::armRouteTimeout() {
-  setDeadline(Deadline::Route, snapshot_->mesh().route_timeout);
+  const auto timeout = snapshot_->mesh().route_timeout;
+  if (timeout == std::chrono::milliseconds::zero()) {
+    clearDeadline();  // no route timeout (the default, as in Istio)
+    return;
+  }
+  setDeadline(Deadline::Route, timeout);
 }
 
 // A local reply for bytes that never became a proxied request (a codec

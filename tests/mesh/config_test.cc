@@ -79,6 +79,20 @@ TEST(MeshConfig, EmptyFileIsAllowAnyWithNoServices) {
   EXPECT_TRUE(config->services.empty());
 }
 
+TEST(MeshConfig, RouteTimeoutIsOffUnlessSetAsInIstio) {
+  auto defaults = parseConfig("");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->mesh.route_timeout, std::chrono::milliseconds::zero());
+  auto off = parseConfig("mesh: {routeTimeout: 0s}\n");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->mesh.route_timeout, std::chrono::milliseconds::zero());
+  auto set = parseConfig("mesh: {routeTimeout: 1500ms}\n");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->mesh.route_timeout, std::chrono::milliseconds(1500));
+  // Zero stays an error where no "off" exists.
+  EXPECT_FALSE(parseConfig("mesh: {connectTimeout: 0s}\n"));
+}
+
 TEST(MeshConfig, IdentityFallsBackToTheEnvironmentDefaults) {
   IdentityDefaults d{
       .workload = "pod-1", .namespace_ = "ns", .service_account = "sa", .ip = "10.1.1.1"};
@@ -116,7 +130,6 @@ const BadCase kBad[] = {
     {"bad_duration", "mesh: {connectTimeout: 10}\n", "mesh.connectTimeout: must be a duration"},
     {"bad_unit", "mesh: {connectTimeout: 10x}\n", "expected a unit"},
     {"zero_duration", "mesh: {drainDuration: 0s}\n", "must be positive"},
-    {"zero_route_timeout", "mesh: {routeTimeout: 0s}\n", "mesh.routeTimeout: \"0s\""},
     {"huge_duration", "mesh: {idleTimeout: 99999999999h}\n", "duration too large"},
     {"bad_trust_domain", "mesh: {trustDomain: \"a b\"}\n", "is not a DNS name"},
     {"bad_proxy_ip", "proxy: {ip: 10.0.0.256}\n", "proxy.ip: \"10.0.0.256\" is not an IP"},
