@@ -67,8 +67,12 @@ PodState readPod(const Json& spec, const Json& annotations) {
   PodState s;
   const Json* containers = findField(spec, "containers");
   if (containers != nullptr && containers->is_array()) {
+    // `image: auto` is a placeholder the injector fills in (the gateway
+    // pattern), not a proxy.
     for (const Json& c : *containers) {
-      if (stringAt(c, "name") == names::kProxyContainer) s.proxy = true;
+      if (stringAt(c, "name") == names::kProxyContainer && stringAt(c, "image") != "auto") {
+        s.proxy = true;
+      }
     }
   }
   const Json* inits = findField(spec, "initContainers");

@@ -1,5 +1,6 @@
 #include "check/live.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -124,6 +125,8 @@ RestartPlan planRestarts(const std::vector<Finding>& findings) {
     if (inserted) plan.manual.push_back({object, f.fix, {}});
     addCode(plan.manual[it->second].codes, f.code);
   }
+  for (auto& t : plan.restarts) std::sort(t.codes.begin(), t.codes.end());
+  for (auto& m : plan.manual) std::sort(m.codes.begin(), m.codes.end());
   return plan;
 }
 

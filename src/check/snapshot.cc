@@ -106,7 +106,7 @@ Status Snapshot::addOne(Json&& object, int depth) {
     return Error{Errc::InvalidArgument, fmt::format("{}: metadata.name is required", kindName(*k))};
   }
   std::string ns = *k == Kind::Namespace ? "" : kube::stringOr(*metadata, "namespace", "default");
-  if (ns.empty()) ns = "default";
+  if (ns.empty() && *k != Kind::Namespace) ns = "default";
   auto& table = objects_[static_cast<std::size_t>(*k)];
   table.insert_or_assign({std::move(ns), std::move(name)}, std::move(object));
   return ok();

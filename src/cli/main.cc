@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     // `remora check` is a CI gate: 1 means findings, so its usage errors
     // are 2 (CLI11's own codes start at 100). Help and successes stay 0.
-    if (code != 0 && app.get_subcommand("check")->parsed() > 0) return 2;
+    bool usage = dynamic_cast<const CLI::RuntimeError*>(&e) == nullptr;
+    if (usage && code != 0 && app.get_subcommand("check")->parsed() > 0) return 2;
     return code;
   }
   return 0;
