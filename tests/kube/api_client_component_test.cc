@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <asio/ssl/error.hpp>
+#include <asio/ssl/stream.hpp>
 #include <gtest/gtest.h>
 
 #include "kube/api_client.h"
@@ -204,6 +206,59 @@ class FakeApiServer {
   int expire_continue_ = 0;
   std::map<std::string, std::string> last_query_;
   std::string last_content_type_;
+};
+
+// One TLS connection on 127.0.0.1 that answers a watch as the API server
+// does: a chunked body, one event per chunk, and the stream left open until
+// the client closes it (so a watch can only end early by the callback).
+class StreamingWatchServer {
+ public:
+  StreamingWatchServer(const TestPki& pki, std::vector<std::string> events)
+      : context_(http::testing::serverContext(pki)),
+        acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this, events = std::move(events)] {
+      std::error_code ec;
+      asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      timeval tv{.tv_sec = 10, .tv_usec = 0};  // a client that never closes fails the test
+      ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      asio::ssl::stream<asio::ip::tcp::socket&> tls(socket, *context_);
+      tls.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) return;
+      std::string head;
+      char buf[1024];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        std::size_t n = tls.read_some(asio::buffer(buf), ec);
+        if (ec) return;
+        head.append(buf, n);
+      }
+      auto write = [&](const std::string& bytes) { asio::write(tls, asio::buffer(bytes), ec); };
+      write(
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n");
+      for (const auto& e : events) write(fmt::format("{:x}\r\n{}\r\n", e.size(), e));
+      tls.read_some(asio::buffer(buf), ec);  // until the client goes away
+      client_closed_ = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+                       ec == asio::error::connection_reset;
+    });
+  }
+  ~StreamingWatchServer() {
+    std::error_code ec;
+    acceptor_.close(ec);
+    thread_.join();
+  }
+  std::string server() const {
+    return "https://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+  bool clientClosed() const { return client_closed_.load(); }
+
+ private:
+  std::shared_ptr<asio::ssl::context> context_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> client_closed_{false};
+  std::thread thread_;
 };
 
 class ApiClientComponent : public ::testing::Test {
@@ -439,6 +494,33 @@ TEST_F(ApiClientComponent, WatchDeliversEventsUntilTheCallbackStops) {
   });
   ASSERT_TRUE(s.has_value()) << s.error().message;
   EXPECT_EQ(seen.size(), 4u);
+}
+
+TEST_F(ApiClientComponent, WatchOnAnOpenStreamEndsWhenTheCallbackSaysSo) {
+  // The events split across chunks at odd places: the second event's bytes
+  // come in two chunks.
+  std::string second = event("MODIFIED", "web", 11);
+  StreamingWatchServer server(
+      *pki_, {event("ADDED", "web", 10), second.substr(0, 17), second.substr(17),
+              R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"12"}}})"
+              "\n",
+              event("DELETED", "web", 13)});
+  KubeConfig config;
+  config.server = server.server();
+  config.ca_pem = pki_->ca_pem;
+  ApiClient api(config);
+  std::vector<std::string> seen;
+  auto start = std::chrono::steady_clock::now();
+  Status s = api.watch("/api/v1/pods", "9", [&](std::string_view type, const Json& object) {
+    seen.push_back(std::string(type) + "@" +
+                   object["metadata"]["resourceVersion"].get<std::string>());
+    return type != "DELETED";
+  });
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"ADDED@10", "MODIFIED@11", "BOOKMARK@12", "DELETED@13"}));
+  EXPECT_TRUE(http::testing::eventually([&] { return server.clientClosed(); }));
 }
 
 TEST_F(ApiClientComponent, WatchFromATooOldVersionIsGone) {
