@@ -59,11 +59,22 @@ struct Where {
   }
 };
 
+// A scalar as the string kubectl reads into a string field: YAML types an
+// unquoted `name: 2024` as an integer, go-yaml still reads it as "2024".
+std::optional<std::string> scalarText(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_integer() || value.is_number_unsigned() || value.is_boolean()) {
+    return dumpJson(value);
+  }
+  return std::nullopt;
+}
+
 // An optional string field: "" when absent or null.
 Result<std::string> optString(const Json& object, std::string_view key, const Where& where) {
   const Json* field = findField(object, key);
   if (field == nullptr || field->is_null()) return std::string();
-  if (!field->is_string()) {
+  if (auto text = scalarText(*field)) return *text;
+  {
     return where.error(Errc::InvalidArgument,
                        fmt::format("{} must be a string, not {}", key, field->type_name()));
   }
@@ -111,7 +122,7 @@ Result<const Json*> findNamed(const Json& doc, std::string_view list_key, std::s
   }
   for (const Json& entry : *list) {
     const Json* entry_name = findField(entry, "name");
-    if (entry_name == nullptr || !entry_name->is_string() || *entry_name != name) continue;
+    if (entry_name == nullptr || scalarText(*entry_name) != name) continue;
     const Json* body = findField(entry, what);
     if (body == nullptr || body->is_null()) {
       static const Json kEmpty = Json::object();
@@ -132,7 +143,8 @@ std::vector<std::string> namesIn(const Json& doc, std::string_view list_key) {
   if (list == nullptr || !list->is_array()) return names;
   for (const Json& entry : *list) {
     const Json* name = findField(entry, "name");
-    if (name != nullptr && name->is_string()) names.push_back(name->get<std::string>());
+    if (name == nullptr) continue;
+    if (auto text = scalarText(*name)) names.push_back(*text);
   }
   return names;
 }
@@ -189,16 +201,18 @@ Json mergeDocuments(const std::vector<Json>& docs) {
       if (entries == nullptr || !entries->is_array()) continue;
       for (const Json& entry : *entries) {
         const Json* name = findField(entry, "name");
-        if (name == nullptr || !name->is_string()) continue;
-        if (seen.insert(name->get<std::string>()).second) out.push_back(entry);
+        auto text = name == nullptr ? std::nullopt : scalarText(*name);
+        if (!text) continue;
+        if (seen.insert(*text).second) out.push_back(entry);
       }
     }
     merged[list] = std::move(out);
   }
   for (const Json& doc : docs) {
     const Json* current = findField(doc, "current-context");
-    if (current != nullptr && current->is_string() && !current->get<std::string>().empty()) {
-      merged["current-context"] = *current;
+    auto text = current == nullptr ? std::nullopt : scalarText(*current);
+    if (text && !text->empty()) {
+      merged["current-context"] = *text;
       break;
     }
   }

@@ -249,6 +249,19 @@ TEST(KubeConfigTest, AnonymousUserAndJsonKubeconfig) {
   EXPECT_TRUE(c->cert_pem.empty());
 }
 
+TEST(KubeConfigTest, UnquotedNumericNamesReadAsStrings) {
+  // YAML types `2024` as an integer; kubectl (go-yaml into string fields)
+  // reads it as "2024".
+  auto c = parseKubeConfig(
+      "current-context: 2024\n"
+      "clusters: [{name: 7, cluster: {server: https://h}}]\n"
+      "contexts: [{name: 2024, context: {cluster: 7, namespace: 42}}]\n",
+      "/n");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->context, "2024");
+  EXPECT_EQ(c->ns, "42");
+}
+
 TEST(KubeConfigTest, KubeconfigListIsMergedFirstWins) {
   TempDir dir;
   std::string a = dir.write("a",
