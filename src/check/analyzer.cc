@@ -261,6 +261,7 @@ struct PodVerdict {
   std::string verdict;
   bool counted = false;  // takes part in the workload's meshed/unmeshed count
   bool meshed = false;
+  std::optional<ObjectRef> owner;
 };
 
 class Run {
@@ -283,11 +284,14 @@ class Run {
                             restart && owner && canRolloutRestart(owner->kind)});
     };
     if (notRunning(pod)) return {"not judged: the pod has finished or is being deleted"};
+    PodVerdict verdict;
+    verdict.owner = owner;
 
     const Json* namespace_object = snapshot_.find(Kind::Namespace, "", ns);
     if (namespace_object == nullptr) {
       unknown_namespaces.insert(ns);
-      return {fmt::format("not judged: namespace {} is not in the input", ns)};
+      verdict.verdict = fmt::format("not judged: namespace {} is not in the input", ns);
+      return verdict;
     }
     const Json& ns_labels = objectAt(objectAt(*namespace_object, "metadata"), "labels");
     auto decision = inject::decide({metadata, spec, ns, &ns_labels}, config_);
@@ -295,11 +299,14 @@ class Run {
       add("RM0009", "InvalidInjectionSettings", Severity::Warning,
           fmt::format("The injector cannot read this pod: {}", decision.error().message),
           "fix the pod's labels and annotations", false);
-      return {"not judged: " + decision.error().message};
+      verdict.verdict = "not judged: " + decision.error().message;
+      return verdict;
     }
-    if (decision->rule == inject::Rule::IgnoredNamespace) return {decision->reason};
+    if (decision->rule == inject::Rule::IgnoredNamespace) {
+      verdict.verdict = decision->reason;
+      return verdict;
+    }
     PodState state = readPod(spec, annotations);
-    PodVerdict verdict;
     verdict.counted = decision->rule != inject::Rule::HostNetwork;
     verdict.meshed = state.proxy;
 
@@ -526,13 +533,9 @@ std::vector<Finding> Analyzer::analyze(const Snapshot& snapshot,
   for (const auto& [key, pod] : snapshot.objects(Kind::Pod)) {
     const std::string& ns = key.first;
     if (!options.namespace_name.empty() && ns != options.namespace_name) continue;
-    std::size_t before = out.size();
     PodVerdict v = run.pod(ns, key.second, pod, out, unknown);
-    if (!v.counted) continue;
-    std::optional<ObjectRef> owner = ownerOf(snapshot, pod, ns);
-    (void)before;
-    if (!owner) continue;
-    auto& [meshed, bare] = mix[*owner];
+    if (!v.counted || !v.owner) continue;
+    auto& [meshed, bare] = mix[*v.owner];
     (v.meshed ? meshed : bare) += 1;
   }
   for (const auto& [owner, counts] : mix) {
@@ -616,7 +619,9 @@ Result<std::vector<Explanation>> Analyzer::explain(const Snapshot& snapshot,
   }
   auto now = [&](const ObjectRef& ref) -> std::string {
     auto it = mix.find(ref);
-    if (it == mix.end()) return "no running pods";
+    if (it == mix.end()) {
+      return ref.kind == "Pod" ? "not running (finished or being deleted)" : "no running pods";
+    }
     auto [meshed, total] = it->second;
     if (ref.kind == "Pod") return meshed > 0 ? "has a sidecar" : "has no sidecar";
     return fmt::format("{} of {} running pods have a sidecar", meshed, total);

@@ -47,12 +47,11 @@ Result<std::string> workloadPath(const ObjectRef& workload) {
 
 Result<Snapshot> loadSnapshot(KubeReader& reader, std::string_view namespace_name) {
   Snapshot snapshot;
+  // The collection says what its items are, whatever the client filled in.
   auto fill = [](Json& item, Kind kind) {
     if (!item.is_object()) return;
-    if (findField(item, "kind") == nullptr) item["kind"] = std::string(kindName(kind));
-    if (findField(item, "apiVersion") == nullptr) {
-      item["apiVersion"] = std::string(groupVersion(kind));
-    }
+    item["kind"] = std::string(kindName(kind));
+    item["apiVersion"] = std::string(groupVersion(kind));
   };
   if (namespace_name.empty()) {
     auto items = reader.list(collectionPath(Kind::Namespace, ""));
