@@ -27,6 +27,24 @@ constexpr int kDeployments = 10;
 constexpr int kPodsPerDeployment = 10;
 constexpr int kPods = kNamespaces * kDeployments * kPodsPerDeployment;
 
+remora::Json ownerRef(const std::string& kind, const std::string& name) {
+  remora::Json ref = remora::Json::object();
+  ref["kind"] = kind;
+  ref["name"] = name;
+  ref["controller"] = true;
+  return remora::Json::array({ref});
+}
+
+remora::Json object(const std::string& api_version, const std::string& kind, remora::Json metadata,
+                    remora::Json spec) {
+  remora::Json o = remora::Json::object();
+  o["apiVersion"] = api_version;
+  o["kind"] = kind;
+  o["metadata"] = std::move(metadata);
+  if (!spec.is_null()) o["spec"] = std::move(spec);
+  return o;
+}
+
 remora::Json clusterList() {
   using remora::Json;
   Json items = Json::array();
@@ -35,76 +53,60 @@ remora::Json clusterList() {
   int n = 0;
   for (int ns = 0; ns < kNamespaces; ++ns) {
     std::string nsname = fmt::format("team-{}", ns);
-    items.push_back(
-        Json{{"apiVersion", "v1"},
-             {"kind", "Namespace"},
-             {"metadata", {{"name", nsname}, {"labels", {{"istio-injection", "enabled"}}}}}});
+    Json ns_meta = Json::object();
+    ns_meta["name"] = nsname;
+    ns_meta["labels"] = Json::object();
+    ns_meta["labels"]["istio-injection"] = "enabled";
+    items.push_back(object("v1", "Namespace", ns_meta, nullptr));
     for (int d = 0; d < kDeployments; ++d) {
       std::string dep = fmt::format("svc-{}", d);
       std::string rs = dep + "-5d8f6b";
-      Json container = {{"name", dep}, {"image", "nginx"}, {"ports", {{{"containerPort", 8080}}}}};
-      items.push_back(Json{
-        {"apiVersion", "apps/v1"}, {"kind", "Deployment"},
-            {"metadata", {{"name", dep}, {"namespace", nsname}}}, {
-          "spec", {
-            {
-              "template", {
-                {
-                  "spec", {
-                    {
-                      "containers", { container }
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }}
-    });
-      items.push_back(Json{
-      {"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"},
-          {"metadata",
-           {{"name", rs},
-            {"namespace", nsname},
-            {"ownerReferences", {{{"kind", "Deployment"}, {"name", dep}, {"controller", true}}}}}},
-      {
-        "spec", {
-          {
-            "template", {
-              {
-                "spec", {
-                  {
-                    "containers", { container }
-                  }
-                }
-              }
-            }
-          }
+      Json container = Json::object();
+      container["name"] = dep;
+      container["image"] = "nginx";
+      container["ports"] = Json::array({Json::object()});
+      container["ports"][0]["containerPort"] = 8080;
+      Json tmpl_spec = Json::object();
+      tmpl_spec["template"]["spec"]["containers"] = Json::array({container});
+      Json dep_meta = Json::object();
+      dep_meta["name"] = dep;
+      dep_meta["namespace"] = nsname;
+      items.push_back(object("apps/v1", "Deployment", dep_meta, tmpl_spec));
+      Json rs_meta = dep_meta;
+      rs_meta["name"] = rs;
+      rs_meta["ownerReferences"] = ownerRef("Deployment", dep);
+      items.push_back(object("apps/v1", "ReplicaSet", rs_meta, tmpl_spec));
+      for (int p = 0; p < kPodsPerDeployment; ++p, ++n) {
+        bool injected = n % 3 != 0;
+        Json metadata = Json::object();
+        metadata["name"] = fmt::format("{}-{:05d}", rs, p);
+        metadata["namespace"] = nsname;
+        metadata["labels"]["app"] = dep;
+        metadata["labels"]["pod-template-hash"] = "5d8f6b";
+        metadata["ownerReferences"] = ownerRef("ReplicaSet", rs);
+        Json spec = Json::object();
+        spec["containers"] = Json::array({container});
+        if (injected) {
+          metadata["annotations"]["sidecar.istio.io/status"] = status;
+          Json proxy = Json::object();
+          proxy["name"] = "istio-proxy";
+          proxy["image"] = "remora";
+          spec["containers"].push_back(proxy);
+          Json init = proxy;
+          init["name"] = "istio-init";
+          spec["initContainers"] = Json::array({init});
         }
-      }}
-  });
-  for (int p = 0; p < kPodsPerDeployment; ++p, ++n) {
-    bool injected = n % 3 != 0;
-    Json metadata = {
-        {"name", fmt::format("{}-{:05d}", rs, p)},
-        {"namespace", nsname},
-        {"labels", {{"app", dep}, {"pod-template-hash", "5d8f6b"}}},
-        {"ownerReferences", {{{"kind", "ReplicaSet"}, {"name", rs}, {"controller", true}}}}};
-    Json spec = {{"containers", {container}}};
-    if (injected) {
-      metadata["annotations"] = {{"sidecar.istio.io/status", status}};
-      spec["containers"].push_back({{"name", "istio-proxy"}, {"image", "remora"}});
-      spec["initContainers"] = {{{"name", "istio-init"}, {"image", "remora"}}};
+        Json pod = object("v1", "Pod", metadata, spec);
+        pod["status"]["phase"] = "Running";
+        items.push_back(std::move(pod));
+      }
     }
-    items.push_back(Json{{"apiVersion", "v1"},
-                         {"kind", "Pod"},
-                         {"metadata", metadata},
-                         {"spec", spec},
-                         {"status", {{"phase", "Running"}}}});
   }
-}
-}
-return Json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+  Json list = Json::object();
+  list["apiVersion"] = "v1";
+  list["kind"] = "List";
+  list["items"] = std::move(items);
+  return list;
 }
 
 const std::string& clusterText() {
