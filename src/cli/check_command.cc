@@ -245,6 +245,20 @@ int run(const CheckOptions& o) {
     auto loaded = loadFiles(o);
     if (!loaded) return fail(loaded.error());
     snapshot = std::move(*loaded);
+    // As the API answers 404 for a namespace that does not exist.
+    if (!scope.empty() && snapshot.find(check::Kind::Namespace, "", scope) == nullptr) {
+      bool any = false;
+      for (const auto& [key, pod] : snapshot.objects(check::Kind::Pod)) {
+        if (key.first == scope) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) {
+        return fail(
+            Error{Errc::NotFound, fmt::format("namespace {} not found in the input", scope)});
+      }
+    }
   } else {
     auto connected = connectCluster(o.kubeconfig, o.context);
     if (!connected) return fail(connected.error());

@@ -89,7 +89,8 @@ TEST_F(CheckCli, StdinAndSeveralFilesAndNamespaceScope) {
   ASSERT_TRUE(json) << out_;
   // clean.yaml's pods join partial.json's in namespace shop.
   EXPECT_EQ((*json)["summary"]["error"], 5);
-  EXPECT_EQ(run("-f partial.json -n elsewhere"), 0);
+  EXPECT_EQ(run("-f partial.json -n elsewhere"), 2);  // as the API's 404
+  EXPECT_NE(err_.find("namespace elsewhere not found in the input"), std::string::npos) << err_;
 }
 
 TEST_F(CheckCli, PodVerdictInOneLine) {
