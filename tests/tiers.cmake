@@ -50,3 +50,8 @@ remora_add_pytest(netns.demo FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_demo.p
                   TIMEOUT 400)
 # `remora proxy` between two meshed pods (tests/netns/test_proxy.py).
 remora_add_pytest(netns.proxy FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_proxy.py" LABELS netns)
+
+# `remora check` against a fake Kubernetes API on loopback: the live glue
+# (kubeconfig, paging, PATCH) without a cluster (tests/check/test_check_api.py).
+remora_add_pytest(check.api FILE "${CMAKE_CURRENT_SOURCE_DIR}/check/test_check_api.py"
+                  LABELS component TIMEOUT 120)

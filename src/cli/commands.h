@@ -15,5 +15,6 @@ void addControlCommand(CLI::App& app);  // `remora control`, see control_command
 void addLocalCommand(CLI::App& app);    // `remora local`, see local_command.cc
 void addProxyCommand(CLI::App& app);    // `remora proxy`, see proxy_command.cc
 void addWebhookCommand(CLI::App& app);  // `remora webhook`, see webhook_command.cc
+void addCheckCommand(CLI::App& app);    // `remora check`, see check_command.cc
 
 }  // namespace remora::cli

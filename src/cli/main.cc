@@ -29,11 +29,17 @@ int main(int argc, char** argv) {
   remora::cli::addLocalCommand(app);
   remora::cli::addProxyCommand(app);
   remora::cli::addWebhookCommand(app);
+  remora::cli::addCheckCommand(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    int code = app.exit(e);
+    // `remora check` is a CI gate: 1 means findings, so its usage errors
+    // are 2 (CLI11's own codes start at 100). Help and successes stay 0.
+    bool usage = dynamic_cast<const CLI::RuntimeError*>(&e) == nullptr;
+    if (usage && code != 0 && app.get_subcommand("check")->parsed() > 0) return 2;
+    return code;
   }
   return 0;
 }

@@ -18,6 +18,7 @@ std::string_view errcName(Errc code) noexcept {
     case Errc::Io: return "i/o error";
     case Errc::Unsupported: return "unsupported";
     case Errc::Internal: return "internal error";
+    case Errc::Gone: return "gone";
     case Errc::BadRequest: return "bad request";
     case Errc::UriTooLong: return "URI too long";
     case Errc::PayloadTooLarge: return "payload too large";
@@ -37,6 +38,7 @@ int httpStatus(Errc code) noexcept {
     case Errc::PermissionDenied: return 403;
     case Errc::NotFound: return 404;
     case Errc::AlreadyExists: return 409;
+    case Errc::Gone: return 410;
     case Errc::PayloadTooLarge: return 413;
     case Errc::UriTooLong: return 414;
     case Errc::HeaderFieldsTooLarge: return 431;

@@ -36,6 +36,8 @@ enum class Errc : std::uint8_t {
   Io,                // a system call failed (the message carries errno's text)
   Unsupported,       // valid, but not something Remora implements
   Internal,          // a bug or an impossible state reported instead of crashing
+  Gone,              // the version asked for is no longer kept (Kubernetes' 410 on an
+                     // expired resourceVersion or continue token): start over (relist)
   // HTTP protocol errors: a request or response broke a rule of RFC 9110/9112.
   BadRequest,            // 400
   UriTooLong,            // 414

@@ -77,8 +77,12 @@ class JsonBuilder final : public YAML::EventHandler {
   bool hasRoot() const { return has_root_; }
   Json takeRoot() { return std::move(root_); }
   int documentLine() const { return document_line_; }
+  const YAML::Mark& documentMark() const { return document_mark_; }
 
-  void OnDocumentStart(const YAML::Mark& mark) override { document_line_ = mark.line + 1; }
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    document_line_ = mark.line + 1;
+    document_mark_ = mark;
+  }
   void OnDocumentEnd() override {}
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
@@ -291,6 +295,7 @@ class JsonBuilder final : public YAML::EventHandler {
   bool has_root_ = false;
   std::size_t nodes_ = 0;
   int document_line_ = 1;
+  YAML::Mark document_mark_ = YAML::Mark::null_mark();
 };
 
 std::string_view skipBomAndSpace(std::string_view text) {
@@ -318,9 +323,19 @@ Status parseYamlStream(std::string_view text, const DocumentSink& sink, const Ya
   int index = 0;
   try {
     YAML::Parser parser(in);
+    int last_start = -1;
     while (true) {
       builder.reset();
       if (!parser.HandleNextDocument(builder)) break;
+      // yaml-cpp 0.7 does not consume a stray flow indicator (a document
+      // that is just ",", or "]" after a block) and returns the same empty
+      // document for ever: every real document starts past the last one.
+      const YAML::Mark& start = builder.documentMark();
+      if (start.pos <= last_start) {
+        return documentError(index + 1, start.line + 1, start.column + 1,
+                             "unexpected flow indicator (',', ']' or '}')");
+      }
+      last_start = start.pos;
       if (!builder.hasRoot()) continue;  // an empty document
       Document doc{builder.takeRoot(), ++index, builder.documentLine()};
       REMORA_TRY(sink(std::move(doc)));

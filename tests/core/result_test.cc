@@ -64,6 +64,8 @@ TEST(ResultTest, HttpStatusOfProtocolErrors) {
   EXPECT_EQ(httpStatus(Errc::HeaderFieldsTooLarge), 431);
   EXPECT_EQ(httpStatus(Errc::NotImplemented), 501);
   EXPECT_EQ(httpStatus(Errc::BadGateway), 502);
+  EXPECT_EQ(httpStatus(Errc::Gone), 410);
+  EXPECT_EQ(errcName(Errc::Gone), "gone");
 }
 
 TEST(ResultDeathTest, ValueOfErrorAborts) {

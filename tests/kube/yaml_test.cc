@@ -357,6 +357,11 @@ TEST(YamlParseTest, HostileInputIsAnErrorNamingTheDocument) {
       {"tab-indent", "a:\n\t- b\n", "document 1"},
       {"bad-json-and-yaml", "{\"a\": }}", "invalid JSON"},
       {"invalid-utf8", "a: ok\nb: \xff\xfe\n", "document 1 (line 2, column 4): invalid UTF-8"},
+      // yaml-cpp 0.7 looped for ever on a stray flow indicator (found by
+      // fuzz/kubeconfig_fuzz.cc).
+      {"stray-comma", ",", "document 1 (line 1, column 1): unexpected flow indicator"},
+      {"stray-comma-before-map", ", a: c\n", "unexpected flow indicator"},
+      {"stray-bracket-after-doc", "kind: A\n---\n]\n", "document 2 (line 3"},
   };
   for (const auto& c : cases) {
     auto r = parseDocuments(c.text);

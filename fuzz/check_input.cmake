@@ -1,0 +1,1 @@
+remora_add_fuzzer(check_input SOURCES check_input_fuzz.cc DEPS remora_check)

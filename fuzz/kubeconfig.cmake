@@ -1,0 +1,1 @@
+remora_add_fuzzer(kubeconfig SOURCES kubeconfig_fuzz.cc DEPS remora_kube)
