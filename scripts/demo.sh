@@ -10,7 +10,7 @@
 #   4. traffic from the client to the server through both sidecars;
 #   5. partial injection found, fixed by a restart;
 #   6. everything removed.
-# Steps that need a piece still being built (remora check, mTLS) say
+# Steps that need a piece still being built (mTLS between sidecars) say
 # so and show what exists. Colours only on a terminal (and not with NO_COLOR);
 # exits non-zero when a check fails.
 set -euo pipefail
@@ -187,6 +187,13 @@ local_ up -f "$out_dir/hello-injected.yaml" -f "$out_dir/hello-early-injected.ya
   grep -E "^remora local: (removed|run)" | sed "s#$run_dir#build/demo/run#g" | indent
 verify || die "after the restart a pod is still not meshed"
 ok "every pod of namespace hello is meshed or opted out"
+if [[ $has_check == yes ]]; then
+  show "remora check -f build/demo/pods.json   # the pods after the restart"
+  "$remora" check -f "$out_dir/pods.json" >"$out_dir/check-after.txt" 2>&1 ||
+    { indent <"$out_dir/check-after.txt"; die "remora check still finds an error after the restart"; }
+  tail -n 1 "$out_dir/check-after.txt" | indent
+  ok "remora check exits 0: no pod is missing its sidecar"
+fi
 if [[ $has_proxy == yes ]]; then
   show "remora local exec reporter -- curl -sS http://web.hello/"
   local_ exec reporter -- curl -sS -m 5 http://web.hello/ | indent ||

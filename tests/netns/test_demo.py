@@ -38,7 +38,11 @@ def test_demo_runs_the_whole_story():
     assert re.search(r'istio_requests_total\{[^}]*reporter="source"', out)
     assert re.search(r'istio_requests_total\{[^}]*reporter="destination"', out)
     assert re.search(r"x-request-id [0-9a-f-]{36} is in both sidecars' access logs", out)
-    # 5. partial injection found and fixed by the restart.
+    # 5. partial injection found by remora check, and fixed by the restart.
+    assert re.search(r"error\s+IST0103\s+hello\s+pod/reporter-\S+\s+deployment/reporter", out)
+    assert "kubectl rollout restart deployment/reporter -n hello" in out
+    assert "remora check names the pod without a sidecar" in out
+    assert "remora check exits 0: no pod is missing its sidecar" in out
     assert "every pod of namespace hello is meshed or opted out" in out
     assert "the restarted reporter calls web through its own sidecar" in out
     # 6. nothing left.
