@@ -54,7 +54,9 @@ HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::
       timer_(worker.loop().context()) {
   std::error_code ec;
   downstream_remote_ = down_.remote_endpoint(ec);
-  downstream_local_ = down_.local_endpoint(ec);
+  // The address the client dialled, not the capture port it was redirected
+  // to: what Envoy's original-destination listeners report.
+  downstream_local_ = original_dst_;
   din_ = initial_;
 }
 

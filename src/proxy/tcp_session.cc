@@ -26,7 +26,8 @@ TcpSession::TcpSession(Worker& worker, asio::ip::tcp::socket downstream, std::st
       start_mono_(std::chrono::steady_clock::now()) {
   std::error_code ec;
   downstream_remote_ = down_.remote_endpoint(ec);
-  downstream_local_ = down_.local_endpoint(ec);
+  // The address the client dialled, not the capture port (as Envoy reports it).
+  downstream_local_ = route_.original_dst;
 }
 
 TcpSession::~TcpSession() {

@@ -242,6 +242,13 @@ def assert_both_sidecars_saw_it(local, client, web):
             break
         time.sleep(0.2)
     assert ids_out & ids_in, f"no x-request-id in both logs: {ids_out} / {ids_in}"
+    # Each side logs the address its client dialled, not its capture port
+    # (15001/15006): the Service VIP outbound, the pod's app port inbound.
+    request_id = sorted(ids_out & ids_in)[0]
+    out_line = next(e for e in sidecar_log(local, client) if e.get("request_id") == request_id)
+    in_line = next(e for e in sidecar_log(local, web) if e.get("request_id") == request_id)
+    assert out_line["downstream_local_address"] == "10.96.0.10:80", out_line
+    assert in_line["downstream_local_address"] == f"{web['ip']}:80", in_line
 
 
 PLAIN = """
