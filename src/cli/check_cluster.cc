@@ -24,14 +24,16 @@ class ApiReader : public check::KubeReader {
 
 }  // namespace
 
-Result<std::unique_ptr<check::KubeReader>> connectCluster(const std::string& kubeconfig,
-                                                          const std::string& context) {
+Result<Cluster> connectCluster(const std::string& kubeconfig, const std::string& context) {
   kube::KubeConfigOptions options;
   options.path = kubeconfig;
   options.context = context;
   auto config = kube::loadKubeConfig(options);
   if (!config) return config.error().context("finding the cluster (as kubectl does)");
-  return std::unique_ptr<check::KubeReader>(std::make_unique<ApiReader>(std::move(*config)));
+  Cluster cluster;
+  cluster.default_namespace = config->ns;
+  cluster.reader = std::make_unique<ApiReader>(std::move(*config));
+  return cluster;
 }
 
 }  // namespace remora::cli

@@ -11,7 +11,11 @@
 
 namespace remora::cli {
 
-Result<std::unique_ptr<check::KubeReader>> connectCluster(const std::string& kubeconfig,
-                                                          const std::string& context);
+struct Cluster {
+  std::unique_ptr<check::KubeReader> reader;
+  std::string default_namespace;  // the context's namespace, as kubectl's default for -n
+};
+
+Result<Cluster> connectCluster(const std::string& kubeconfig, const std::string& context);
 
 }  // namespace remora::cli

@@ -89,9 +89,8 @@ Result<check::Snapshot> loadFiles(const CheckOptions& o) {
 
 void print(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
-int runPod(const CheckOptions& o, const check::Analyzer& analyzer, const check::Snapshot& snapshot,
-           std::optional<check::Severity> fail_on) {
-  std::string ns = o.namespace_name.empty() ? "default" : o.namespace_name;
+int runPod(const CheckOptions& o, const std::string& ns, const check::Analyzer& analyzer,
+           const check::Snapshot& snapshot, std::optional<check::Severity> fail_on) {
   auto report = analyzer.inspectPod(snapshot, ns, o.pod);
   if (!report) {
     fmt::print(stderr, "remora check: error: {}\n", report.error().message);
@@ -236,12 +235,13 @@ int run(const CheckOptions& o) {
   if (!config) return fail(config.error());
   check::Analyzer analyzer(*config);
 
-  // The pod's namespace decides what is read from a live cluster.
+  // The pod's namespace decides what is read from a live cluster; without
+  // -n it is the context's namespace, as for kubectl (files: "default").
   std::string scope = o.namespace_name;
-  if (!o.pod.empty() && scope.empty()) scope = "default";
   std::unique_ptr<check::KubeReader> reader;
   check::Snapshot snapshot;
   if (!o.files.empty()) {
+    if (!o.pod.empty() && scope.empty()) scope = "default";
     auto loaded = loadFiles(o);
     if (!loaded) return fail(loaded.error());
     snapshot = std::move(*loaded);
@@ -262,13 +262,14 @@ int run(const CheckOptions& o) {
   } else {
     auto connected = connectCluster(o.kubeconfig, o.context);
     if (!connected) return fail(connected.error());
-    reader = std::move(*connected);
+    reader = std::move(connected->reader);
+    if (!o.pod.empty() && scope.empty()) scope = connected->default_namespace;
     auto loaded = check::loadSnapshot(*reader, scope);
     if (!loaded) return fail(loaded.error());
     snapshot = std::move(*loaded);
   }
 
-  if (!o.pod.empty()) return runPod(o, analyzer, snapshot, *fail_on);
+  if (!o.pod.empty()) return runPod(o, scope, analyzer, snapshot, *fail_on);
   if (o.explain) return runExplain(o, analyzer, snapshot);
 
   check::AnalyzeOptions options;

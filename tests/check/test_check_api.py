@@ -179,6 +179,15 @@ def test_pod_verdict_live(api):
                                  "not meshed: istio-proxy is missing")
 
 
+def test_pod_without_namespace_is_in_the_contexts_namespace(api):
+    config = json.loads(api.kubeconfig.read_text())
+    config["contexts"][0]["context"]["namespace"] = "shop"  # kubectl config set-context --namespace
+    api.kubeconfig.write_text(json.dumps(config))
+    out = check(api, "pod", "db-0")
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.startswith("pod/db-0 -n shop: ")
+
+
 def test_api_errors_are_exit_2(api):
     missing = check(api, "-n", "nope")
     assert missing.returncode == 2
