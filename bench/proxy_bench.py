@@ -33,7 +33,6 @@ import netns  # noqa: E402
 INJECTOR = ["-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "",
             "-b", "*", "-d", "15090,15021,15020"]
 BODY = "x" * 1023
-SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 CONNS = [4, 64]
 
 
@@ -64,9 +63,9 @@ def children(pid):
     return [int(p) for p in out.stdout.split()] or [pid]
 
 
-def wrk(pod, url, conns, uid):
-    res = pod.run_cmd(["wrk", "-t1", f"-c{conns}", f"-d{SECONDS}s", "--latency", url], uid=uid,
-                      timeout=SECONDS + 30)
+def wrk(pod, url, conns, uid, seconds):
+    res = pod.run_cmd(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url], uid=uid,
+                      timeout=seconds + 30)
     out = res.stdout.decode()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"\s+(50|90|99)%\s+([\d.]+\w+)", out))
@@ -74,18 +73,20 @@ def wrk(pod, url, conns, uid):
     return rps, lat, int(errors.group(1)) if errors else 0
 
 
-def main():
-    with netns.Run() as run:
-        node = run.node()
-        client = node.pod("client")
-        server = node.pod("server")
-        meshed = node.pod("meshed")
-        server2 = node.pod("server2")
-        for p in (server, server2):
-            p.nginx(8080, body=BODY, http_extra="keepalive_requests 1000000;",
-                    server_extra="access_log off;")
-        # haproxy and an nginx reverse proxy in the client pod, on loopback.
-        hap_cfg = run.tempfile("haproxy.cfg", f"""
+def start_setups(run):
+    """Starts the backends and proxies of every setup in `run` (a netns.Run) and
+    returns the setups, in report order, as (name, client pod, URL, client uid,
+    proxy pids). Shared with bench/latency_bench.py."""
+    node = run.node()
+    client = node.pod("client")
+    server = node.pod("server")
+    meshed = node.pod("meshed")
+    server2 = node.pod("server2")
+    for p in (server, server2):
+        p.nginx(8080, body=BODY, http_extra="keepalive_requests 1000000;",
+                server_extra="access_log off;")
+    # haproxy and an nginx reverse proxy in the client pod, on loopback.
+    hap_cfg = run.tempfile("haproxy.cfg", f"""
 global
   nbthread 1
 defaults
@@ -98,41 +99,47 @@ listen web
   bind 127.0.0.1:9001
   server s1 {server.ip4}:8080
 """)
-        hap = client.spawn(["haproxy", "-db", "-f", str(hap_cfg)], name="haproxy")
-        client.wait_listening(9001, hap)
-        ngx = client.nginx(9002, http_extra=f"upstream be {{ server {server.ip4}:8080; keepalive 64; }}",
-                           server_extra="access_log off; location /p/ { proxy_pass http://be; "
-                                        "proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
-                           name="client-nginxproxy")
+    hap = client.spawn(["haproxy", "-db", "-f", str(hap_cfg)], name="haproxy")
+    client.wait_listening(9001, hap)
+    ngx = client.nginx(9002, http_extra=f"upstream be {{ server {server.ip4}:8080; keepalive 64; }}",
+                       server_extra="access_log off; location /p/ { proxy_pass http://be; "
+                                    "proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
+                       name="client-nginxproxy")
 
-        def mesh(pod, services=""):
-            cfg = run.tempfile(f"{pod.name}.yaml", services)
-            pod.run_remora(["init", *INJECTOR], check=True)
-            proc = pod.remora(["proxy", "sidecar", "--concurrency", "1", "--config", str(cfg),
-                               "--proxyLogLevel", "warning"], uid=1337)
-            pod.wait_listening(15001, proc)
-            return proc
+    def mesh(pod, services=""):
+        cfg = run.tempfile(f"{pod.name}.yaml", services)
+        pod.run_remora(["init", *INJECTOR], check=True)
+        proc = pod.remora(["proxy", "sidecar", "--concurrency", "1", "--config", str(cfg),
+                           "--proxyLogLevel", "warning"], uid=1337)
+        pod.wait_listening(15001, proc)
+        return proc
 
-        r_meshed = mesh(meshed)
-        r_server2 = mesh(server2)
+    r_meshed = mesh(meshed)
+    r_server2 = mesh(server2)
 
-        setups = [
-            ("direct", client, f"http://{server.ip4}:8080/", 1000, []),
-            ("haproxy", client, "http://127.0.0.1:9001/", 1000, [hap.pid]),
-            ("nginx", client, "http://127.0.0.1:9002/p/", 1000, children(ngx.pid)),
-            ("remora", meshed, f"http://{server.ip4}:8080/", 1000, [r_meshed.pid]),
-            ("remora-pair", meshed, f"http://{server2.ip4}:8080/", 1000,
-             [r_meshed.pid, r_server2.pid]),
-        ]
+    return [
+        ("direct", client, f"http://{server.ip4}:8080/", 1000, []),
+        ("haproxy", client, "http://127.0.0.1:9001/", 1000, [hap.pid]),
+        ("nginx", client, "http://127.0.0.1:9002/p/", 1000, children(ngx.pid)),
+        ("remora", meshed, f"http://{server.ip4}:8080/", 1000, [r_meshed.pid]),
+        ("remora-pair", meshed, f"http://{server2.ip4}:8080/", 1000,
+         [r_meshed.pid, r_server2.pid]),
+    ]
+
+
+def main():
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with netns.Run() as run:
+        setups = start_setups(run)
         results = {}
         for conns in CONNS:
             for name, pod, url, uid, pids in setups:
-                wrk(pod, url, conns, uid)  # warm up pools and caches
+                wrk(pod, url, conns, uid, seconds)  # warm up pools and caches
                 before = cpu_seconds(pids)
-                rps, lat, errors = wrk(pod, url, conns, uid)
+                rps, lat, errors = wrk(pod, url, conns, uid, seconds)
                 cpu = cpu_seconds(pids) - before
                 results[(name, conns)] = (rps, lat, errors, cpu, rss_kib(pids))
-        print(f"# proxy_bench: {SECONDS}s per point, wrk -t1, 1 KiB bodies, keep-alive; "
+        print(f"# proxy_bench: {seconds}s per point, wrk -t1, 1 KiB bodies, keep-alive; "
               f"load average {os.getloadavg()[0]:.1f}")
         print("| setup | conns | req/s | / direct | / haproxy | p50 | p90 | p99 | proxy CPU s "
               "per 1000 req | proxy peak RSS | non-2xx |")
@@ -142,7 +149,7 @@ listen web
             hap_rps = results[("haproxy", conns)][0]
             for name, *_ in setups:
                 rps, lat, errors, cpu, rss = results[(name, conns)]
-                total = rps * SECONDS
+                total = rps * seconds
                 per_k = f"{cpu / total * 1000:.3f}" if name != "direct" and total else "-"
                 print(f"| {name} | {conns} | {rps:,.0f} | {rps / base:.2f} | {rps / hap_rps:.2f} | "
                       f"{lat.get('50', '-')} | {lat.get('90', '-')} | {lat.get('99', '-')} | "

@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""Side by side in one run: the latency a proxy hop ADDS at fixed request rates.
+
+The setups of bench/proxy_bench.py (start_setups: direct, haproxy, nginx,
+one remora sidecar, the remora client+server pair in network namespaces),
+loaded by fortio (bench/fortio.sh) at fixed rates instead of wrk at
+saturation, as Istio measures its sidecars: for each rate (1000 and 10000
+requests/s) and connection count (4 and 64), each setup in turn, fortio
+`load -qps R -c C -t Ns -uniform`, GET, 1 KiB response bodies, keep-alive.
+Reported per point: the rate achieved against the one asked for, p50/p90/p99
+from fortio's JSON (histogram resolution 10 µs), the latency each proxy
+setup ADDS over direct measured in the same point (its percentile minus
+direct's, in µs), that added latency as a ratio to HAProxy's, the proxies'
+CPU seconds per 1000 requests and their peak RSS.
+
+The setups of one point run back to back, so that load from elsewhere on
+the machine falls on all of them alike; read the ratios first.
+
+Figures, not assertions: never run by the tests. Needs root, haproxy, nginx,
+Go (to build fortio once) and build/remora (REMORA_BIN).
+Usage: bench/latency_bench.py [seconds per point, default 10] [--json PATH]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import proxy_bench
+from proxy_bench import cpu_seconds, netns, rss_kib
+
+RATES = [1000, 10000]
+CONNS = [4, 64]
+PERCENTILES = [50, 90, 99]
+WARMUP_SECONDS = 2
+
+
+def fortio_binary():
+    """Builds fortio if needed (bench/fortio.sh prints its cached path)."""
+    out = subprocess.run(["bash", str(Path(__file__).with_name("fortio.sh"))], check=True,
+                         stdout=subprocess.PIPE, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def fortio(binary, pod, url, qps, conns, uid, seconds):
+    """One fortio run; returns its parsed JSON result."""
+    argv = [binary, "load", "-qps", str(qps), "-c", str(conns), "-t", f"{seconds}s", "-uniform",
+            "-p", ",".join(str(p) for p in PERCENTILES), "-r", "0.00001", "-json", "-", url]
+    res = pod.run_cmd(argv, uid=uid, timeout=seconds + 60)
+    return json.loads(res.stdout)
+
+
+def summary(result):
+    """Achieved qps, {percentile: seconds}, non-200 count, request count."""
+    hist = result["DurationHistogram"]
+    pct = {int(p["Percentile"]): p["Value"] for p in hist["Percentiles"]}
+    codes = result.get("RetCodes") or {}
+    errors = sum(n for code, n in codes.items() if str(code) != "200")
+    return result["ActualQPS"], pct, errors, hist["Count"]
+
+
+def us(seconds):
+    return f"{seconds * 1e6:,.0f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("seconds", nargs="?", type=int, default=10)
+    parser.add_argument("--json", help="also write every raw fortio result here")
+    args = parser.parse_args()
+
+    built = fortio_binary()
+    raw = {}
+    results = {}
+    with netns.Run() as run:
+        # The run directory is world-readable; the cache may be under /root.
+        binary = str(run.dir / "fortio")
+        shutil.copy(built, binary)
+        os.chmod(binary, 0o755)
+        setups = proxy_bench.start_setups(run)
+        load_before = os.getloadavg()[0]
+        for rate in RATES:
+            for conns in CONNS:
+                for name, pod, url, uid, pids in setups:
+                    # Connections, upstream pools and caches warm at this point's shape.
+                    fortio(binary, pod, url, rate, conns, uid, WARMUP_SECONDS)
+                    before = cpu_seconds(pids)
+                    result = fortio(binary, pod, url, rate, conns, uid, args.seconds)
+                    cpu = cpu_seconds(pids) - before
+                    raw[f"{name} {rate} {conns}"] = result
+                    results[(name, rate, conns)] = (*summary(result), cpu, rss_kib(pids))
+                    qps, pct, errors, _, _, _ = results[(name, rate, conns)]
+                    print(f"{name:12} {rate:6} rps {conns:3} conns: {qps:8.0f} qps  "
+                          + "  ".join(f"p{p} {us(pct[p])} µs" for p in PERCENTILES)
+                          + (f"  {errors} errors" if errors else ""), file=sys.stderr, flush=True)
+        load_after = os.getloadavg()[0]
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=1))
+
+    print(f"# latency_bench: fortio {args.seconds}s per point (after {WARMUP_SECONDS}s warm-up), "
+          f"-uniform, GET, 1 KiB bodies, keep-alive; load average {load_before:.1f} before, "
+          f"{load_after:.1f} after")
+    print("| rate | conns | setup | achieved qps | p50 | p90 | p99 | added p50 | added p90 | "
+          "added p99 | added / haproxy's (p50, p90, p99) | proxy CPU s / 1000 req | "
+          "proxy peak RSS | non-200 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for rate in RATES:
+        for conns in CONNS:
+            _, direct, *_ = results[("direct", rate, conns)]
+            _, hap, *_ = results[("haproxy", rate, conns)]
+            for name, *_ in setups:
+                qps, pct, errors, count, cpu, rss = results[(name, rate, conns)]
+                reached = "" if qps >= 0.98 * rate else " (short)"
+                cells = [f"{rate:,}", str(conns), name, f"{qps:,.0f}{reached}"]
+                cells += [f"{us(pct[p])} µs" for p in PERCENTILES]
+                if name == "direct":
+                    cells += ["-", "-", "-", "-", "-", "-"]
+                else:
+                    added = {p: pct[p] - direct[p] for p in PERCENTILES}
+                    cells += [f"{us(added[p])} µs" for p in PERCENTILES]
+                    ratios = []
+                    for p in PERCENTILES:
+                        hap_added = hap[p] - direct[p]
+                        ratios.append(f"{added[p] / hap_added:.2f}" if hap_added > 0 else "-")
+                    cells.append(", ".join(ratios))
+                    cells.append(f"{cpu / count * 1000:.3f}" if count else "-")
+                    cells.append(f"{rss / 1024:.1f} MiB")
+                cells.append(str(errors))
+                print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
