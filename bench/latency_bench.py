@@ -10,7 +10,8 @@ requests/s) and connection count (4 and 64), each setup in turn, fortio
 Reported per point: the rate achieved against the one asked for, p50/p90/p99
 from fortio's JSON (histogram resolution 10 µs), the latency each proxy
 setup ADDS over direct measured in the same point (its percentile minus
-direct's, in µs), that added latency as a ratio to HAProxy's, the proxies'
+direct's, in µs), that added latency as a ratio to HAProxy's (none where
+HAProxy's is under 20 µs, i.e. noise), the proxies'
 CPU seconds per 1000 requests and their peak RSS.
 
 The setups of one point run back to back, so that load from elsewhere on
@@ -36,6 +37,8 @@ RATES = [1000, 10000]
 CONNS = [4, 64]
 PERCENTILES = [50, 90, 99]
 WARMUP_SECONDS = 2
+# HAProxy's added latency below this is noise (two histogram buckets): no ratio.
+MIN_RATIO_BASE = 20e-6
 
 
 def fortio_binary():
@@ -124,7 +127,8 @@ def main():
                     ratios = []
                     for p in PERCENTILES:
                         hap_added = hap[p] - direct[p]
-                        ratios.append(f"{added[p] / hap_added:.2f}" if hap_added > 0 else "-")
+                        ratios.append(f"{added[p] / hap_added:.2f}"
+                                      if hap_added >= MIN_RATIO_BASE else "-")
                     cells.append(", ".join(ratios))
                     cells.append(f"{cpu / count * 1000:.3f}" if count else "-")
                     cells.append(f"{rss / 1024:.1f} MiB")

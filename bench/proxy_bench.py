@@ -14,6 +14,9 @@ connection count: requests/s at saturation, the ratio to direct and to
 haproxy, and the proxies' CPU seconds per 1000 requests (utime+stime from
 /proc, all proxy processes of the setup) and peak RSS.
 
+The setups are start_setups(), shared with bench/latency_bench.py (the
+added latency at fixed rates, with fortio).
+
 Figures, not assertions: never run by the tests. Needs root, wrk, haproxy,
 nginx, and build/remora (REMORA_BIN). Usage: bench/proxy_bench.py [seconds]
 """
