@@ -20,3 +20,7 @@ echo "== remora inject (CLI, 10,000 documents)"
 bash bench/inject_cli.sh
 echo "== remora webhook (concurrent reviews over HTTPS)"
 build/bench/webhook_load --seconds "${WEBHOOK_BENCH_SECONDS:-5}"
+echo "== the proxy hop: req/s at saturation (wrk), CPU, RSS"
+/usr/bin/python3 bench/proxy_bench.py "${PROXY_BENCH_SECONDS:-5}"
+echo "== the proxy hop: added latency at fixed rates (fortio)"
+/usr/bin/python3 bench/latency_bench.py "${LATENCY_BENCH_SECONDS:-10}"
