@@ -132,18 +132,26 @@ if [[ $has_proxy == yes ]]; then
     grep '^istio_requests_total' "$out_dir/$pod-stats.txt" | indent ||
       die "the $pod sidecar serves no istio_requests_total"
   done
-  request_id=''
-  for pod in client web; do
-    log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log | head -n 1)
-    # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog) line.
-    grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$log" >"$out_dir/$pod-access.log" || true
-    if [[ -s $out_dir/$pod-access.log ]]; then
-      echo "  access log of the $pod sidecar (last 2 lines):"
-      tail -n 2 "$out_dir/$pod-access.log" | indent
-    fi
-  done
+  # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog)
+  # line. A worker hands its lines to the log writer in batches, at the latest
+  # on its 1 s tick (as Envoy flushes its access logs each second): wait for
+  # the last request's line on both sides.
   uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
-  request_id=$(grep -oE "$uuid" "$out_dir/client-access.log" | tail -n 1 || true)
+  request_id=''
+  for _ in $(seq 30); do
+    for pod in client web; do
+      log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log | head -n 1)
+      grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$log" >"$out_dir/$pod-access.log" || true
+    done
+    request_id=$(grep -oE "$uuid" "$out_dir/client-access.log" | tail -n 1 || true)
+    [[ $(wc -l <"$out_dir/client-access.log") -ge 3 && -n $request_id ]] &&
+      grep -q "$request_id" "$out_dir/web-access.log" && break
+    sleep 0.1
+  done
+  for pod in client web; do
+    echo "  access log of the $pod sidecar (last 2 lines):"
+    tail -n 2 "$out_dir/$pod-access.log" | indent
+  done
   [[ -n $request_id ]] || die "the client's sidecar logged no x-request-id"
   grep -q "$request_id" "$out_dir/web-access.log" ||
     die "x-request-id $request_id of the client's sidecar is not in web's sidecar log"
