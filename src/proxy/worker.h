@@ -28,6 +28,7 @@
 #include "core/event_loop.h"
 #include "core/result.h"
 #include "mesh/config.h"
+#include "tls/certificate_store.h"
 #include "proxy/load_balancer.h"
 #include "proxy/observer.h"
 #include "proxy/route.h"
@@ -50,6 +51,11 @@ struct ProxyOptions {
   OriginalDstFn original_dst;  // empty: SO_ORIGINAL_DST
   // Idle upstream connections kept per endpoint and worker.
   std::size_t max_idle_per_endpoint = 64;
+  // The workload certificate and the mTLS contexts built from it (issue 8),
+  // kept current by the certificate provider. Null: no mTLS at all (TLS from
+  // peers is proxied as opaque TCP, mTLS endpoints are dialled in plaintext).
+  // Must outlive the proxy.
+  const tls::CertificateStore* certificates = nullptr;
 };
 
 class UpstreamPool;
