@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "http/http1_serializer.h"
 #include "proxy/tcp_session.h"
+#include "tls/context.h"
 
 namespace remora::proxy {
 namespace {
@@ -42,10 +43,12 @@ void appendRequestId(std::string& out) {
 
 }  // namespace
 
-HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::string initial,
-                         Direction direction, asio::ip::tcp::endpoint original_dst)
+HttpSession::HttpSession(Worker& worker, Stream downstream, std::string initial,
+                         Direction direction, asio::ip::tcp::endpoint original_dst,
+                         PeerIdentity peer)
     : Session(worker),
       down_(std::move(downstream)),
+      downstream_peer_(std::move(peer)),
       direction_(direction),
       original_dst_(std::move(original_dst)),
       parser_(http::Http1Parser::Mode::Request, *this),
@@ -53,7 +56,7 @@ HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::
       initial_(std::move(initial)),
       timer_(worker.loop().context()) {
   std::error_code ec;
-  downstream_remote_ = down_.remote_endpoint(ec);
+  downstream_remote_ = down_.socket().remote_endpoint(ec);
   // The address the client dialled, not the capture port it was redirected
   // to: what Envoy's original-destination listeners report.
   downstream_local_ = original_dst_;
@@ -62,8 +65,7 @@ HttpSession::HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::
 
 HttpSession::~HttpSession() {
   if (lb_counted_) worker_.lb().requestEnded(upstream_host_);
-  std::error_code ignored;
-  down_.close(ignored);
+  down_.close();
 }
 
 void HttpSession::start() {
@@ -79,23 +81,23 @@ void HttpSession::start() {
 void HttpSession::readDown() {
   if (reading_down_ || closing_ || down_done_) return;
   reading_down_ = true;
-  down_.async_read_some(asio::buffer(down_buf_),
-                        [this, alive = alive_](const std::error_code& ec, std::size_t n) {
-                          if (!*alive || closing_) return;
-                          reading_down_ = false;
-                          if (down_done_) return;  // a local reply ends this connection
-                          if (ec) {
-                            if (!active_ && parser_.isIdle()) {
-                              // The client closed between requests: the normal end of keep-alive.
-                              closeGracefully();
-                              return;
-                            }
-                            abort(flags::kDownstreamConnectionTermination);
+  down_.asyncReadSome(asio::buffer(down_buf_),
+                      [this, alive = alive_](const std::error_code& ec, std::size_t n) {
+                        if (!*alive || closing_) return;
+                        reading_down_ = false;
+                        if (down_done_) return;  // a local reply ends this connection
+                        if (ec) {
+                          if (!active_ && parser_.isIdle()) {
+                            // The client closed between requests: the normal end of keep-alive.
+                            closeGracefully();
                             return;
                           }
-                          din_ = std::string_view(down_buf_.data(), n);
-                          pumpDown();
-                        });
+                          abort(flags::kDownstreamConnectionTermination);
+                          return;
+                        }
+                        din_ = std::string_view(down_buf_.data(), n);
+                        pumpDown();
+                      });
 }
 
 void HttpSession::pumpDown() {
@@ -133,7 +135,7 @@ void HttpSession::pumpDown() {
 
 void HttpSession::readUp() {
   UpstreamConn* up = up_.get();
-  up->socket().async_read_some(
+  up->stream().asyncReadSome(
       asio::buffer(up->buffer()),
       [this, alive = alive_, up](const std::error_code& ec, std::size_t n) {
         // operation_aborted: we closed it on purpose (and may have a new one).
@@ -261,7 +263,9 @@ void HttpSession::onDeadline() {
       return;
     case Deadline::Connect:
       // The connect handler sees operation_aborted: retry or 503 UF.
-      if (connecting_ != nullptr) {
+      if (handshaking_ != nullptr) {
+        handshaking_->close();  // the TLS handshake's turn: same outcome
+      } else if (connecting_ != nullptr) {
         std::error_code ignored;
         connecting_->close(ignored);
       }
@@ -354,15 +358,16 @@ http::CallbackResult HttpSession::onBody(std::string_view data) {
   } else {
     bufs[count++] = asio::buffer(data);
   }
-  asio::async_write(up_->socket(), std::span(bufs.data(), count),
-                    [this, alive = alive_](const std::error_code& ec, std::size_t) {
-                      if (!*alive || closing_ || ec == asio::error::operation_aborted) return;
-                      if (ec) {
-                        // The upstream went away; its read side reports it.
-                        discard_body_ = true;
-                      }
-                      afterUpBodyWrite();
-                    });
+  up_->stream().asyncWrite(std::span<const asio::const_buffer>(bufs.data(), count),
+                           [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                             if (!*alive || closing_ || ec == asio::error::operation_aborted)
+                               return;
+                             if (ec) {
+                               // The upstream went away; its read side reports it.
+                               discard_body_ = true;
+                             }
+                             afterUpBodyWrite();
+                           });
   return http::CallbackResult::Pause;
 }
 
@@ -393,12 +398,13 @@ http::CallbackResult HttpSession::onMessageComplete() {
   }
   up_out_.clear();
   http::appendLastChunk(up_out_, req_has_trailers_ ? &req_trailers_ : nullptr);
-  asio::async_write(up_->socket(), asio::buffer(up_out_),
-                    [this, alive = alive_](const std::error_code& ec, std::size_t) {
-                      if (!*alive || closing_ || ec == asio::error::operation_aborted) return;
-                      if (!ec) request_sent_ = true;
-                      maybeFinishStream();
-                    });
+  up_->stream().asyncWrite(asio::buffer(up_out_),
+                           [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                             if (!*alive || closing_ || ec == asio::error::operation_aborted)
+                               return;
+                             if (!ec) request_sent_ = true;
+                             maybeFinishStream();
+                           });
   return http::CallbackResult::Pause;
 }
 
@@ -426,7 +432,8 @@ void HttpSession::startUpstream() {
     worker_.lb().requestStarted(upstream_host_);
     lb_counted_ = true;
   }
-  if (auto conn = worker_.pool().take(upstream_host_)) {
+  bool tls = endpoint_ != nullptr && endpoint_->mtls && worker_.mtlsEnabled();
+  if (auto conn = worker_.pool().take(upstream_host_, tls)) {
     attachUpstream(std::move(conn));
     return;
   }
@@ -440,6 +447,22 @@ void HttpSession::connectUpstream() {
   setDeadline(Deadline::Connect, snapshot_->mesh().connect_timeout);
   socket->async_connect(upstream_host_, [this, alive = alive_, socket](const std::error_code& ec) {
     if (!*alive || closing_) return;
+    if (ec) {
+      connecting_.reset();
+      upstreamConnectFailed(ec.message());
+      return;
+    }
+    std::error_code ignored;
+    socket->set_option(asio::ip::tcp::no_delay(true), ignored);
+    upstreamConnected(socket);
+  });
+}
+
+// Auto mTLS: an endpoint whose pod runs a sidecar gets TLS with our
+// workload certificate and must prove its own identity (secure naming);
+// the connect deadline covers the handshake too.
+void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socket) {
+  auto connected = [this] {
     connecting_.reset();
     // A reconnect after the request ended (a pooled connection closed under
     // us) keeps the route timeout running.
@@ -448,29 +471,62 @@ void HttpSession::connectUpstream() {
     } else {
       clearDeadline();
     }
-    if (!ec) {
-      std::error_code ignored;
-      socket->set_option(asio::ip::tcp::no_delay(true), ignored);
-      attachUpstream(std::make_unique<UpstreamConn>(std::move(*socket), upstream_host_));
+  };
+  if (endpoint_ == nullptr || !endpoint_->mtls || !worker_.mtlsEnabled()) {
+    connected();
+    upstream_peer_ = {};
+    attachUpstream(std::make_unique<UpstreamConn>(Stream(std::move(*socket)), upstream_host_));
+    return;
+  }
+  auto ssl = worker_.newMtlsClient(*endpoint_, /*http=*/true);
+  if (!ssl) {
+    connecting_.reset();
+    upstreamConnectFailed(ssl.error().message);
+    return;
+  }
+  auto stream = std::make_shared<Stream>(std::move(*socket));
+  stream->startTls(std::move(*ssl));
+  handshaking_ = stream;
+  stream->asyncHandshake([this, alive = alive_, stream, connected](const std::error_code& ec) {
+    if (!*alive || closing_ || handshaking_ != stream) return;
+    handshaking_.reset();
+    if (ec) {
+      connecting_.reset();
+      auto reason = tls::peerFailure(stream->ssl());
+      upstreamConnectFailed(
+          fmt::format("TLS_error:{}{}", ec.message(),
+                      reason ? fmt::format(":{}", tls::peerFailureName(*reason)) : std::string()));
       return;
     }
-    REMORA_CONN_LOG(proxy, debug, id_, "connect to {}:{} failed: {}",
-                    upstream_host_.address().to_string(), upstream_host_.port(), ec.message());
-    if (lb_counted_) {
-      worker_.lb().requestEnded(upstream_host_);
-      lb_counted_ = false;
-    }
-    bool retryable = route_.kind == Route::Kind::Service && route_.service->endpoints.size() > 1;
-    if (retryable && attempts_ < kMaxConnectAttempts) {
-      startUpstream();
-      return;
-    }
-    std::uint32_t f = flags::kUpstreamConnectionFailure;
-    if (attempts_ > 1) f |= flags::kUpstreamRetryLimitExceeded;
-    localReply(503, f, "upstream_reset_before_response_started{connection_failure}",
-               "upstream connect error or disconnect/reset before headers. reset reason: "
-               "connection failure");
+    connected();
+    upstream_peer_ = {};
+    if (auto id = tls::peerIdentity(stream->ssl())) upstream_peer_ = {true, id->uri()};
+    attachUpstream(std::make_unique<UpstreamConn>(std::move(*stream), upstream_host_));
   });
+}
+
+void HttpSession::upstreamConnectFailed(std::string_view why) {
+  if (request_done_) {
+    armRouteTimeout();
+  } else {
+    clearDeadline();
+  }
+  REMORA_CONN_LOG(proxy, debug, id_, "connect to {}:{} failed: {}",
+                  upstream_host_.address().to_string(), upstream_host_.port(), why);
+  if (lb_counted_) {
+    worker_.lb().requestEnded(upstream_host_);
+    lb_counted_ = false;
+  }
+  bool retryable = route_.kind == Route::Kind::Service && route_.service->endpoints.size() > 1;
+  if (retryable && attempts_ < kMaxConnectAttempts) {
+    startUpstream();
+    return;
+  }
+  std::uint32_t f = flags::kUpstreamConnectionFailure;
+  if (attempts_ > 1) f |= flags::kUpstreamRetryLimitExceeded;
+  localReply(503, f, "upstream_reset_before_response_started{connection_failure}",
+             "upstream connect error or disconnect/reset before headers. reset reason: "
+             "connection failure");
 }
 
 void HttpSession::attachUpstream(std::unique_ptr<UpstreamConn> conn) {
@@ -513,23 +569,24 @@ void HttpSession::sendRequestHead() {
   req_.version = http::Version::Http11;
   up_out_.clear();
   http::serializeRequestHead(req_, up_out_);
-  asio::async_write(up_->socket(), asio::buffer(up_out_),
-                    [this, alive = alive_](const std::error_code& ec, std::size_t) {
-                      if (!*alive || closing_ || ec == asio::error::operation_aborted) return;
-                      if (ec) {
-                        onUpstreamEnd(ec);
-                        return;
-                      }
-                      bool resend = head_sent_;
-                      head_sent_ = true;
-                      readUp();
-                      // The body, or the end of a body-less request (unless
-                      // this was a resend: the request was read already).
-                      if (!resend) {
-                        parser_.resume();
-                        pumpDown();
-                      }
-                    });
+  up_->stream().asyncWrite(asio::buffer(up_out_),
+                           [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                             if (!*alive || closing_ || ec == asio::error::operation_aborted)
+                               return;
+                             if (ec) {
+                               onUpstreamEnd(ec);
+                               return;
+                             }
+                             bool resend = head_sent_;
+                             head_sent_ = true;
+                             readUp();
+                             // The body, or the end of a body-less request (unless
+                             // this was a resend: the request was read already).
+                             if (!resend) {
+                               parser_.resume();
+                               pumpDown();
+                             }
+                           });
 }
 
 // ------------------------------------------------------- upstream events
@@ -637,15 +694,15 @@ void HttpSession::writeDown(std::size_t body_bytes, std::string_view body, bool 
     bufs[count++] = asio::buffer(body);
     if (chunk) bufs[count++] = asio::buffer("\r\n", 2);
   }
-  asio::async_write(down_, std::span(bufs.data(), count),
-                    [this, alive = alive_, then](const std::error_code& ec, std::size_t) {
-                      if (!*alive || closing_) return;
-                      if (ec) {
-                        abort(flags::kDownstreamConnectionTermination);
-                        return;
-                      }
-                      (this->*then)();
-                    });
+  down_.asyncWrite(std::span<const asio::const_buffer>(bufs.data(), count),
+                   [this, alive = alive_, then](const std::error_code& ec, std::size_t) {
+                     if (!*alive || closing_) return;
+                     if (ec) {
+                       abort(flags::kDownstreamConnectionTermination);
+                       return;
+                     }
+                     (this->*then)();
+                   });
 }
 
 void HttpSession::afterDownWrite() {
@@ -670,8 +727,7 @@ void HttpSession::upstreamFailed(std::uint32_t f, std::string_view details, int 
 
 void HttpSession::dropUpstream() {
   if (up_ == nullptr) return;
-  std::error_code ignored;
-  up_->socket().close(ignored);
+  up_->stream().close();
   up_.reset();
 }
 
@@ -784,6 +840,8 @@ void HttpSession::report() {
   r.response_flags = flags_;
   r.request_body_bytes = req_bytes_;
   r.response_body_bytes = resp_bytes_;
+  r.downstream_peer = &downstream_peer_;
+  r.upstream_peer = &upstream_peer_;
   r.start_time = start_time_;
   r.duration = std::chrono::steady_clock::now() - start_mono_;
   obs->onRequest(r);
@@ -795,10 +853,10 @@ void HttpSession::upgrade() {
   report();
   std::string to_upstream(din_);
   std::string to_downstream(up_->pending());
-  auto tunnel =
-      std::make_unique<TcpSession>(worker_, std::move(down_), std::string(), snapshot_, route_);
+  auto tunnel = std::make_unique<TcpSession>(worker_, std::move(down_), std::string(), snapshot_,
+                                             route_, downstream_peer_);
   TcpSession& t = static_cast<TcpSession&>(worker_.adopt(std::move(tunnel)));
-  t.startTunnel(std::move(up_->socket()), std::move(to_upstream), std::move(to_downstream),
+  t.startTunnel(std::move(up_->stream()), std::move(to_upstream), std::move(to_downstream),
                 /*report=*/false);
   up_.reset();
   closing_ = true;
@@ -818,9 +876,8 @@ void HttpSession::closeGracefully() {
   closing_ = true;
   timer_.cancel();
   dropUpstream();
-  std::error_code ignored;
-  down_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  down_.close(ignored);
+  down_.shutdownSend();
+  down_.close();
   worker_.closeSession(*this);
 }
 
@@ -831,8 +888,7 @@ void HttpSession::abort(std::uint32_t f) {
   closing_ = true;
   timer_.cancel();
   dropUpstream();
-  std::error_code ignored;
-  down_.close(ignored);
+  down_.close();
   worker_.closeSession(*this);
 }
 

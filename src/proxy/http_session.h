@@ -46,6 +46,7 @@
 #include "http/http1_parser.h"
 #include "proxy/observer.h"
 #include "proxy/route.h"
+#include "proxy/stream.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -53,8 +54,9 @@ namespace remora::proxy {
 
 class HttpSession : public Session, private http::Http1ParserCallbacks {
  public:
-  HttpSession(Worker& worker, asio::ip::tcp::socket downstream, std::string initial,
-              Direction direction, asio::ip::tcp::endpoint original_dst);
+  // `peer`: what the downstream's mTLS proved, if it was mTLS.
+  HttpSession(Worker& worker, Stream downstream, std::string initial, Direction direction,
+              asio::ip::tcp::endpoint original_dst, PeerIdentity peer = {});
   ~HttpSession() override;
 
   void start();
@@ -104,6 +106,8 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
 
   void startUpstream();
   void connectUpstream();
+  void upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socket);
+  void upstreamConnectFailed(std::string_view why);
   void attachUpstream(std::unique_ptr<UpstreamConn> conn);
   void sendRequestHead();
   void writeDown(std::size_t body_bytes, std::string_view body, bool chunk,
@@ -123,7 +127,8 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void dropUpstream();
 
   // --- connection ---
-  asio::ip::tcp::socket down_;
+  Stream down_;
+  PeerIdentity downstream_peer_;
   Direction direction_;
   asio::ip::tcp::endpoint original_dst_;
   asio::ip::tcp::endpoint downstream_remote_;
@@ -160,6 +165,8 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   Route route_;
   std::uint64_t route_generation_ = ~0ULL;
   const mesh::Endpoint* endpoint_ = nullptr;
+  PeerIdentity upstream_peer_;           // of the upstream connection in use
+  std::shared_ptr<Stream> handshaking_;  // an mTLS upstream mid-handshake
   asio::ip::tcp::endpoint upstream_host_;
   asio::ip::tcp::endpoint upstream_local_;
   std::string request_id_;

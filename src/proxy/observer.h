@@ -20,6 +20,7 @@
 #include "core/time.h"
 #include "mesh/config.h"
 #include "proxy/route.h"
+#include "proxy/stream.h"
 
 namespace remora::proxy {
 
@@ -61,6 +62,9 @@ struct RequestReport {
   std::uint32_t response_flags = 0;
   std::uint64_t request_body_bytes = 0;
   std::uint64_t response_body_bytes = 0;
+  // What mTLS proved on each side (never null; mutual_tls false when plain).
+  const PeerIdentity* downstream_peer = nullptr;
+  const PeerIdentity* upstream_peer = nullptr;
   SystemTime start_time{};
   std::chrono::nanoseconds duration{};
 };
@@ -76,8 +80,10 @@ struct ConnectionReport {
   asio::ip::tcp::endpoint downstream_remote;
   asio::ip::tcp::endpoint downstream_local;
   std::uint32_t response_flags = 0;
-  std::uint64_t bytes_sent = 0;      // to the downstream
-  std::uint64_t bytes_received = 0;  // from the downstream
+  std::uint64_t bytes_sent = 0;                   // to the downstream
+  std::uint64_t bytes_received = 0;               // from the downstream
+  const PeerIdentity* downstream_peer = nullptr;  // never null
+  const PeerIdentity* upstream_peer = nullptr;    // never null
   SystemTime start_time{};
   std::chrono::nanoseconds duration{};
 };

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "proxy/upstream.h"
+#include "tls/context.h"
 
 namespace remora::proxy {
 namespace {
@@ -12,11 +13,12 @@ constexpr std::size_t kPipeBuffer = 16 * 1024;
 constexpr int kMaxConnectAttempts = 3;  // Istio's default: 2 retries on connect-failure
 }  // namespace
 
-TcpSession::TcpSession(Worker& worker, asio::ip::tcp::socket downstream, std::string initial,
-                       mesh::SnapshotPtr snapshot, Route route)
+TcpSession::TcpSession(Worker& worker, Stream downstream, std::string initial,
+                       mesh::SnapshotPtr snapshot, Route route, PeerIdentity peer)
     : Session(worker),
       down_(std::move(downstream)),
-      up_(worker.loop().context()),
+      up_(asio::ip::tcp::socket(worker.loop().context())),
+      downstream_peer_(std::move(peer)),
       snapshot_(std::move(snapshot)),
       route_(std::move(route)),
       connect_timer_(worker.loop().context()),
@@ -25,15 +27,14 @@ TcpSession::TcpSession(Worker& worker, asio::ip::tcp::socket downstream, std::st
       start_time_(systemClock().now()),
       start_mono_(std::chrono::steady_clock::now()) {
   std::error_code ec;
-  downstream_remote_ = down_.remote_endpoint(ec);
+  downstream_remote_ = down_.socket().remote_endpoint(ec);
   // The address the client dialled, not the capture port (as Envoy reports it).
   downstream_local_ = route_.original_dst;
 }
 
 TcpSession::~TcpSession() {
-  std::error_code ignored;
-  down_.close(ignored);
-  up_.close(ignored);
+  down_.close();
+  up_.close();
 }
 
 void TcpSession::start() {
@@ -59,41 +60,76 @@ void TcpSession::connectNext() {
   } else {
     upstream_host_ = route_.original_dst;
   }
-  std::error_code ignored;
-  up_.close(ignored);
-  prepareUpstreamSocket(up_, upstream_host_, route_.kind == Route::Kind::Inbound);
+  up_.close();
+  up_ = Stream(asio::ip::tcp::socket(worker_.loop().context()));
+  upstream_peer_ = {};
+  prepareUpstreamSocket(up_.socket(), upstream_host_, route_.kind == Route::Kind::Inbound);
   connect_timer_.expires_after(snapshot_->mesh().connect_timeout);
   connect_timer_.async_wait([this, alive = alive_, attempt = attempts_](const std::error_code& ec) {
     // A timer that expired as the connect succeeded must not cut it.
     if (!*alive || ec || connected_ || attempt != attempts_) return;
-    std::error_code ignored2;
-    up_.close(ignored2);  // the connect handler sees operation_aborted
+    up_.close();  // the connect (or handshake) handler sees operation_aborted
   });
-  up_.async_connect(upstream_host_, [this, alive = alive_](const std::error_code& ec) {
+  up_.socket().async_connect(upstream_host_, [this, alive = alive_](const std::error_code& ec) {
+    if (!*alive || finished_) return;
+    if (!ec) {
+      onTcpConnected();
+      return;
+    }
+    connect_timer_.cancel();
+    connectFailed(ec.message());
+  });
+}
+
+// Auto mTLS: an endpoint whose pod runs a sidecar gets TLS with our
+// workload certificate and must prove its own identity (secure naming).
+void TcpSession::onTcpConnected() {
+  if (endpoint_ == nullptr || !endpoint_->mtls || !worker_.mtlsEnabled()) {
+    connect_timer_.cancel();
+    onConnected();
+    return;
+  }
+  auto ssl = worker_.newMtlsClient(*endpoint_, /*http=*/false);
+  if (!ssl) {
+    connect_timer_.cancel();
+    connectFailed(ssl.error().message);
+    return;
+  }
+  up_.startTls(std::move(*ssl));
+  up_.asyncHandshake([this, alive = alive_](const std::error_code& ec) {
     if (!*alive || finished_) return;
     connect_timer_.cancel();
-    if (!ec) {
-      onConnected();
+    if (ec) {
+      auto reason = tls::peerFailure(up_.ssl());
+      connectFailed(
+          fmt::format("mTLS handshake: {}{}", ec.message(),
+                      reason ? fmt::format(" (peer certificate: {})", tls::peerFailureName(*reason))
+                             : std::string()));
       return;
     }
-    REMORA_CONN_LOG(proxy, debug, id_, "connect to {}:{} failed: {}",
-                    upstream_host_.address().to_string(), upstream_host_.port(), ec.message());
-    bool retryable = route_.kind == Route::Kind::Service && route_.service->endpoints.size() > 1;
-    if (retryable && attempts_ < kMaxConnectAttempts) {
-      connectNext();
-      return;
-    }
-    std::uint32_t f = flags::kUpstreamConnectionFailure;
-    if (attempts_ > 1) f |= flags::kUpstreamRetryLimitExceeded;
-    finish(f);
+    if (auto id = tls::peerIdentity(up_.ssl())) upstream_peer_ = {true, id->uri()};
+    onConnected();
   });
+}
+
+void TcpSession::connectFailed(std::string_view why) {
+  REMORA_CONN_LOG(proxy, debug, id_, "connect to {}:{} failed: {}",
+                  upstream_host_.address().to_string(), upstream_host_.port(), why);
+  bool retryable = route_.kind == Route::Kind::Service && route_.service->endpoints.size() > 1;
+  if (retryable && attempts_ < kMaxConnectAttempts) {
+    connectNext();
+    return;
+  }
+  std::uint32_t f = flags::kUpstreamConnectionFailure;
+  if (attempts_ > 1) f |= flags::kUpstreamRetryLimitExceeded;
+  finish(f);
 }
 
 void TcpSession::onConnected() {
   connected_ = true;
   std::error_code ec;
-  up_.set_option(asio::ip::tcp::no_delay(true), ec);
-  upstream_local_ = up_.local_endpoint(ec);
+  up_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  upstream_local_ = up_.socket().local_endpoint(ec);
   if (report_ && worker_.observer() != nullptr) {
     worker_.observer()->onTcpOpen(report());
     reported_open_ = true;
@@ -104,8 +140,8 @@ void TcpSession::onConnected() {
   pump(up_to_down_);
 }
 
-void TcpSession::startTunnel(asio::ip::tcp::socket upstream, std::string to_upstream,
-                             std::string to_downstream, bool report) {
+void TcpSession::startTunnel(Stream upstream, std::string to_upstream, std::string to_downstream,
+                             bool report) {
   up_ = std::move(upstream);
   down_to_up_.pending = std::move(to_upstream);
   up_to_down_.pending = std::move(to_downstream);
@@ -116,51 +152,51 @@ void TcpSession::startTunnel(asio::ip::tcp::socket upstream, std::string to_upst
 void TcpSession::pump(Pipe& pipe) {
   if (finished_) return;
   if (!pipe.pending.empty()) {
-    asio::async_write(*pipe.to, asio::buffer(pipe.pending),
-                      [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
-                        if (!*alive || finished_) return;
-                        if (ec) {
-                          finish(flags_);
-                          return;
-                        }
-                        pipe.bytes += n;
-                        pipe.pending.clear();
-                        pump(pipe);
-                      });
+    pipe.to->asyncWrite(asio::buffer(pipe.pending),
+                        [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
+                          if (!*alive || finished_) return;
+                          if (ec) {
+                            finish(flags_);
+                            return;
+                          }
+                          pipe.bytes += n;
+                          pipe.pending.clear();
+                          pump(pipe);
+                        });
     return;
   }
-  pipe.from->async_read_some(
-      asio::buffer(pipe.buffer),
-      [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
-        if (!*alive || finished_) return;
-        if (ec == asio::error::eof) {
-          // Half-close: the other side may still talk.
-          std::error_code ignored;
-          pipe.to->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-          pipe.done = true;
-          if (down_to_up_.done && up_to_down_.done) finish(flags_);
-          return;
-        }
-        if (ec) {
-          if (&pipe == &up_to_down_) flags_ |= flags::kUpstreamConnectionTermination;
-          finish(flags_);
-          return;
-        }
-        writeThenPump(pipe, n);
-      });
+  pipe.from->asyncReadSome(asio::buffer(pipe.buffer),
+                           [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
+                             if (!*alive || finished_) return;
+                             if (ec == asio::error::eof) {
+                               // Half-close: the other side may still talk.
+                               pipe.to->shutdownSend();
+                               pipe.done = true;
+                               if (down_to_up_.done && up_to_down_.done) finish(flags_);
+                               return;
+                             }
+                             if (ec) {
+                               if (&pipe == &up_to_down_)
+                                 flags_ |= flags::kUpstreamConnectionTermination;
+                               finish(flags_);
+                               return;
+                             }
+                             writeThenPump(pipe, n);
+                           });
 }
 
 void TcpSession::writeThenPump(Pipe& pipe, std::size_t n) {
-  asio::async_write(*pipe.to, asio::buffer(pipe.buffer.data(), n),
-                    [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t written) {
-                      if (!*alive || finished_) return;
-                      if (ec) {
-                        finish(flags_);
-                        return;
-                      }
-                      pipe.bytes += written;
-                      pump(pipe);
-                    });
+  pipe.to->asyncWrite(
+      asio::buffer(pipe.buffer.data(), n),
+      [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t written) {
+        if (!*alive || finished_) return;
+        if (ec) {
+          finish(flags_);
+          return;
+        }
+        pipe.bytes += written;
+        pump(pipe);
+      });
 }
 
 ConnectionReport TcpSession::report() const {
@@ -177,6 +213,8 @@ ConnectionReport TcpSession::report() const {
   r.response_flags = flags_;
   r.bytes_sent = up_to_down_.bytes;
   r.bytes_received = down_to_up_.bytes;
+  r.downstream_peer = &downstream_peer_;
+  r.upstream_peer = &upstream_peer_;
   r.start_time = start_time_;
   r.duration = std::chrono::steady_clock::now() - start_mono_;
   return r;
@@ -187,9 +225,8 @@ void TcpSession::finish(std::uint32_t flags) {
   finished_ = true;
   flags_ |= flags;
   connect_timer_.cancel();
-  std::error_code ignored;
-  down_.close(ignored);
-  up_.close(ignored);
+  down_.close();
+  up_.close();
   if (report_ && worker_.observer() != nullptr) {
     // A connection that never reached its upstream still counts as opened
     // and closed, with its flags (Envoy's tcp_proxy does the same).

@@ -26,6 +26,7 @@
 
 #include "proxy/observer.h"
 #include "proxy/route.h"
+#include "proxy/stream.h"
 #include "proxy/worker.h"
 
 namespace remora::proxy {
@@ -33,23 +34,24 @@ namespace remora::proxy {
 class TcpSession : public Session {
  public:
   // `initial` holds what the client sent already (read while sniffing).
-  TcpSession(Worker& worker, asio::ip::tcp::socket downstream, std::string initial,
-             mesh::SnapshotPtr snapshot, Route route);
+  // `peer`: what the downstream's mTLS proved, if it was mTLS.
+  TcpSession(Worker& worker, Stream downstream, std::string initial, mesh::SnapshotPtr snapshot,
+             Route route, PeerIdentity peer = {});
   ~TcpSession() override;
 
   // Connects upstream as the route says, then proxies.
   void start();
   // Both sides are connected already (an HTTP upgrade): proxies at once.
   // `to_upstream` / `to_downstream` are bytes read but not yet forwarded.
-  void startTunnel(asio::ip::tcp::socket upstream, std::string to_upstream,
-                   std::string to_downstream, bool report);
+  void startTunnel(Stream upstream, std::string to_upstream, std::string to_downstream,
+                   bool report);
 
   void forceClose() override { finish(0); }
 
  private:
   struct Pipe {
-    asio::ip::tcp::socket* from;
-    asio::ip::tcp::socket* to;
+    Stream* from;
+    Stream* to;
     std::vector<char> buffer;
     std::string pending;  // bytes to write before reading again
     std::uint64_t bytes = 0;
@@ -57,14 +59,18 @@ class TcpSession : public Session {
   };
 
   void connectNext();
+  void onTcpConnected();
+  void connectFailed(std::string_view why);
   void onConnected();
   void pump(Pipe& pipe);
   void writeThenPump(Pipe& pipe, std::size_t n);
   void finish(std::uint32_t flags);
   ConnectionReport report() const;
 
-  asio::ip::tcp::socket down_;
-  asio::ip::tcp::socket up_;
+  Stream down_;
+  Stream up_;
+  PeerIdentity downstream_peer_;
+  PeerIdentity upstream_peer_;
   mesh::SnapshotPtr snapshot_;
   Route route_;
   const mesh::Endpoint* endpoint_ = nullptr;

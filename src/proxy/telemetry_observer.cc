@@ -27,6 +27,22 @@ const telemetry::Workload* TelemetryObserver::workload(PerWorker& w,
   return &it->second;
 }
 
+const telemetry::Workload* TelemetryObserver::peerWorkload(PerWorker& w, const PeerIdentity* peer) {
+  if (peer == nullptr || !peer->mutual_tls || peer->principal.empty()) return nullptr;
+  auto it = w.peers.find(peer->principal);
+  if (it != w.peers.end()) return &it->second;
+  if (w.peers.size() >= kMaxPeers) w.peers.clear();
+  telemetry::Workload wl;
+  wl.principal = peer->principal;
+  // spiffe://<trust domain>/ns/<namespace>/sa/<service account>
+  std::string_view p = peer->principal;
+  if (auto ns = p.find("/ns/"); ns != std::string_view::npos) {
+    std::string_view rest = p.substr(ns + 4);
+    wl.namespace_ = std::string(rest.substr(0, rest.find('/')));
+  }
+  return &w.peers.emplace(peer->principal, std::move(wl)).first->second;
+}
+
 // The fields a request and a TCP connection report alike: who is source
 // and destination, the service, the cluster, the four addresses, flags and
 // timing.
@@ -39,8 +55,12 @@ void TelemetryObserver::fillCommon(const Report& r, Record& rec) {
   const telemetry::Workload* self = workload(w, *r.snapshot, r.self);
   const telemetry::Workload* peer =
       workload(w, *r.snapshot, r.endpoint != nullptr ? &r.endpoint->workload : nullptr);
-  rec.source = outbound ? self : nullptr;
+  rec.source = outbound ? self : peerWorkload(w, r.downstream_peer);
   rec.destination = outbound ? peer : self;
+  const PeerIdentity* tls_peer = outbound ? r.upstream_peer : r.downstream_peer;
+  rec.mutual_tls = tls_peer != nullptr && tls_peer->mutual_tls;
+  if (r.downstream_peer != nullptr) rec.downstream_peer_uri_san = r.downstream_peer->principal;
+  if (r.upstream_peer != nullptr) rec.upstream_peer_uri_san = r.upstream_peer->principal;
   rec.destination_service = route.destination_service;
   if (route.service != nullptr) {
     rec.destination_service_name = route.service->name;

@@ -4,8 +4,10 @@
 //
 // Labels: the outbound listener reports as `source` (this pod is the source,
 // the chosen endpoint the destination); the inbound listener as
-// `destination` (this pod; the source is unknown until mTLS or metadata
-// exchange tells us who called).
+// `destination` (this pod; the source is known when mTLS proved who called:
+// its principal and the namespace in it, as source_principal and
+// source_workload_namespace; the rest stays "unknown" until metadata
+// exchange exists).
 //
 // Threading: onRequest/onTcp*/onTick come from worker `report.worker`'s
 // thread only; the per-worker state (stats table, log sink, workload cache)
@@ -41,7 +43,11 @@ class TelemetryObserver : public Observer {
     // snapshot is held so that no key can be reused while cached.
     mesh::SnapshotPtr snapshot;
     std::unordered_map<const mesh::WorkloadInfo*, telemetry::Workload> workloads;
+    // Inbound mTLS callers, by SPIFFE URI. Bounded: cleared past kMaxPeers.
+    std::unordered_map<std::string, telemetry::Workload> peers;
   };
+  static constexpr std::size_t kMaxPeers = 4096;
+  const telemetry::Workload* peerWorkload(PerWorker& w, const PeerIdentity* peer);
   const telemetry::Workload* workload(PerWorker& w, const mesh::SnapshotPtr& snapshot,
                                       const mesh::WorkloadInfo* info);
   telemetry::ConnectionRecord connectionRecord(const ConnectionReport& r);

@@ -30,21 +30,20 @@ void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::e
   (void)ec;  // unbound is the fallback
 }
 
-UpstreamConn::UpstreamConn(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint endpoint)
-    : socket_(std::move(socket)),
+UpstreamConn::UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint)
+    : stream_(std::move(stream)),
       endpoint_(std::move(endpoint)),
       parser_(http::Http1Parser::Mode::Response, *this),
       buffer_(kReadBuffer) {}
 
-UpstreamConn::~UpstreamConn() {
-  std::error_code ignored;
-  socket_.close(ignored);
-}
+UpstreamConn::~UpstreamConn() { stream_.close(); }
 
 bool UpstreamConn::usable() {
-  if (!socket_.is_open() || !parser_.isIdle() || !pending_.empty()) return false;
+  // For TLS too: an idle TLS connection has nothing to say either (a late
+  // ticket or a close_notify retires it, which is the safe side).
+  if (!socket().is_open() || !parser_.isIdle() || !pending_.empty()) return false;
   char byte = 0;
-  ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -64,14 +63,15 @@ http::CallbackResult UpstreamConn::onMessageComplete() {
   return sink_ ? sink_->onMessageComplete() : http::CallbackResult::Pause;
 }
 
-std::unique_ptr<UpstreamConn> UpstreamPool::take(const asio::ip::tcp::endpoint& endpoint) {
+std::unique_ptr<UpstreamConn> UpstreamPool::take(const asio::ip::tcp::endpoint& endpoint,
+                                                 bool tls) {
   auto it = idle_.find(endpoint);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
   while (!list.empty()) {
     std::unique_ptr<UpstreamConn> conn = std::move(list.back());
     list.pop_back();
-    if (conn->usable()) return conn;
+    if (conn->usable() && conn->stream().isTls() == tls) return conn;
   }
   return nullptr;
 }

@@ -24,6 +24,7 @@
 
 #include "http/http1_parser.h"
 #include "proxy/load_balancer.h"
+#include "proxy/stream.h"
 
 namespace remora::proxy {
 
@@ -39,12 +40,14 @@ void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::e
 
 class UpstreamConn : private http::Http1ParserCallbacks {
  public:
-  UpstreamConn(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint endpoint);
+  // `stream` is connected (and, for an mTLS endpoint, past its handshake).
+  UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint);
   ~UpstreamConn() override;
   UpstreamConn(const UpstreamConn&) = delete;
   UpstreamConn& operator=(const UpstreamConn&) = delete;
 
-  asio::ip::tcp::socket& socket() { return socket_; }
+  Stream& stream() { return stream_; }
+  asio::ip::tcp::socket& socket() { return stream_.socket(); }
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
   http::Http1Parser& parser() { return parser_; }
   // Where the parser's events go; null while idle in the pool.
@@ -66,7 +69,7 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   http::CallbackResult onTrailers(http::HeaderMap& trailers) override;
   http::CallbackResult onMessageComplete() override;
 
-  asio::ip::tcp::socket socket_;
+  Stream stream_;
   asio::ip::tcp::endpoint endpoint_;
   http::Http1Parser parser_;
   http::Http1ParserCallbacks* sink_ = nullptr;  // the session using it; null when idle
@@ -79,8 +82,9 @@ class UpstreamPool {
  public:
   explicit UpstreamPool(std::size_t max_idle) : max_idle_(max_idle) {}
 
-  // An idle, usable connection to `endpoint`, or null.
-  std::unique_ptr<UpstreamConn> take(const asio::ip::tcp::endpoint& endpoint);
+  // An idle, usable connection to `endpoint`, TLS or plain as `tls` says
+  // (an endpoint that turned mTLS never gets an old plaintext one), or null.
+  std::unique_ptr<UpstreamConn> take(const asio::ip::tcp::endpoint& endpoint, bool tls);
   // Keeps `conn` for reuse (or closes it when the endpoint has enough).
   void give(std::unique_ptr<UpstreamConn> conn);
   // Drops dead connections and those idle longer than `max_idle_time`.

@@ -9,6 +9,7 @@
 #include "proxy/sniffer.h"
 #include "proxy/tcp_session.h"
 #include "proxy/upstream.h"
+#include "tls/context.h"
 
 namespace remora::proxy {
 namespace {
@@ -18,16 +19,104 @@ constexpr auto kTick = std::chrono::seconds(1);
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+// PeerAuthentication's mode for an inbound port (docs/security.md).
+enum class InboundMtls : std::uint8_t { Permissive, Strict, Disable };
+InboundMtls inboundMtls(const mesh::Snapshot& /*snapshot*/, std::uint16_t /*port*/) {
+  return InboundMtls::Permissive;
+}
+
+// Hands a connection to the session its protocol needs.
+void handOff(Worker& worker, Stream stream, std::string initial, Route route, bool http,
+             PeerIdentity peer) {
+  if (http) {
+    auto s = std::make_unique<HttpSession>(worker, std::move(stream), std::move(initial),
+                                           route.direction, route.original_dst, std::move(peer));
+    static_cast<HttpSession&>(worker.adopt(std::move(s))).start();
+  } else {
+    mesh::SnapshotPtr snap = worker.snapshot();
+    auto s = std::make_unique<TcpSession>(worker, std::move(stream), std::move(initial),
+                                          std::move(snap), std::move(route), std::move(peer));
+    static_cast<TcpSession&>(worker.adopt(std::move(s))).start();
+  }
+}
+
+// An inbound mTLS connection from a peer sidecar: the handshake (our
+// workload certificate, the peer's verified), then the decrypted stream goes
+// to HTTP when the peer said so in ALPN (istio-http/1.x), else to TCP.
+class TlsAcceptSession : public Session {
+ public:
+  TlsAcceptSession(Worker& worker, Stream stream, Route route)
+      : Session(worker),
+        stream_(std::move(stream)),
+        route_(std::move(route)),
+        timer_(worker.loop().context()) {}
+
+  void start() {
+    timer_.expires_after(worker_.snapshot()->mesh().connect_timeout);
+    timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+      if (!*alive || ec || done_) return;
+      REMORA_CONN_LOG(proxy, debug, id_, "mTLS handshake timed out");
+      forceClose();
+    });
+    stream_.asyncHandshake([this, alive = alive_](const std::error_code& ec) {
+      if (!*alive || done_) return;
+      if (ec) {
+        auto reason = tls::peerFailure(stream_.ssl());
+        REMORA_CONN_LOG(proxy, debug, id_, "inbound mTLS handshake failed: {}{}", ec.message(),
+                        reason
+                            ? fmt::format(" (peer certificate: {})", tls::peerFailureName(*reason))
+                            : std::string());
+        forceClose();
+        return;
+      }
+      auto identity = tls::peerIdentity(stream_.ssl());
+      if (!identity) {
+        REMORA_CONN_LOG(proxy, debug, id_, "inbound mTLS peer refused: {}",
+                        identity.error().message);
+        forceClose();
+        return;
+      }
+      std::string_view alpn = tls::negotiatedAlpn(stream_.ssl());
+      bool http = alpn.starts_with("istio-http/1.") ||
+                  (alpn.empty() && route_.protocol == mesh::Protocol::Http);
+      done_ = true;
+      timer_.cancel();
+      handOff(worker_, std::move(stream_), std::string(), std::move(route_), http,
+              PeerIdentity{true, identity->uri()});
+      worker_.closeSession(*this);
+    });
+  }
+
+  void forceClose() override {
+    done_ = true;
+    timer_.cancel();
+    stream_.close();
+    worker_.closeSession(*this);
+  }
+
+ private:
+  Stream stream_;
+  Route route_;
+  asio::steady_timer timer_;
+  bool done_ = false;
+};
+
 // The first bytes of a connection, read until the protocol is known or the
-// detection timeout passes (server-first protocols send nothing).
+// detection timeout passes (server-first protocols send nothing). On the
+// inbound side this is also where PeerAuthentication acts: a TLS ClientHello
+// offering Istio's ALPN is terminated as mTLS (unless DISABLE), anything
+// else passes in plaintext (PERMISSIVE) or is refused (STRICT).
 class SniffSession : public Session {
  public:
   SniffSession(Worker& worker, asio::ip::tcp::socket socket, Route route)
       : Session(worker),
-        socket_(std::move(socket)),
+        stream_(std::move(socket)),
         route_(std::move(route)),
         timer_(worker.loop().context()) {
     buffer_.reserve(kSniffBuffer);
+    if (route_.direction == Direction::Inbound) {
+      mode_ = inboundMtls(*worker.snapshot(), route_.original_dst.port());
+    }
   }
 
   void start() {
@@ -52,71 +141,100 @@ class SniffSession : public Session {
   // the session they go to answers them (HTTP: with Connection: close).
   void onDrain() override {
     if (!buffer_.empty() || done_) return;
-    std::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    socket_.close(ignored);
+    stream_.shutdownSend();
+    stream_.close();
     forceClose();
   }
 
  private:
+  // Whether a TLS ClientHello here may be an mTLS connection to terminate.
+  bool terminatesMtls() const {
+    return route_.direction == Direction::Inbound && worker_.mtlsEnabled() &&
+           mode_ != InboundMtls::Disable;
+  }
+
   void read() {
     std::size_t have = buffer_.size();
     chunk_.resize(kSniffBuffer - have);
-    socket_.async_read_some(asio::buffer(chunk_),
-                            [this, alive = alive_, have](const std::error_code& ec, std::size_t n) {
-                              if (!*alive || done_) return;
-                              if (ec) {
-                                // Closed before saying anything we could read: nothing to proxy
-                                // for HTTP; for TCP, the upstream still learns of the connection.
-                                if (have == 0) {
-                                  forceClose();
-                                  return;
-                                }
-                                dispatch(Detected::Opaque);
+    stream_.asyncReadSome(asio::buffer(chunk_),
+                          [this, alive = alive_, have](const std::error_code& ec, std::size_t n) {
+                            if (!*alive || done_) return;
+                            if (ec) {
+                              // Closed before saying anything we could read: nothing to proxy
+                              // for HTTP; for TCP, the upstream still learns of the connection.
+                              if (have == 0) {
+                                forceClose();
                                 return;
                               }
-                              buffer_.append(chunk_.data(), n);
-                              Detected d = detect(buffer_);
-                              if (d == Detected::NeedMore && buffer_.size() < kSniffBuffer) {
+                              dispatch(Detected::Opaque);
+                              return;
+                            }
+                            buffer_.append(chunk_.data(), n);
+                            Detected d = detect(buffer_);
+                            if (d == Detected::Tls && terminatesMtls()) {
+                              ClientHello hello;
+                              HelloParse p = parseClientHello(buffer_, hello);
+                              if (p == HelloParse::NeedMore && buffer_.size() < kSniffBuffer) {
                                 read();
                                 return;
                               }
-                              dispatch(d == Detected::NeedMore ? Detected::Opaque : d);
-                            });
+                              istio_hello_ = p == HelloParse::Ok && hello.offersIstio();
+                            }
+                            if (d == Detected::NeedMore && buffer_.size() < kSniffBuffer) {
+                              read();
+                              return;
+                            }
+                            dispatch(d == Detected::NeedMore ? Detected::Opaque : d);
+                          });
   }
 
   void dispatch(Detected d) {
     done_ = true;
     timer_.cancel();
     std::error_code ec;
-    socket_.cancel(ec);
-    handOff(worker_, std::move(socket_), std::move(buffer_), std::move(route_),
-            d == Detected::Http1);
+    stream_.socket().cancel(ec);
+    if (istio_hello_ && d == Detected::Tls) {
+      terminate();
+    } else if (route_.direction == Direction::Inbound && mode_ == InboundMtls::Strict &&
+               worker_.mtlsEnabled()) {
+      // STRICT: no plaintext, and no TLS that is not a sidecar's. Envoy
+      // finds no filter chain and closes; so do we.
+      REMORA_CONN_LOG(proxy, debug, id_, "port {}: STRICT mTLS refuses a {} connection",
+                      route_.original_dst.port(),
+                      d == Detected::Tls ? "non-mesh TLS" : "plaintext");
+      stream_.close();
+    } else {
+      handOff(worker_, std::move(stream_), std::move(buffer_), std::move(route_),
+              d == Detected::Http1, PeerIdentity{});
+    }
     worker_.closeSession(*this);
   }
 
- public:
-  // Hands the connection to the session its protocol needs.
-  static void handOff(Worker& worker, asio::ip::tcp::socket socket, std::string initial,
-                      Route route, bool http) {
-    if (http) {
-      auto s = std::make_unique<HttpSession>(worker, std::move(socket), std::move(initial),
-                                             route.direction, route.original_dst);
-      static_cast<HttpSession&>(worker.adopt(std::move(s))).start();
-    } else {
-      mesh::SnapshotPtr snap = worker.snapshot();
-      auto s = std::make_unique<TcpSession>(worker, std::move(socket), std::move(initial),
-                                            std::move(snap), std::move(route));
-      static_cast<TcpSession&>(worker.adopt(std::move(s))).start();
+  void terminate() {
+    const tls::CertificateStore::Snapshot* certs = worker_.certificates();
+    if (certs == nullptr) {
+      REMORA_CONN_LOG(proxy, debug, id_, "mTLS from a peer before our certificate: closing");
+      stream_.close();
+      return;
     }
+    auto ssl = certs->server->newSsl();
+    if (!ssl) {
+      REMORA_CONN_LOG(proxy, warn, id_, "{}", ssl.error().message);
+      stream_.close();
+      return;
+    }
+    stream_.startTls(std::move(*ssl), std::move(buffer_));
+    auto s = std::make_unique<TlsAcceptSession>(worker_, std::move(stream_), std::move(route_));
+    static_cast<TlsAcceptSession&>(worker_.adopt(std::move(s))).start();
   }
 
- private:
-  asio::ip::tcp::socket socket_;
+  Stream stream_;
   Route route_;
   asio::steady_timer timer_;
   std::string buffer_;
   std::string chunk_;
+  InboundMtls mode_ = InboundMtls::Permissive;
+  bool istio_hello_ = false;
   bool done_ = false;
 };
 
@@ -229,9 +347,13 @@ void Worker::onAccepted(Listener& listener, asio::ip::tcp::socket socket) {
     if (!ec && local.address() == dst->address()) return;  // a loop
   }
   Route route = resolveRoute(*snapshot_, listener.direction, *dst);
-  if (route.protocol != mesh::Protocol::Auto) {
+  // A declared protocol skips detection, except inbound with mTLS: a peer
+  // sidecar's TLS may come to any port.
+  bool sniff_tls = listener.direction == Direction::Inbound && mtlsEnabled();
+  if (route.protocol != mesh::Protocol::Auto && !sniff_tls) {
     bool http = route.protocol == mesh::Protocol::Http;
-    SniffSession::handOff(*this, std::move(socket), std::string(), std::move(route), http);
+    handOff(*this, Stream(std::move(socket)), std::string(), std::move(route), http,
+            PeerIdentity{});
     return;
   }
   auto s = std::make_unique<SniffSession>(*this, std::move(socket), std::move(route));
@@ -253,6 +375,35 @@ void Worker::closeSession(Session& session) {
   sessions_.erase(it);
   open_.store(sessions_.size(), std::memory_order_relaxed);
   if (draining_ && sessions_.empty()) checkDrained();
+}
+
+const tls::CertificateStore::Snapshot* Worker::certificates() {
+  if (options_.certificates == nullptr) return nullptr;
+  std::uint64_t generation = options_.certificates->generation();
+  if (generation != certs_generation_) {
+    certs_ = options_.certificates->current();
+    certs_generation_ = generation;
+  }
+  return certs_.get();
+}
+
+Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint, bool http) {
+  const tls::CertificateStore::Snapshot* certs = certificates();
+  if (certs == nullptr) {
+    return Error{Errc::Unavailable, "no workload certificate yet for mTLS"};
+  }
+  REMORA_ASSIGN_OR_RETURN(tls::SslPtr ssl, certs->client->newSsl());
+  // Istio's outbound ALPN: istio-http/1.1 tells the peer's inbound to speak
+  // HTTP; TCP offers istio-peer-exchange first (metadata exchange), then istio.
+  static constexpr unsigned char kHttpAlpn[] = "\x0eistio-http/1.1\x05istio";
+  static constexpr unsigned char kTcpAlpn[] = "\x13istio-peer-exchange\x05istio";
+  int rc = http ? SSL_set_alpn_protos(ssl.get(), kHttpAlpn, sizeof kHttpAlpn - 1)
+                : SSL_set_alpn_protos(ssl.get(), kTcpAlpn, sizeof kTcpAlpn - 1);
+  if (rc != 0) return tls::openSslError(Errc::Internal, "setting ALPN");
+  if (!endpoint.workload.principal.empty()) {
+    REMORA_TRY(tls::setAllowedPeerIdentities(ssl.get(), {endpoint.workload.principal}));
+  }
+  return ssl;
 }
 
 void Worker::postSnapshot(mesh::SnapshotPtr snapshot) {

@@ -28,10 +28,10 @@
 #include "core/event_loop.h"
 #include "core/result.h"
 #include "mesh/config.h"
-#include "tls/certificate_store.h"
 #include "proxy/load_balancer.h"
 #include "proxy/observer.h"
 #include "proxy/route.h"
+#include "tls/certificate_store.h"
 
 namespace remora::proxy {
 
@@ -93,6 +93,16 @@ class Worker {
   LbState& lb() { return lb_; }
   UpstreamPool& pool() { return *pool_; }
   Observer* observer() { return observer_; }
+  // The workload certificate's current contexts; null when the proxy runs
+  // without mTLS (no store) or has no certificate yet.
+  const tls::CertificateStore::Snapshot* certificates();
+  // Whether outbound connections to mTLS endpoints use TLS: a store is
+  // configured (with no certificate yet they fail rather than go plaintext).
+  bool mtlsEnabled() const { return options_.certificates != nullptr; }
+  // A client connection to `endpoint` (the server must prove
+  // `endpoint.workload.principal` when known), offering Istio's ALPN for
+  // HTTP ("istio-http/1.1") or TCP ("istio-peer-exchange", "istio").
+  Result<tls::SslPtr> newMtlsClient(const mesh::Endpoint& endpoint, bool http);
   bool draining() const { return draining_; }
   // Takes ownership of a session; it stays until closeSession().
   Session& adopt(std::unique_ptr<Session> session);
@@ -111,7 +121,9 @@ class Worker {
   const ProxyOptions& options_;
   EventLoop loop_;
   mesh::SnapshotPtr snapshot_;
-  Observer* observer_;  // nullable: no telemetry
+  Observer* observer_;                        // nullable: no telemetry
+  tls::CertificateStore::SnapshotPtr certs_;  // cached; refreshed when the generation moves
+  std::uint64_t certs_generation_ = 0;
   LbState lb_;
   std::unique_ptr<UpstreamPool> pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;

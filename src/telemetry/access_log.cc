@@ -175,6 +175,14 @@ void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
   if (n > 0) out.append(buf, static_cast<std::size_t>(n));
 }
 
+// As the metric label says it (stats.cc): what the destination saw, or
+// "unknown" from the source.
+template <typename Record>
+std::string_view securityPolicy(const Record& r) {
+  if (r.reporter == Reporter::Source) return "unknown";
+  return r.mutual_tls ? "mutual_tls" : "none";
+}
+
 std::uint64_t millis(std::chrono::nanoseconds d) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
@@ -188,8 +196,10 @@ void appendAccessLogJson(std::string& out, const RequestRecord& r) {
   appendStringField(out, "authority", r.authority);
   appendNumberField(out, "bytes_received", r.request_body_bytes);
   appendNumberField(out, "bytes_sent", r.response_body_bytes);
+  appendStringField(out, "connection_security_policy", securityPolicy(r));
   appendStringField(out, "connection_termination_details", r.connection_termination_details);
   appendEndpointField(out, "downstream_local_address", r.downstream_local_address);
+  appendStringField(out, "downstream_peer_uri_san", r.downstream_peer_uri_san);
   appendEndpointField(out, "downstream_remote_address", r.downstream_remote_address);
   appendNumberField(out, "duration", millis(r.duration));
   appendStringField(out, "method", r.method);
@@ -208,6 +218,7 @@ void appendAccessLogJson(std::string& out, const RequestRecord& r) {
   appendStringField(out, "upstream_cluster", r.upstream_cluster);
   appendEndpointField(out, "upstream_host", r.upstream_host);
   appendEndpointField(out, "upstream_local_address", r.upstream_local_address);
+  appendStringField(out, "upstream_peer_uri_san", r.upstream_peer_uri_san);
   if (r.upstream_service_time) {
     // A string, as Istio's format takes it from a response header.
     appendKey(out, "upstream_service_time");
@@ -228,8 +239,10 @@ void appendAccessLogJson(std::string& out, const ConnectionRecord& r) {
   appendStringField(out, "authority", {});
   appendNumberField(out, "bytes_received", r.bytes_received);
   appendNumberField(out, "bytes_sent", r.bytes_sent);
+  appendStringField(out, "connection_security_policy", securityPolicy(r));
   appendStringField(out, "connection_termination_details", r.connection_termination_details);
   appendEndpointField(out, "downstream_local_address", r.downstream_local_address);
+  appendStringField(out, "downstream_peer_uri_san", r.downstream_peer_uri_san);
   appendEndpointField(out, "downstream_remote_address", r.downstream_remote_address);
   appendNumberField(out, "duration", millis(r.duration));
   appendStringField(out, "method", {});
@@ -248,6 +261,7 @@ void appendAccessLogJson(std::string& out, const ConnectionRecord& r) {
   appendStringField(out, "upstream_cluster", r.upstream_cluster);
   appendEndpointField(out, "upstream_host", r.upstream_host);
   appendEndpointField(out, "upstream_local_address", r.upstream_local_address);
+  appendStringField(out, "upstream_peer_uri_san", r.upstream_peer_uri_san);
   appendStringField(out, "upstream_service_time", {});
   appendStringField(out, "upstream_transport_failure_reason", r.upstream_transport_failure_reason);
   appendStringField(out, "user_agent", {});

@@ -130,7 +130,11 @@ struct RequestRecord {
   asio::ip::tcp::endpoint downstream_remote_address;
   asio::ip::tcp::endpoint downstream_local_address;
 
-  bool mutual_tls = false;          // connection_security_policy "mutual_tls" / "none"
+  bool mutual_tls = false;  // connection_security_policy "mutual_tls" / "none"
+  // The SPIFFE URIs mTLS verified (Envoy's %DOWNSTREAM_PEER_URI_SAN% and
+  // %UPSTREAM_PEER_URI_SAN%); empty when that side was plaintext.
+  std::string_view downstream_peer_uri_san;
+  std::string_view upstream_peer_uri_san;
   std::uint32_t response_code = 0;  // 0: no response was sent
   std::uint32_t response_flags = 0;
   std::string_view
@@ -166,6 +170,8 @@ struct ConnectionRecord {
   asio::ip::tcp::endpoint downstream_remote_address;
   asio::ip::tcp::endpoint downstream_local_address;
   bool mutual_tls = false;
+  std::string_view downstream_peer_uri_san;  // as in RequestRecord
+  std::string_view upstream_peer_uri_san;
   std::uint32_t response_flags = 0;
   std::string_view connection_termination_details;
   std::string_view upstream_transport_failure_reason;

@@ -259,7 +259,12 @@ void appendCommonLabels(std::string& out, const Record& r) {
   appendLabel(out, "destination_service_namespace", names.ns);
 }
 
-std::string_view securityPolicy(bool mtls) { return mtls ? "mutual_tls" : "none"; }
+// Istio's connection_security_policy: what the destination saw ("mutual_tls"
+// or "none"); a source cannot know the server's policy and says "unknown".
+std::string_view securityPolicy(Reporter reporter, bool mtls) {
+  if (reporter == Reporter::Source) return "unknown";
+  return mtls ? "mutual_tls" : "none";
+}
 
 }  // namespace
 
@@ -298,7 +303,7 @@ struct WorkerStats::Table {
       std::string flags_text;
       appendResponseFlags(flags_text, r.response_flags);
       appendLabel(out, "response_flags", flags_text);
-      appendLabel(out, "connection_security_policy", securityPolicy(r.mutual_tls));
+      appendLabel(out, "connection_security_policy", securityPolicy(r.reporter, r.mutual_tls));
     });
   }
 
@@ -311,7 +316,7 @@ struct WorkerStats::Table {
       std::string flags_text;
       appendResponseFlags(flags_text, r.response_flags);
       appendLabel(out, "response_flags", flags_text);
-      appendLabel(out, "connection_security_policy", securityPolicy(r.mutual_tls));
+      appendLabel(out, "connection_security_policy", securityPolicy(r.reporter, r.mutual_tls));
     });
   }
 

@@ -47,8 +47,10 @@ TEST(AccessLogJson, IstioDefaultFieldsParseBack) {
   const std::vector<std::string> want_keys = {"authority",
                                               "bytes_received",
                                               "bytes_sent",
+                                              "connection_security_policy",
                                               "connection_termination_details",
                                               "downstream_local_address",
+                                              "downstream_peer_uri_san",
                                               "downstream_remote_address",
                                               "duration",
                                               "method",
@@ -64,6 +66,7 @@ TEST(AccessLogJson, IstioDefaultFieldsParseBack) {
                                               "upstream_cluster",
                                               "upstream_host",
                                               "upstream_local_address",
+                                              "upstream_peer_uri_san",
                                               "upstream_service_time",
                                               "upstream_transport_failure_reason",
                                               "user_agent",
@@ -160,7 +163,7 @@ TEST(AccessLogJson, TcpConnectionLine) {
   std::string line;
   appendAccessLogJson(line, c);
   const Json j = parseLine(line);
-  EXPECT_EQ(j.size(), 24u);
+  EXPECT_EQ(j.size(), 27u);  // the request line's keys, peers and security policy included
   EXPECT_TRUE(j["method"].is_null());
   EXPECT_TRUE(j["protocol"].is_null());
   EXPECT_EQ(j["response_code"], 0);

@@ -111,7 +111,7 @@ TEST(StatsRegistry, RequestCountsMergeAcrossWorkersWithIstioLabels) {
       {"response_code", "200"},
       {"grpc_response_status", "unknown"},
       {"response_flags", "-"},
-      {"connection_security_policy", "mutual_tls"},
+      {"connection_security_policy", "unknown"},  // a source cannot know (Istio's rule)
   };
   ASSERT_EQ(ex.find("istio_requests_total").size(), 2u);
   const auto* s = ex.find("istio_requests_total", labels).at(0);

@@ -1,0 +1,1 @@
+remora_add_fuzzer(client_hello SOURCES client_hello_fuzz.cc DEPS remora_proxy)

@@ -1,0 +1,153 @@
+#include "proxy/stream.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+
+namespace remora::proxy {
+namespace detail {
+namespace {
+
+// A BIO on the socket's descriptor that serves TlsIo::prefix first: the
+// bytes the sniffer consumed belong to the handshake. Non-blocking: EAGAIN
+// becomes a retry, which SSL_get_error() reports as WANT_READ/WANT_WRITE.
+int bioRead(BIO* bio, char* out, std::size_t size, std::size_t* read) {
+  auto* io = static_cast<TlsIo*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (io->prefix_at < io->prefix.size()) {
+    std::size_t n = std::min(size, io->prefix.size() - io->prefix_at);
+    std::memcpy(out, io->prefix.data() + io->prefix_at, n);
+    io->prefix_at += n;
+    if (io->prefix_at == io->prefix.size()) {
+      std::string().swap(io->prefix);
+      io->prefix_at = 0;
+    }
+    *read = n;
+    return 1;
+  }
+  ssize_t n = ::recv(io->socket.native_handle(), out, size, 0);
+  if (n > 0) {
+    *read = static_cast<std::size_t>(n);
+    return 1;
+  }
+  *read = 0;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    BIO_set_retry_read(bio);
+  }
+  return 0;  // n == 0: EOF
+}
+
+int bioWrite(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+  auto* io = static_cast<TlsIo*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n = ::send(io->socket.native_handle(), data, size, MSG_NOSIGNAL);
+  if (n >= 0) {
+    *written = static_cast<std::size_t>(n);
+    return 1;
+  }
+  *written = 0;
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(bio);
+  return 0;
+}
+
+long bioCtrl(BIO* /*bio*/, int cmd, long /*num*/, void* /*ptr*/) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;  // writes go straight to the socket
+    default: return 0;
+  }
+}
+
+int bioCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+const BIO_METHOD* socketWithPrefixMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "remora-socket");
+    BIO_meth_set_read_ex(m, bioRead);
+    BIO_meth_set_write_ex(m, bioWrite);
+    BIO_meth_set_ctrl(m, bioCtrl);
+    BIO_meth_set_create(m, bioCreate);
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
+
+TlsIo::TlsIo(asio::ip::tcp::socket s, tls::SslPtr ssl_in, std::string prefix_in)
+    : socket(std::move(s)), ssl(std::move(ssl_in)), prefix(std::move(prefix_in)) {
+  std::error_code ignored;
+  socket.non_blocking(true, ignored);
+  BIO* bio = BIO_new(socketWithPrefixMethod());
+  if (bio != nullptr) {
+    BIO_set_data(bio, this);
+    SSL_set_bio(ssl.get(), bio, bio);  // one BIO for both directions; the SSL owns it
+  }
+  // A peer that closes without close_notify ends the stream like a FIN does
+  // (Envoy treats it the same); a truncation attack cannot hide in HTTP/1.1
+  // framing, which the codec checks.
+  SSL_set_options(ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_set_mode(ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+TlsIo::~TlsIo() {
+  // The BIO points at this object: the SSL goes first.
+  ssl.reset();
+}
+
+TlsStep classify(SSL* ssl, int result) {
+  if (result == 1) return TlsStep::Done;
+  switch (SSL_get_error(ssl, result)) {
+    case SSL_ERROR_WANT_READ: return TlsStep::WantRead;
+    case SSL_ERROR_WANT_WRITE: return TlsStep::WantWrite;
+    case SSL_ERROR_ZERO_RETURN: return TlsStep::Eof;
+    case SSL_ERROR_SYSCALL:
+      // No error queued and errno quiet: the socket reached EOF.
+      if (ERR_peek_error() == 0) return TlsStep::Eof;
+      return TlsStep::Failed;
+    default: return TlsStep::Failed;
+  }
+}
+
+std::error_code tlsError() {
+  char text[256];
+  unsigned long e = ERR_get_error();
+  if (e != 0) {
+    ERR_error_string_n(e, text, sizeof text);
+    REMORA_LOG(proxy, debug, "tls: {}", text);
+  }
+  ERR_clear_error();
+  return std::make_error_code(std::errc::protocol_error);
+}
+
+}  // namespace detail
+
+void Stream::startTls(tls::SslPtr ssl, std::string prefix) {
+  tls_ = std::make_shared<detail::TlsIo>(std::move(socket_), std::move(ssl), std::move(prefix));
+}
+
+void Stream::shutdownSend() {
+  std::error_code ignored;
+  if (tls_) {
+    // close_notify now if the socket takes it; a full socket loses it, and
+    // the FIN alone still ends the stream (unexpected EOF is tolerated).
+    if (SSL_is_init_finished(tls_->ssl.get()) == 1) (void)SSL_shutdown(tls_->ssl.get());
+    ERR_clear_error();
+  }
+  socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+void Stream::close() {
+  std::error_code ignored;
+  socket().close(ignored);
+}
+
+}  // namespace remora::proxy

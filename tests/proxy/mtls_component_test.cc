@@ -1,0 +1,305 @@
+// Two sidecars on 127.0.0.1, a client's and a server's, each with a
+// workload certificate from one test CA (issue 8): auto mTLS for HTTP and
+// TCP, both principals in the reports, plaintext still served under
+// PERMISSIVE, the app's own TLS passed through untouched, secure naming
+// (a server with a valid certificate for the wrong identity is refused), a
+// server from another CA refused, and rotations under load losing nothing.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include "core/log.h"
+#include "proxy/proxy.h"
+#include "tests/proxy/proxy_harness.h"
+#include "tests/tls/pki.h"
+#include "tls/certificate_store.h"
+
+namespace remora::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace remora::proxy::testing;
+namespace pki = remora::tls::testing;
+
+constexpr const char* kSleep = "spiffe://cluster.local/ns/default/sa/sleep";
+constexpr const char* kWeb = "spiffe://cluster.local/ns/default/sa/web";
+
+// What each proxy reported about TLS, per request and per TCP connection.
+class PeerRecorder : public Observer {
+ public:
+  struct Seen {
+    int code = 0;
+    std::uint32_t flags = 0;
+    bool downstream_mtls = false;
+    std::string downstream_principal;
+    bool upstream_mtls = false;
+    std::string upstream_principal;
+  };
+  void onRequest(const RequestReport& r) override { add(r, r.response_code); }
+  void onTcpOpen(const ConnectionReport&) override {}
+  void onTcpClose(const ConnectionReport& r) override { add(r, 0); }
+
+  std::vector<Seen> wait(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (seen_.size() >= n) return seen_;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  template <typename Report>
+  void add(const Report& r, int code) {
+    std::lock_guard lock(mu_);  // workers report from their threads
+    seen_.push_back({code, r.response_flags, r.downstream_peer->mutual_tls,
+                     r.downstream_peer->principal, r.upstream_peer->mutual_tls,
+                     r.upstream_peer->principal});
+  }
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+// One sidecar: a proxy with its own certificate store.
+class Sidecar {
+ public:
+  Sidecar(const pki::Ca& ca, const std::string& identity, const std::string& yaml,
+          asio::ip::tcp::endpoint original_dst)
+      : store_({.trust_domains = {"cluster.local"}}), dst_(std::move(original_dst)) {
+    rotate(ca, identity);
+    auto config = mesh::parseConfig(yaml);
+    EXPECT_TRUE(config) << config.error().message;
+    ProxyOptions options;
+    options.concurrency = 1;
+    options.outbound_port = 0;
+    options.inbound_port = 0;
+    options.bind_v6 = "";
+    options.bind_v4 = "127.0.0.1";
+    options.certificates = &store_;
+    options.original_dst = [this](asio::ip::tcp::socket&,
+                                  Direction) -> Result<asio::ip::tcp::endpoint> { return dst_; };
+    proxy_ = std::make_unique<Proxy>(options, mesh::Snapshot::build(std::move(*config)), &seen);
+    EXPECT_TRUE(proxy_->start());
+  }
+  ~Sidecar() {
+    proxy_->stop();
+    proxy_->wait();
+  }
+  // A new certificate for `identity` from `ca` (a rotation, or a CA switch).
+  void rotate(const pki::Ca& ca, const std::string& identity) {
+    auto status = store_.update(pki::workload(ca, identity), ca.bundle());
+    EXPECT_TRUE(status) << status.error().message;
+  }
+  std::uint16_t inbound() const { return proxy_->inboundPort(); }
+  std::uint16_t outbound() const { return proxy_->outboundPort(); }
+  std::uint64_t generation() const { return store_.generation(); }
+
+  PeerRecorder seen;
+
+ private:
+  tls::CertificateStore store_;
+  asio::ip::tcp::endpoint dst_;  // read by workers; set once before start
+  std::unique_ptr<Proxy> proxy_;
+};
+
+asio::ip::tcp::endpoint loopback(std::uint16_t port) {
+  return {asio::ip::make_address("127.0.0.1"), port};
+}
+
+// The client sidecar's registry: `web` on VIP 10.255.0.1 whose one endpoint
+// is the server sidecar's inbound port, a pod with a sidecar (tlsMode istio).
+std::string clientYaml(std::uint16_t server_inbound, std::string_view protocol = "HTTP",
+                       std::string_view service_account = "web") {
+  return fmt::format(R"(
+mesh: {{protocolDetectionTimeout: 20ms}}
+services:
+- name: web
+  addresses: [10.255.0.1]
+  ports: [{{name: p, port: 80, protocol: {}, targetPort: {}}}]
+  endpoints:
+  - address: 127.0.0.1
+    serviceAccount: {}
+    labels: {{security.istio.io/tlsMode: istio}}
+)",
+                     protocol, server_inbound, service_account);
+}
+
+std::string get(std::string_view path) {
+  return fmt::format("GET {} HTTP/1.1\r\nHost: web\r\n\r\n", path);
+}
+
+class MtlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const char* level = std::getenv("REMORA_LOG_LEVEL")) log::setLevel(level);
+  }
+  pki::Ca ca_ = pki::newRoot();
+};
+
+TEST_F(MtlsTest, HttpBetweenSidecarsIsMutualTlsWithBothPrincipals) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(sendAll(c.get(), get(fmt::format("/r{}", i))));
+    Response r = readResponse(c.get(), rest);
+    ASSERT_EQ(r.status, 200) << r.head;
+    // The app behind the server sidecar got plain HTTP.
+    EXPECT_NE(r.body.find(fmt::format("GET /r{} HTTP/1.1", i)), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(web.connections(), 1);  // the mTLS upstream connection is pooled too
+  auto at_client = client.seen.wait(3);
+  ASSERT_EQ(at_client.size(), 3U);
+  EXPECT_TRUE(at_client[0].upstream_mtls);
+  EXPECT_EQ(at_client[0].upstream_principal, kWeb);
+  EXPECT_FALSE(at_client[0].downstream_mtls);  // the app spoke plaintext to its sidecar
+  auto at_server = server.seen.wait(3);
+  ASSERT_EQ(at_server.size(), 3U);
+  EXPECT_EQ(at_server[2].code, 200);
+  EXPECT_TRUE(at_server[2].downstream_mtls);
+  EXPECT_EQ(at_server[2].downstream_principal, kSleep);
+}
+
+TEST_F(MtlsTest, TcpBetweenSidecarsIsMutualTlsAndKeepsHalfClose) {
+  Backend echo(echoHandler);
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(echo.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound(), "TCP"),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  std::string data(256 * 1024, 'x');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131);
+  Fd c = connectTo(client.outbound());
+  std::thread writer([&] {
+    sendAll(c.get(), data);
+    ::shutdown(c.get(), SHUT_WR);  // the echo must still come back through both TLS hops
+  });
+  std::string got = readAll(c.get());
+  writer.join();
+  EXPECT_TRUE(got == data) << got.size() << " of " << data.size() << " bytes";
+  auto at_server = server.seen.wait(1);
+  ASSERT_EQ(at_server.size(), 1U);
+  EXPECT_TRUE(at_server[0].downstream_mtls);
+  EXPECT_EQ(at_server[0].downstream_principal, kSleep);
+  auto at_client = client.seen.wait(1);
+  ASSERT_EQ(at_client.size(), 1U);
+  EXPECT_EQ(at_client[0].upstream_principal, kWeb);
+}
+
+TEST_F(MtlsTest, PlaintextFromAPodWithoutSidecarIsServedUnderPermissive) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  Fd c = connectTo(server.inbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(c.get(), get("/plain")));
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 200) << r.head;
+  auto at_server = server.seen.wait(1);
+  ASSERT_EQ(at_server.size(), 1U);
+  EXPECT_FALSE(at_server[0].downstream_mtls);
+  EXPECT_EQ(at_server[0].downstream_principal, "");
+}
+
+// A ClientHello that does not offer Istio's ALPN is the app's own TLS: the
+// inbound sidecar must not terminate it but pass it through byte for byte.
+TEST_F(MtlsTest, AppTlsWithoutIstioAlpnPassesThroughUntouched) {
+  Backend echo(echoHandler);
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(echo.port()));
+  tls::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  ASSERT_TRUE(ctx);
+  static constexpr unsigned char kH2[] = "\x02h2";
+  SSL_CTX_set_alpn_protos(ctx.get(), kH2, sizeof kH2 - 1);
+  tls::SslPtr ssl(SSL_new(ctx.get()));
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl.get(), in, out);
+  SSL_set_connect_state(ssl.get());
+  ASSERT_NE(SSL_do_handshake(ssl.get()), 1);
+  char* bytes = nullptr;
+  long n = BIO_get_mem_data(out, &bytes);
+  ASSERT_GT(n, 0);
+  std::string hello(bytes, static_cast<std::size_t>(n));
+  Fd c = connectTo(server.inbound());
+  sendAll(c.get(), hello);
+  ::shutdown(c.get(), SHUT_WR);
+  EXPECT_TRUE(readAll(c.get()) == hello);
+  auto at_server = server.seen.wait(1);
+  ASSERT_EQ(at_server.size(), 1U);
+  EXPECT_FALSE(at_server[0].downstream_mtls);
+}
+
+TEST_F(MtlsTest, ServerWithAValidCertificateForTheWrongIdentityIsRefused) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, "spiffe://cluster.local/ns/default/sa/impostor",
+                 "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(c.get(), get("/")));
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 503) << r.head;
+  EXPECT_EQ(web.connections(), 0);  // nothing reached the app
+  auto at_client = client.seen.wait(1);
+  ASSERT_EQ(at_client.size(), 1U);
+  EXPECT_NE(at_client[0].flags & flags::kUpstreamConnectionFailure, 0U);
+}
+
+TEST_F(MtlsTest, ServerFromAnotherCaIsRefused) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  pki::Ca other = pki::newRoot();
+  Sidecar server(other, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(c.get(), get("/")));
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 503) << r.head;
+  EXPECT_EQ(web.connections(), 0);
+}
+
+// Ten rotations on each side while requests keep coming, each on a new
+// connection (so each handshake may meet a new certificate): none fails.
+TEST_F(MtlsTest, RotationsUnderLoadLoseNoRequest) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  std::atomic<bool> done{false};
+  std::thread rotator([&] {
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(20ms);
+      server.rotate(ca_, kWeb);
+      client.rotate(ca_, kSleep);
+    }
+    done = true;
+  });
+  int ok = 0;
+  int total = 0;
+  while (!done || total < 50) {
+    Fd c = connectTo(client.outbound());
+    std::string rest;
+    std::string req = "GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n";
+    if (sendAll(c.get(), req) && readResponse(c.get(), rest).status == 200) ++ok;
+    ++total;
+  }
+  rotator.join();
+  EXPECT_EQ(ok, total);
+  EXPECT_EQ(server.generation(), 11U);
+  EXPECT_EQ(client.generation(), 11U);
+}
+
+}  // namespace
+}  // namespace remora::proxy
