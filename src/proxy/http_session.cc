@@ -492,10 +492,8 @@ void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socke
     handshaking_.reset();
     if (ec) {
       connecting_.reset();
-      auto reason = tls::peerFailure(stream->ssl());
-      upstreamConnectFailed(
-          fmt::format("TLS_error:{}{}", ec.message(),
-                      reason ? fmt::format(":{}", tls::peerFailureName(*reason)) : std::string()));
+      std::string_view reason = worker_.tlsFailed(Direction::Outbound, stream->ssl());
+      upstreamConnectFailed(fmt::format("TLS_error:{}:{}", ec.message(), reason));
       return;
     }
     connected();

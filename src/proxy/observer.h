@@ -94,6 +94,10 @@ class Observer {
   virtual void onRequest(const RequestReport& report) = 0;
   virtual void onTcpOpen(const ConnectionReport& report) = 0;
   virtual void onTcpClose(const ConnectionReport& report) = 0;
+  // An mTLS handshake failed; `reason` is tls::peerFailureName() of why the
+  // peer's certificate was refused, or "handshake" for anything else.
+  virtual void onTlsFailure(std::size_t /*worker*/, Direction /*direction*/,
+                            std::string_view /*reason*/) {}
   // Called every second on each worker (flush buffered log lines).
   virtual void onTick(std::size_t /*worker*/) {}
 };

@@ -100,11 +100,8 @@ void TcpSession::onTcpConnected() {
     if (!*alive || finished_) return;
     connect_timer_.cancel();
     if (ec) {
-      auto reason = tls::peerFailure(up_.ssl());
-      connectFailed(
-          fmt::format("mTLS handshake: {}{}", ec.message(),
-                      reason ? fmt::format(" (peer certificate: {})", tls::peerFailureName(*reason))
-                             : std::string()));
+      std::string_view reason = worker_.tlsFailed(Direction::Outbound, up_.ssl());
+      connectFailed(fmt::format("TLS_error:{}:{}", ec.message(), reason));
       return;
     }
     if (auto id = tls::peerIdentity(up_.ssl())) upstream_peer_ = {true, id->uri()};

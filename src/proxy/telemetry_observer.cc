@@ -112,6 +112,12 @@ void TelemetryObserver::onTcpClose(const ConnectionReport& r) {
   if (log_ != nullptr) log_->worker(r.worker).log(rec);
 }
 
+void TelemetryObserver::onTlsFailure(std::size_t worker, Direction direction,
+                                     std::string_view reason) {
+  stats_.worker(worker).tlsHandshakeFailed(
+      direction == Direction::Outbound ? "outbound" : "inbound", reason);
+}
+
 void TelemetryObserver::onTick(std::size_t worker) {
   if (log_ != nullptr) log_->worker(worker).flush();
 }

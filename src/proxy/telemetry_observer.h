@@ -35,6 +35,7 @@ class TelemetryObserver : public Observer {
   void onRequest(const RequestReport& report) override;
   void onTcpOpen(const ConnectionReport& report) override;
   void onTcpClose(const ConnectionReport& report) override;
+  void onTlsFailure(std::size_t worker, Direction direction, std::string_view reason) override;
   void onTick(std::size_t worker) override;
 
  private:

@@ -61,11 +61,9 @@ class TlsAcceptSession : public Session {
     stream_.asyncHandshake([this, alive = alive_](const std::error_code& ec) {
       if (!*alive || done_) return;
       if (ec) {
-        auto reason = tls::peerFailure(stream_.ssl());
-        REMORA_CONN_LOG(proxy, debug, id_, "inbound mTLS handshake failed: {}{}", ec.message(),
-                        reason
-                            ? fmt::format(" (peer certificate: {})", tls::peerFailureName(*reason))
-                            : std::string());
+        std::string_view reason = worker_.tlsFailed(Direction::Inbound, stream_.ssl());
+        REMORA_CONN_LOG(proxy, debug, id_, "inbound mTLS handshake failed: {} ({})", ec.message(),
+                        reason);
         forceClose();
         return;
       }
@@ -404,6 +402,13 @@ Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint, bool h
     REMORA_TRY(tls::setAllowedPeerIdentities(ssl.get(), {endpoint.workload.principal}));
   }
   return ssl;
+}
+
+std::string_view Worker::tlsFailed(Direction direction, const SSL* ssl) {
+  auto reason = ssl != nullptr ? tls::peerFailure(ssl) : std::nullopt;
+  std::string_view name = reason ? tls::peerFailureName(*reason) : "handshake";
+  if (observer_ != nullptr) observer_->onTlsFailure(index_, direction, name);
+  return name;
 }
 
 void Worker::postSnapshot(mesh::SnapshotPtr snapshot) {

@@ -103,6 +103,9 @@ class Worker {
   // `endpoint.workload.principal` when known), offering Istio's ALPN for
   // HTTP ("istio-http/1.1") or TCP ("istio-peer-exchange", "istio").
   Result<tls::SslPtr> newMtlsClient(const mesh::Endpoint& endpoint, bool http);
+  // Counts a failed mTLS handshake on `ssl` by its reason; returns the
+  // reason's name for the log line.
+  std::string_view tlsFailed(Direction direction, const SSL* ssl);
   bool draining() const { return draining_; }
   // Takes ownership of a session; it stays until closeSession().
   Session& adopt(std::unique_ptr<Session> session);

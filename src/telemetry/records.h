@@ -208,6 +208,9 @@ class WorkerStats {
   void tcpProgress(ConnectionRecord& record);
   // istio_tcp_connections_closed_total, and the bytes not yet reported.
   void tcpClosed(const ConnectionRecord& record);
+  // remora_tls_handshake_failures_total{direction="inbound|outbound",
+  // reason="expired|untrusted_chain|identity_not_allowed|...|handshake"}.
+  void tlsHandshakeFailed(std::string_view direction, std::string_view reason);
 
   // Distinct label sets this worker has seen (requests + TCP); for tests and
   // the admin page.

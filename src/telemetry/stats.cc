@@ -109,6 +109,16 @@ struct TcpEntry {
   Cell received;
 };
 
+struct TlsFailureEntry {
+  std::string key;
+  std::string labels;
+  std::uint64_t hash = 0;
+  TlsFailureEntry* same_hash = nullptr;
+  std::atomic<TlsFailureEntry*> next{nullptr};
+
+  Cell failures;
+};
+
 // Owner-side index plus the published list, for one entry type.
 template <typename Entry>
 class EntryTable {
@@ -271,6 +281,7 @@ std::string_view securityPolicy(Reporter reporter, bool mtls) {
 struct WorkerStats::Table {
   EntryTable<RequestEntry> requests;
   EntryTable<TcpEntry> tcp;
+  EntryTable<TlsFailureEntry> tls_failures;
   std::string scratch;  // the lookup key, reused so a repeat allocates nothing
 
   template <typename Record>
@@ -367,6 +378,20 @@ void WorkerStats::tcpClosed(const ConnectionRecord& record) {
   }
 }
 
+void WorkerStats::tlsHandshakeFailed(std::string_view direction, std::string_view reason) {
+  std::string& key = table_->scratch;
+  key.clear();
+  appendKeyField(key, direction);
+  appendKeyField(key, reason);
+  table_->tls_failures
+      .find(key,
+            [&](std::string& out) {
+              appendLabel(out, "direction", direction);
+              appendLabel(out, "reason", reason);
+            })
+      .failures.add(1);
+}
+
 std::size_t WorkerStats::labelSets() const { return table_->requests.size() + table_->tcp.size(); }
 
 StatsRegistry::StatsRegistry(std::size_t workers) {
@@ -456,7 +481,10 @@ std::string StatsRegistry::renderPrometheus() const {
   // Merge by label text; std::map keeps the output order stable.
   std::map<std::string_view, MergedRequest> requests;
   std::map<std::string_view, MergedTcp> tcp;
+  std::map<std::string_view, std::uint64_t> tls_failures;
   for (const auto& w : workers_) {
+    w->table_->tls_failures.forEach(
+        [&](const TlsFailureEntry& e) { tls_failures[e.labels] += e.failures.get(); });
     w->table_->requests.forEach([&](const RequestEntry& e) {
       MergedRequest& m = requests[e.labels];
       m.requests += e.requests.get();
@@ -487,6 +515,9 @@ std::string StatsRegistry::renderPrometheus() const {
   appendCounter(out, "istio_tcp_sent_bytes_total",
                 "Bytes sent to the downstream on TCP connections.", tcp,
                 [](const MergedTcp& m) { return m.sent; });
+  appendCounter(out, "remora_tls_handshake_failures_total",
+                "mTLS handshakes that failed, by direction and by why the peer was refused.",
+                tls_failures, [](std::uint64_t n) { return n; });
   appendHistogram(
       out, "istio_request_bytes", "HTTP request body sizes in bytes.", requests,
       [](const MergedRequest& m) -> const MergedHistogram& { return m.request_bytes; }, 1.0);

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "core/log.h"
@@ -45,6 +46,22 @@ class PeerRecorder : public Observer {
   void onRequest(const RequestReport& r) override { add(r, r.response_code); }
   void onTcpOpen(const ConnectionReport&) override {}
   void onTcpClose(const ConnectionReport& r) override { add(r, 0); }
+  void onTlsFailure(std::size_t, Direction d, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    failures_.push_back(
+        fmt::format("{}:{}", d == Direction::Inbound ? "inbound" : "outbound", reason));
+  }
+  std::vector<std::string> waitFailures(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (failures_.size() >= n) return failures_;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
 
   std::vector<Seen> wait(std::size_t n) {
     for (int i = 0; i < 500; ++i) {
@@ -68,6 +85,7 @@ class PeerRecorder : public Observer {
   }
   std::mutex mu_;
   std::vector<Seen> seen_;
+  std::vector<std::string> failures_;
 };
 
 // One sidecar: a proxy with its own certificate store.
@@ -254,6 +272,7 @@ TEST_F(MtlsTest, ServerWithAValidCertificateForTheWrongIdentityIsRefused) {
   auto at_client = client.seen.wait(1);
   ASSERT_EQ(at_client.size(), 1U);
   EXPECT_NE(at_client[0].flags & flags::kUpstreamConnectionFailure, 0U);
+  EXPECT_EQ(client.seen.waitFailures(1).at(0), "outbound:identity_not_allowed");
 }
 
 TEST_F(MtlsTest, ServerFromAnotherCaIsRefused) {
@@ -268,7 +287,50 @@ TEST_F(MtlsTest, ServerFromAnotherCaIsRefused) {
   Response r = readResponse(c.get(), rest);
   EXPECT_EQ(r.status, 503) << r.head;
   EXPECT_EQ(web.connections(), 0);
+  EXPECT_EQ(client.seen.waitFailures(1).at(0), "outbound:untrusted_chain");
 }
+
+// A caller whose certificate breaks one rule never reaches the app, and the
+// server sidecar counts the refusal by its reason.
+class BadClientTest : public MtlsTest, public ::testing::WithParamInterface<pki::BadPeerCase> {};
+
+TEST_P(BadClientTest, IsRefusedAndCountedByReason) {
+  const pki::BadPeerCase& bad = GetParam();
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  pki::Ca other = pki::newRoot();
+  tls::CertificateTemplate t = pki::workloadTemplate(kSleep);
+  bad.tweak(t);
+  tls::CertifiedKey cred = pki::issue(bad.from_other_ca ? other : ca_, t);
+  tls::TrustBundle trust = ca_.bundle();
+  auto ctx = pki::context(tls::TlsMode::MtlsClient, &cred, &trust);
+  Fd c = connectTo(server.inbound());
+  tls::SslPtr ssl(SSL_new(ctx->native()));
+  SSL_set_fd(ssl.get(), c.get());
+  SSL_set_connect_state(ssl.get());
+  // TLS 1.3: the client may finish before the server judges its certificate;
+  // either way no request may come through.
+  if (SSL_connect(ssl.get()) == 1) {
+    std::string req = "GET / HTTP/1.1\r\nHost: web\r\n\r\n";
+    SSL_write(ssl.get(), req.data(), static_cast<int>(req.size()));
+    char buf[256];
+    EXPECT_LE(SSL_read(ssl.get(), buf, sizeof buf), 0);
+  }
+  ERR_clear_error();
+  EXPECT_EQ(web.connections(), 0);
+  auto failures = server.seen.waitFailures(1);
+  ASSERT_EQ(failures.size(), 1U);
+  EXPECT_EQ(failures[0], fmt::format("inbound:{}", tls::peerFailureName(bad.reason)));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, BadClientTest, ::testing::ValuesIn(pki::badPeerCases()),
+                         [](const auto& param_info) {
+                           std::string name = param_info.param.name;
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
 
 // Ten rotations on each side while requests keep coming, each on a new
 // connection (so each handshake may meet a new certificate): none fails.

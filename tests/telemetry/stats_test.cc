@@ -230,6 +230,24 @@ TEST(StatsRegistry, TcpCountersWithProgressAndClose) {
   EXPECT_EQ(s->labels.at("reporter"), "destination");
 }
 
+TEST(StatsRegistry, TlsHandshakeFailuresByDirectionAndReasonMergeAcrossWorkers) {
+  StatsRegistry reg(2);
+  reg.worker(0).tlsHandshakeFailed("inbound", "expired");
+  reg.worker(1).tlsHandshakeFailed("inbound", "expired");
+  reg.worker(1).tlsHandshakeFailed("outbound", "identity_not_allowed");
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  EXPECT_EQ(ex.types.at("remora_tls_handshake_failures_total"), "counter");
+  auto expired = ex.find("remora_tls_handshake_failures_total",
+                         {{"direction", "inbound"}, {"reason", "expired"}});
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0]->value, 2);
+  auto identity = ex.find("remora_tls_handshake_failures_total",
+                          {{"direction", "outbound"}, {"reason", "identity_not_allowed"}});
+  ASSERT_EQ(identity.size(), 1u);
+  EXPECT_EQ(identity[0]->value, 1);
+}
+
 TEST(StatsRegistry, RepeatLabelSetDoesNotAllocate) {
   StatsRegistry reg(1);
   auto r = outbound();
