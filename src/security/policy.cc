@@ -182,10 +182,10 @@ Status parsePeerSpec(const Json& spec, const std::string& path, PeerAuthenticati
 
 Status parseSource(const Json& j, const std::string& path, Source& out) {
   if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
-  REMORA_TRY(checkKeys(j, path,
-                       {"principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks",
-                        "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals",
-                        "notRequestPrincipals"}));
+  REMORA_TRY(checkKeys(
+      j, path,
+      {"principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
+       "remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals"}));
   if (j.empty()) return invalid(path, "must not be empty (Istio refuses an empty source)");
   REMORA_TRY(readMatches(j, "principals", path, out.principals));
   REMORA_TRY(readMatches(j, "notPrincipals", path, out.not_principals));
@@ -206,9 +206,9 @@ Status parseSource(const Json& j, const std::string& path, Source& out) {
 
 Status parseOperation(const Json& j, const std::string& path, Operation& out) {
   if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
-  REMORA_TRY(checkKeys(j, path,
-                       {"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths",
-                        "notPaths"}));
+  REMORA_TRY(checkKeys(
+      j, path,
+      {"hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"}));
   if (j.empty()) return invalid(path, "must not be empty (Istio refuses an empty operation)");
   REMORA_TRY(readMatches(j, "hosts", path, out.hosts));
   REMORA_TRY(readMatches(j, "notHosts", path, out.not_hosts));
@@ -454,8 +454,7 @@ Result<Cidr> Cidr::parse(std::string_view text) {
       n = n * 10 + static_cast<unsigned>(c - '0');
     }
     if (n > max) {
-      return Error{Errc::InvalidArgument,
-                   fmt::format("\"{}\": prefix length above {}", text, max)};
+      return Error{Errc::InvalidArgument, fmt::format("\"{}\": prefix length above {}", text, max)};
     }
     out.prefix_len = static_cast<std::uint8_t>(n);
   }

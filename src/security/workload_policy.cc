@@ -70,8 +70,7 @@ bool sourceMatches(const Source& s, const RequestAttributes& a, bool skip_http) 
             positive(!s.ip_blocks.empty(), anyCidr(s.ip_blocks, a.source_ip)) &&
             negative(!s.not_ip_blocks.empty(), anyCidr(s.not_ip_blocks, a.source_ip)) &&
             positive(!s.remote_ip_blocks.empty(), anyCidr(s.remote_ip_blocks, remoteOf(a))) &&
-            negative(!s.not_remote_ip_blocks.empty(),
-                     anyCidr(s.not_remote_ip_blocks, remoteOf(a)));
+            negative(!s.not_remote_ip_blocks.empty(), anyCidr(s.not_remote_ip_blocks, remoteOf(a)));
   if (!ok) return false;
   if (skip_http) return true;
   // No request carries a request principal (no RequestAuthentication).
@@ -162,8 +161,7 @@ std::string_view mtlsModeName(MtlsMode mode) noexcept {
   return "PERMISSIVE";
 }
 
-WorkloadPolicy WorkloadPolicy::build(const Policies& policies,
-                                     const WorkloadSelectorInfo& workload,
+WorkloadPolicy WorkloadPolicy::build(const Policies& policies, const WorkloadSelectorInfo& workload,
                                      std::string_view root_namespace) {
   WorkloadPolicy out;
   const PeerAuthentication* mesh_wide = nullptr;

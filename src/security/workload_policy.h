@@ -74,8 +74,8 @@ struct RequestAttributes {
   std::uint16_t destination_port = 0;  // the workload port the connection is for
   std::string_view host;               // :authority / Host
   std::string_view method;
-  std::string_view path;                  // request-target, may carry ?query
-  bool path_normalized = false;           // true: path already went through normalizePath()
+  std::string_view path;                     // request-target, may carry ?query
+  bool path_normalized = false;              // true: path already went through normalizePath()
   const http::HeaderMap* headers = nullptr;  // null: no headers (TCP)
 };
 

@@ -21,10 +21,10 @@ TEST(StringMatch, Patterns) {
     const char* text;
     bool match;
   } cases[] = {
-      {"abc", "abc", true},        {"abc", "abcd", false},     {"abc*", "abcd", true},
-      {"abc*", "abc", true},       {"abc*", "xabc", false},    {"*abc", "xabc", true},
-      {"*abc", "abcx", false},     {"*", "anything", true},    {"*", "", false},
-      {"abc", "", false},          {"/admin*", "/admin/x", true},
+      {"abc", "abc", true},    {"abc", "abcd", false},        {"abc*", "abcd", true},
+      {"abc*", "abc", true},   {"abc*", "xabc", false},       {"*abc", "xabc", true},
+      {"*abc", "abcx", false}, {"*", "anything", true},       {"*", "", false},
+      {"abc", "", false},      {"/admin*", "/admin/x", true},
   };
   for (const auto& c : cases) {
     auto m = StringMatch::parse(c.pattern);
@@ -210,11 +210,13 @@ TEST(ParsePolicies, Hostile) {
        "policies[0].spec.rules[0].from[0].source.principals: must be a list"},
       {"empty value", "  spec: {rules: [{to: [{operation: {methods: [\"\"]}}]}]}",
        "policies[0].spec.rules[0].to[0].operation.methods[0]"},
-      {"unknown when key", "  spec: {rules: [{when: [{key: \"request.auth.claims[iss]\", values: [a]}]}]}",
+      {"unknown when key",
+       "  spec: {rules: [{when: [{key: \"request.auth.claims[iss]\", values: [a]}]}]}",
        "policies[0].spec.rules[0].when[0].key"},
       {"when without values", "  spec: {rules: [{when: [{key: source.ip}]}]}",
        "policies[0].spec.rules[0].when[0]: needs values"},
-      {"when bad header", "  spec: {rules: [{when: [{key: \"request.headers[a b]\", values: [x]}]}]}",
+      {"when bad header",
+       "  spec: {rules: [{when: [{key: \"request.headers[a b]\", values: [x]}]}]}",
        "policies[0].spec.rules[0].when[0].key"},
       {"when bad port", "  spec: {rules: [{when: [{key: destination.port, values: [http]}]}]}",
        "policies[0].spec.rules[0].when[0].values[0]"},

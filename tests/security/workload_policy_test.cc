@@ -7,6 +7,8 @@
 #include "http/header_map.h"
 #include "kube/yaml.h"
 
+long allocationCount();
+
 namespace remora::security {
 namespace {
 
@@ -138,8 +140,7 @@ TEST(Authorize, EmptyRuleAllowsAll) {
 }
 
 TEST(Authorize, EmptyDenyPolicyDeniesNothing) {
-  WorkloadPolicy w =
-      WorkloadPolicy::build(policiesOf(authz("shop", "d", "{action: DENY}")), kWeb);
+  WorkloadPolicy w = WorkloadPolicy::build(policiesOf(authz("shop", "d", "{action: DENY}")), kWeb);
   EXPECT_TRUE(w.authorize(httpReq("GET", "/")).allowed);
 }
 
@@ -157,8 +158,9 @@ TEST(Authorize, DenyBeforeAllow) {
 
 TEST(Authorize, AdminPathVariantsAllDenied) {
   WorkloadPolicy w = WorkloadPolicy::build(
-      policiesOf(authz("shop", "no-admin",
-                       "{action: DENY, rules: [{to: [{operation: {paths: [/admin, \"/admin/*\"]}}]}]}")),
+      policiesOf(
+          authz("shop", "no-admin",
+                "{action: DENY, rules: [{to: [{operation: {paths: [/admin, \"/admin/*\"]}}]}]}")),
       kWeb);
   for (const char* p : {"/admin", "/./admin", "/foo/../admin", "/%61dmin", "/admin/", "/admin?x=1",
                         "\\admin", "/%2e/admin", "/admin/../admin/x"}) {
@@ -174,9 +176,8 @@ TEST(Authorize, AdminPathVariantsAllDenied) {
 }
 
 TEST(Authorize, AllowRules) {
-  WorkloadPolicy w = WorkloadPolicy::build(
-      policiesOf(authz("shop", "p",
-                       R"({rules: [
+  WorkloadPolicy w = WorkloadPolicy::build(policiesOf(authz("shop", "p",
+                                                            R"({rules: [
         {from: [{source: {principals: ["cluster.local/ns/shop/sa/client"]}}],
          to: [{operation: {methods: [GET], paths: ["/api/*"], notPaths: ["/api/secret"]}}]},
         {from: [{source: {namespaces: [ops], notPrincipals: ["*/sa/intruder"]}}]},
@@ -184,7 +185,7 @@ TEST(Authorize, AllowRules) {
         {to: [{operation: {hosts: ["*.example.com"]}}]},
         {when: [{key: "request.headers[X-Token]", values: ["abc*"]}]}
       ]})")),
-      kWeb);
+                                           kWeb);
   EXPECT_TRUE(w.authorize(httpReq("GET", "/api/items")).allowed);
   EXPECT_FALSE(w.authorize(httpReq("POST", "/api/items")).allowed);
   EXPECT_FALSE(w.authorize(httpReq("GET", "/api/secret")).allowed);
@@ -259,15 +260,14 @@ TEST(Authorize, RequestPrincipalsNeverMatch) {
 }
 
 TEST(Authorize, WhenConditions) {
-  WorkloadPolicy w = WorkloadPolicy::build(
-      policiesOf(authz("shop", "a",
-                       R"({rules: [{when: [
+  WorkloadPolicy w = WorkloadPolicy::build(policiesOf(authz("shop", "a",
+                                                            R"({rules: [{when: [
         {key: source.namespace, values: [shop]},
         {key: source.principal, notValues: ["*/sa/bad"]},
         {key: destination.port, values: ["8080"]},
         {key: source.ip, notValues: [10.0.0.0/24]},
         {key: remote.ip, values: [10.0.0.0/8]}]}]})")),
-      kWeb);
+                                           kWeb);
   RequestAttributes a = tcp("cluster.local/ns/shop/sa/good");
   a.source_ip = asio::ip::make_address("10.0.1.1");
   EXPECT_TRUE(w.authorize(a).allowed);
@@ -289,12 +289,18 @@ TEST(Authorize, WhenConditions) {
 }
 
 TEST(AuthorizationSelection, Scopes) {
-  auto p = policiesOf(authz("istio-system", "mesh", "{action: DENY, rules: [{to: [{operation: {paths: [/mesh]}}]}]}") +
-                      authz("shop", "ns", "{action: DENY, rules: [{to: [{operation: {paths: [/ns]}}]}]}") +
-                      authz("shop", "web", "{selector: {matchLabels: {app: web}}, action: DENY, rules: [{to: [{operation: {paths: [/web]}}]}]}") +
-                      authz("shop", "db", "{selector: {matchLabels: {app: db}}, action: DENY, rules: [{to: [{operation: {paths: [/db]}}]}]}") +
-                      authz("bank", "bank", "{action: DENY, rules: [{to: [{operation: {paths: [/bank]}}]}]}") +
-                      authz("shop", "audit", "{action: AUDIT, rules: [{}]}"));
+  auto p = policiesOf(
+      authz("istio-system", "mesh",
+            "{action: DENY, rules: [{to: [{operation: {paths: [/mesh]}}]}]}") +
+      authz("shop", "ns", "{action: DENY, rules: [{to: [{operation: {paths: [/ns]}}]}]}") +
+      authz("shop", "web",
+            "{selector: {matchLabels: {app: web}}, action: DENY, rules: [{to: [{operation: {paths: "
+            "[/web]}}]}]}") +
+      authz("shop", "db",
+            "{selector: {matchLabels: {app: db}}, action: DENY, rules: [{to: [{operation: {paths: "
+            "[/db]}}]}]}") +
+      authz("bank", "bank", "{action: DENY, rules: [{to: [{operation: {paths: [/bank]}}]}]}") +
+      authz("shop", "audit", "{action: AUDIT, rules: [{}]}"));
   WorkloadPolicy w = WorkloadPolicy::build(p, kWeb);
   EXPECT_FALSE(w.authorize(httpReq("GET", "/mesh")).allowed);
   EXPECT_FALSE(w.authorize(httpReq("GET", "/ns")).allowed);
@@ -304,6 +310,32 @@ TEST(AuthorizationSelection, Scopes) {
   EXPECT_TRUE(w.authorize(httpReq("GET", "/other")).allowed);
   EXPECT_EQ(w.appliedPolicyNames(),
             (std::vector<std::string>{"istio-system.mesh", "shop.ns", "shop.web"}));
+}
+
+TEST(Authorize, NoAllocationPerCall) {
+  WorkloadPolicy w = WorkloadPolicy::build(
+      policiesOf(authz("shop", "no-admin",
+                       "{action: DENY, rules: [{to: [{operation: {paths: [\"/admin*\"], "
+                       "hosts: [\"*.internal\"]}}]}]}") +
+                 authz("shop", "allow",
+                       R"({rules: [{from: [{source: {principals: ["cluster.local/ns/shop/*"],
+                           ipBlocks: [10.0.0.0/8]}}], to: [{operation: {methods: [GET, POST],
+                           paths: ["/api/*", "*.css"], ports: ["8080"]}}],
+                           when: [{key: "request.headers[x-tenant]", values: [acme]}]}]})")),
+      kWeb);
+  http::HeaderMap headers;
+  headers.add("x-tenant", "acme");
+  RequestAttributes a = httpReq("GET", "/api/items?page=2");
+  a.headers = &headers;
+  RequestAttributes plain_tcp = tcp("cluster.local/ns/shop/sa/client");
+  long before = allocationCount();
+  bool allowed = true;
+  for (int i = 0; i < 1000; ++i) {
+    allowed = allowed && w.authorize(a).allowed;
+    allowed = allowed && !w.authorize(plain_tcp).allowed;
+  }
+  EXPECT_EQ(allocationCount(), before);
+  EXPECT_TRUE(allowed);
 }
 
 }  // namespace
