@@ -120,6 +120,24 @@ void addLocalCommand(CLI::App& app) {
         report->namespaces, report->processes, report->host_dirs);
   });
 
+  auto* apply = cmd->add_subcommand(
+      "apply",
+      "Apply PeerAuthentication and AuthorizationPolicy objects to the running pods' proxies "
+      "(their config files are rewritten; the proxies reload them)");
+  apply->add_option("-f,--filename", flags->files, "Files holding security.istio.io objects")
+      ->required();
+  addRunDir(apply);
+  apply->callback([flags] {
+    requireRoot("apply");
+    auto report = local::applyPolicies(flags->run_dir, flags->files);
+    if (!report) fail("apply", report.error().message);
+    for (const auto& what : report->ignored) {
+      fmt::print("remora local: ignored {} (apply only changes security policies)\n", what);
+    }
+    fmt::print("remora local: {} policies applied to {} proxy configs\n", report->policies,
+               report->configs);
+  });
+
   auto* status = cmd->add_subcommand("status", "The pods of the run and their containers");
   addRunDir(status);
   status->callback([flags] {

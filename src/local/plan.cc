@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "kube/objects.h"
+#include "security/policy.h"
 
 namespace remora::local {
 namespace {
@@ -369,6 +370,20 @@ Result<Plan> buildPlan(const std::vector<Json>& documents, const PlanOptions& op
 
   std::set<std::pair<std::string, std::string>> pod_names;
   std::vector<const Json*> service_objects;
+  // Security policies: checked now (an error names the object and field, as
+  // the proxy would refuse the config that carries it), kept as written.
+  security::Policies checked;
+  for (const Json* object : objects) {
+    if (!security::isSecurityPolicy(*object)) continue;
+    Json copy = *object;
+    if (auto md = copy.find("metadata"); md != copy.end() && md->is_object()) {
+      if (!md->contains("namespace")) (*md)["namespace"] = namespaceOf(*object);
+    }
+    auto status = security::parsePolicy(copy, kube::describe(*object), checked);
+    if (!status) return Error{Errc::InvalidArgument, status.error().message};
+    plan.policies.push_back(std::move(copy));
+  }
+
   for (const Json* object : objects) {
     std::string kind_name = kube::stringOr(*object, "kind", "");
     if (kind_name == "Service") {

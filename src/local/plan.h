@@ -141,6 +141,10 @@ struct Plan {
   std::vector<Service> services;
   std::vector<Skipped> skipped;
   std::vector<Json> workloads;  // Deployments, StatefulSets, ... as written, for the state
+  // PeerAuthentication and AuthorizationPolicy objects (security.istio.io),
+  // as written with metadata.namespace filled in; every pod's proxy config
+  // carries them all (`policies:`), and each proxy selects its own.
+  std::vector<Json> policies;
 
   const Pod* findPod(std::string_view namespace_name, std::string_view name) const;
   const Service* findService(std::string_view namespace_name, std::string_view name) const;

@@ -4,6 +4,7 @@
 
 #include "kube/objects.h"
 #include "kube/yaml.h"
+#include "security/policy.h"
 
 namespace remora::local {
 namespace {
@@ -11,6 +12,14 @@ namespace {
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// kind, namespace and name: what identifies an object for `apply`.
+std::string objectKey(const Json& object) {
+  const Json* md = kube::lookup(object, {"metadata"});
+  return fmt::format("{}/{}/{}", kube::stringOr(object, "kind", ""),
+                     md ? kube::stringOr(*md, "namespace", "default") : "default",
+                     kube::objectName(object));
 }
 
 std::string portName(const ServicePort& port) {
@@ -42,6 +51,12 @@ Json proxyConfig(const Plan& plan, const Pod& pod, const std::string& trust_doma
   if (auto v = kube::stringOr(pod.labels, "version", ""); !v.empty()) proxy["version"] = v;
   proxy["serviceAccount"] = pod.service_account;
   proxy["ip"] = pod.ip;
+  // The pod's labels, for the policies' selectors (label values are strings).
+  Json labels = Json::object();
+  for (const auto& [key, value] : pod.labels.items()) {
+    if (value.is_string()) labels[key] = value;
+  }
+  if (!labels.empty()) proxy["labels"] = std::move(labels);
 
   Json services = Json::array();
   for (const auto& svc : plan.services) {
@@ -90,10 +105,50 @@ Json proxyConfig(const Plan& plan, const Pod& pod, const std::string& trust_doma
     s["endpoints"] = std::move(endpoints);
     services.push_back(std::move(s));
   }
-  return Json{{"version", 1},
+  Json config{{"version", 1},
               {"mesh", {{"trustDomain", trust_domain}}},
               {"proxy", std::move(proxy)},
               {"services", std::move(services)}};
+  if (!plan.policies.empty()) config["policies"] = Json(plan.policies);
+  return config;
+}
+
+Result<std::vector<Json>> policyDocuments(const std::vector<Json>& documents) {
+  std::vector<Json> out;
+  security::Policies checked;
+  for (const auto& doc : documents) {
+    if (!security::isSecurityPolicy(doc)) continue;
+    Json copy = doc;
+    if (auto md = copy.find("metadata"); md != copy.end() && md->is_object()) {
+      if (!md->contains("namespace")) (*md)["namespace"] = "default";
+    }
+    auto status = security::parsePolicy(copy, kube::describe(doc), checked);
+    if (!status) return Error{Errc::InvalidArgument, status.error().message};
+    out.push_back(std::move(copy));
+  }
+  return out;
+}
+
+std::size_t mergePolicies(Json& config, const std::vector<Json>& policies) {
+  if (!config.contains("policies") || !config["policies"].is_array()) {
+    config["policies"] = Json::array();
+  }
+  Json& list = config["policies"];
+  std::size_t replaced = 0;
+  for (const auto& p : policies) {
+    std::string key = objectKey(p);
+    bool found = false;
+    for (auto& existing : list) {
+      if (objectKey(existing) == key) {
+        existing = p;
+        found = true;
+        ++replaced;
+        break;
+      }
+    }
+    if (!found) list.push_back(p);
+  }
+  return replaced;
 }
 
 std::string proxyConfigYaml(const Plan& plan, const Pod& pod, const std::string& trust_domain) {

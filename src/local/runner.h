@@ -78,6 +78,22 @@ Result<Json> getObjects(const std::string& run_dir);
 // A human table of the pods: namespace, name, IP, containers and how each runs.
 Result<std::string> status(const std::string& run_dir);
 
+struct ApplyReport {
+  std::size_t policies = 0;  // security objects read from the files
+  std::size_t configs = 0;   // proxy config files rewritten
+  std::vector<std::string> ignored;  // other objects, which apply does not change
+};
+
+// `remora local apply -f`: merges the PeerAuthentication and
+// AuthorizationPolicy objects of `files` (mergePolicies(): same kind,
+// namespace and name replaced, others added) into every running pod's proxy
+// config file, each rewritten atomically; the proxies' config watchers pick
+// the change up within their poll interval (1 s), so PERMISSIVE -> STRICT
+// needs no restart. Nothing is written when any object is invalid or no
+// policy is given. Needs a run made by `up`.
+Result<ApplyReport> applyPolicies(const std::string& run_dir,
+                                  const std::vector<std::string>& files);
+
 struct ExecOptions {
   std::string run_dir = std::string(kDefaultRunDir);
   std::string pod;        // "name" or "namespace/name"; a workload name picks its first pod

@@ -185,10 +185,15 @@ Status parseMesh(const Json& m, MeshSettings& out) {
   REMORA_TRY(checkKeys(
       m, "mesh",
       {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration", "idleTimeout",
-       "protocolDetectionTimeout", "requestHeadersTimeout", "routeTimeout"}));
+       "protocolDetectionTimeout", "requestHeadersTimeout", "routeTimeout", "rootNamespace"}));
   REMORA_TRY(readString(m, "trustDomain", "mesh.trustDomain", out.trust_domain));
   if (!isHostname(out.trust_domain)) {
     return invalid("mesh.trustDomain", fmt::format("\"{}\" is not a DNS name", out.trust_domain));
+  }
+  REMORA_TRY(readString(m, "rootNamespace", "mesh.rootNamespace", out.root_namespace));
+  if (!isDnsLabel(out.root_namespace)) {
+    return invalid("mesh.rootNamespace",
+                   fmt::format("\"{}\" is not a namespace name", out.root_namespace));
   }
   REMORA_ASSIGN_OR_RETURN(const Json* otp,
                           mapAt(m, "outboundTrafficPolicy", "mesh.outboundTrafficPolicy"));
@@ -217,9 +222,13 @@ Status parseMesh(const Json& m, MeshSettings& out) {
   return ok();
 }
 
+Status parseLabels(const Json& parent, const std::string& path,
+                   std::map<std::string, std::string>& out);
+
 Status parseProxy(const Json& p, const MeshSettings& mesh, ProxyIdentity& out) {
-  REMORA_TRY(
-      checkKeys(p, "proxy", {"workload", "namespace", "app", "version", "serviceAccount", "ip"}));
+  REMORA_TRY(checkKeys(
+      p, "proxy", {"workload", "namespace", "app", "version", "serviceAccount", "ip", "labels"}));
+  REMORA_TRY(parseLabels(p, "proxy.labels", out.labels));
   REMORA_TRY(readString(p, "workload", "proxy.workload", out.workload.workload));
   REMORA_TRY(readString(p, "namespace", "proxy.namespace", out.workload.namespace_));
   REMORA_TRY(readString(p, "app", "proxy.app", out.workload.app));
@@ -427,7 +436,7 @@ Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaul
   }
   if (root.is_null()) return config;
   if (!root.is_object()) return invalid("(top level)", "must be a map, not " + typeName(root));
-  REMORA_TRY(checkKeys(root, "", {"version", "mesh", "proxy", "services"}));
+  REMORA_TRY(checkKeys(root, "", {"version", "mesh", "proxy", "services", "policies"}));
   if (const Json* v = findField(root, "version"); v != nullptr && !v->is_null()) {
     if (!v->is_number_integer() || v->get<std::int64_t>() != 1) {
       return invalid("version", "only version 1 exists");
@@ -463,6 +472,13 @@ Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaul
       config.services.push_back(std::move(svc));
     }
   }
+  REMORA_ASSIGN_OR_RETURN(const Json* policies, listAt(root, "policies", "policies"));
+  if (policies != nullptr) {
+    // An object without a namespace belongs to the proxy's own, as kubectl
+    // would put it in the current namespace.
+    std::string ns = self.namespace_.empty() ? "default" : self.namespace_;
+    REMORA_ASSIGN_OR_RETURN(config.policies, security::parsePolicies(*policies, "policies", ns));
+  }
   return config;
 }
 
@@ -480,6 +496,11 @@ SnapshotPtr Snapshot::build(Config config, std::uint64_t generation) {
   std::shared_ptr<Snapshot> snap(new Snapshot());
   snap->config_ = std::move(config);
   snap->generation_ = generation;
+  const ProxyIdentity& proxy = snap->config_.proxy;
+  snap->security_ = security::WorkloadPolicy::build(
+      snap->config_.policies,
+      security::WorkloadSelectorInfo{proxy.workload.namespace_, proxy.labels},
+      snap->config_.mesh.root_namespace);
   std::error_code ec;
   asio::ip::address self = asio::ip::make_address(snap->config_.proxy.ip, ec);
   bool have_self = !snap->config_.proxy.ip.empty() && !ec;

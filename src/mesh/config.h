@@ -28,6 +28,8 @@
 #include <asio/ip/address.hpp>
 
 #include "core/result.h"
+#include "security/policy.h"
+#include "security/workload_policy.h"
 
 namespace remora::mesh {
 
@@ -53,6 +55,8 @@ struct MeshSettings {
   // unless set (Envoy's own default would be 15 s).
   std::chrono::milliseconds route_timeout{0};
   std::chrono::milliseconds protocol_detection_timeout{100};
+  // Where mesh-wide security policies live (Istio's meshConfig.rootNamespace).
+  std::string root_namespace = std::string(security::kDefaultRootNamespace);
 };
 
 // A workload as metrics and logs name it (this proxy's own, or a peer's).
@@ -70,6 +74,8 @@ struct WorkloadInfo {
 struct ProxyIdentity {
   WorkloadInfo workload;
   std::string ip;  // the pod IP, or "" when unknown
+  // The pod's labels, which security policies' selectors match.
+  std::map<std::string, std::string> labels;
 };
 
 struct ServicePort {
@@ -105,6 +111,9 @@ struct Config {
   MeshSettings mesh;
   ProxyIdentity proxy;
   std::vector<Service> services;
+  // `policies:` PeerAuthentication and AuthorizationPolicy objects, verbatim
+  // Istio YAML (docs/security.md).
+  security::Policies policies;
 };
 
 // Values the `proxy` section falls back to when a field is absent (the
@@ -142,6 +151,9 @@ class Snapshot {
   const ProxyIdentity& proxy() const { return config_.proxy; }
   // Increases with every accepted config (0 for the first).
   std::uint64_t generation() const { return generation_; }
+  // The security policies as they apply to this proxy's workload
+  // (proxy.namespace and proxy.labels), precomputed at build().
+  const security::WorkloadPolicy& security() const { return security_; }
 
   // Outbound: the service a connection to `address:port` is for. VIPs first,
   // then endpoint addresses (pod IPs, headless services). Null service when
@@ -165,6 +177,7 @@ class Snapshot {
 
   Config config_;
   std::uint64_t generation_ = 0;
+  security::WorkloadPolicy security_;
   std::unordered_map<Key, ServiceRoute, KeyHash> by_vip_;
   std::unordered_map<Key, ServiceRoute, KeyHash> by_endpoint_;
   std::unordered_map<std::uint16_t, ServiceRoute> inbound_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kube/yaml.h"
+#include "mesh/config.h"
 #include "test_util.h"
 
 namespace remora::local {
@@ -61,6 +62,101 @@ TEST(LocalProxyConfig, RegistryFromThePlan) {
   auto back = kube::parseYaml(proxyConfigYaml(*plan, plan->pods[1], "example.org"));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(*back, config);
+}
+
+constexpr std::string_view kPolicies = R"(
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: web-get-only}
+spec:
+  selector: {matchLabels: {app: web}}
+  rules: [{to: [{operation: {methods: [GET]}}]}]
+)";
+
+TEST(LocalProxyConfig, PoliciesAndLabelsReachEveryPod) {
+  std::string manifests = std::string(kManifests) + std::string(kPolicies);
+  auto plan = buildPlan(testing::docs(manifests));
+  ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  ASSERT_EQ(plan->policies.size(), 2u);
+  // A policy without a namespace is in the manifest's default, as kubectl puts it.
+  EXPECT_EQ(plan->policies[1]["metadata"]["namespace"], "default");
+  for (const Pod& pod : plan->pods) {
+    Json config = proxyConfig(*plan, pod, "cluster.local");
+    ASSERT_EQ(config["policies"].size(), 2u);
+    EXPECT_EQ(config["proxy"]["labels"]["app"], pod.labels["app"]);
+    // The proxy accepts what remora local writes, and selects its own policies.
+    auto parsed = mesh::parseConfig(proxyConfigYaml(*plan, pod, "cluster.local"));
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    auto snap = mesh::Snapshot::build(std::move(*parsed));
+    EXPECT_EQ(snap->security().mtlsMode(8080), security::MtlsMode::Strict);
+    EXPECT_FALSE(snap->security().hasAuthorization());  // web-get-only is in "default"
+  }
+}
+
+TEST(LocalProxyConfig, NoPoliciesNoField) {
+  auto plan = buildPlan(testing::docs(kManifests));
+  ASSERT_TRUE(plan.has_value());
+  EXPECT_FALSE(proxyConfig(*plan, plan->pods[0], "cluster.local").contains("policies"));
+}
+
+TEST(LocalProxyConfig, AnInvalidPolicyFailsThePlanNamingIt) {
+  std::string manifests = std::string(kManifests) + R"(
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bad, namespace: shop}
+spec: {action: CUSTOM}
+)";
+  auto plan = buildPlan(testing::docs(manifests));
+  ASSERT_FALSE(plan.has_value());
+  EXPECT_NE(plan.error().message.find("spec.action"), std::string::npos) << plan.error().message;
+  EXPECT_NE(plan.error().message.find("bad"), std::string::npos) << plan.error().message;
+}
+
+TEST(LocalProxyConfig, ApplyMergesPoliciesAsKubectlApply) {
+  auto plan = buildPlan(testing::docs(std::string(kManifests) + std::string(kPolicies)));
+  ASSERT_TRUE(plan.has_value());
+  Json config = proxyConfig(*plan, plan->pods[0], "cluster.local");
+  auto update = policyDocuments(testing::docs(R"(
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ignored}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: shop}
+spec: {}
+)"));
+  ASSERT_TRUE(update) << update.error().message;
+  ASSERT_EQ(update->size(), 2u);
+  EXPECT_EQ(mergePolicies(config, *update), 1u);
+  ASSERT_EQ(config["policies"].size(), 3u);
+  EXPECT_EQ(config["policies"][0]["spec"]["mtls"]["mode"], "PERMISSIVE");
+  auto parsed = mesh::parseConfig(kube::toYaml(config));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  auto snap = mesh::Snapshot::build(std::move(*parsed));
+  EXPECT_EQ(snap->security().mtlsMode(8080), security::MtlsMode::Permissive);
+  EXPECT_TRUE(snap->security().hasAuthorization());  // pods[0] is web in shop: deny-all
+
+  auto bad = policyDocuments(testing::docs(R"(
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: x}
+spec: {mtls: {mode: MUTUAL}}
+)"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("spec.mtls.mode"), std::string::npos);
 }
 
 TEST(LocalProxyConfig, ProtocolsFollowIstioPortNaming) {

@@ -177,6 +177,19 @@ const BadCase kBad[] = {
     {"endpoint_unknown_field",
      "services: [{name: web, ports: [{port: 80}], endpoints: [{address: 10.0.0.1, weight: 3}]}]\n",
      "endpoints[0].weight: unknown field"},
+    {"bad_root_namespace", "mesh: {rootNamespace: Istio_System}\n", "mesh.rootNamespace"},
+    {"proxy_labels_not_map", "proxy: {labels: [a]}\n", "proxy.labels: must be a map"},
+    {"proxy_label_not_string", "proxy: {labels: {version: 2}}\n", "proxy.labels.version"},
+    {"policies_not_list", "policies: {a: 1}\n", "policies: must be a list"},
+    {"policy_bad_port",
+     "policies:\n- apiVersion: security.istio.io/v1\n  kind: AuthorizationPolicy\n"
+     "  metadata: {name: p}\n  spec: {rules: [{}, {to: [{operation: {ports: [\"0\"]}}]}]}\n",
+     "policies[0].spec.rules[1].to[0].operation.ports[0]: 0 is not a port"},
+    {"policy_unknown_kind",
+     "policies:\n- {apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: "
+     "{name: a}, spec: {mtls: {mode: STRICT}}}\n- {apiVersion: security.istio.io/v1, kind: "
+     "RequestAuthentication, metadata: {name: a}}\n",
+     "policies[1].kind"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, MeshConfigRejects, ::testing::ValuesIn(kBad),
@@ -211,6 +224,65 @@ TEST(MeshSnapshot, InboundFindsTheServiceThisPodServes) {
   ASSERT_NE(r.service, nullptr);
   EXPECT_EQ(r.service->name, "productpage");
   EXPECT_EQ(snap->inbound(9090).service, nullptr);
+}
+
+TEST(MeshSnapshot, SecurityPoliciesApplyToThisProxysWorkload) {
+  auto config = parseConfig(R"(
+mesh: {rootNamespace: mesh-root}
+proxy:
+  namespace: shop
+  labels: {app: web, version: v1}
+policies:
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: default, namespace: mesh-root}
+  spec: {mtls: {mode: STRICT}}
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: web}
+  spec:
+    selector: {matchLabels: {app: web}}
+    portLevelMtls: {"9090": {mode: PERMISSIVE}}
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: no-admin}
+  spec:
+    action: DENY
+    rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: db-only, namespace: shop}
+  spec: {selector: {matchLabels: {app: db}}}
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->mesh.root_namespace, "mesh-root");
+  EXPECT_EQ(config->proxy.labels.at("app"), "web");
+  ASSERT_EQ(config->policies.authorization_policies.size(), 2U);
+  // An object without a namespace is in the proxy's.
+  EXPECT_EQ(config->policies.authorization_policies[0].namespace_, "shop");
+  auto snap = Snapshot::build(std::move(*config));
+  const security::WorkloadPolicy& sec = snap->security();
+  EXPECT_EQ(sec.mtlsMode(8080), security::MtlsMode::Strict);
+  EXPECT_EQ(sec.mtlsMode(9090), security::MtlsMode::Permissive);
+  EXPECT_EQ(sec.appliedPolicyNames(), std::vector<std::string>{"shop.no-admin"});
+  security::RequestAttributes req;
+  req.http = true;
+  req.method = "GET";
+  req.path = "/%61dmin/x";
+  security::Decision d = sec.authorize(req);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.policy, "shop.no-admin");
+  req.path = "/index.html";
+  EXPECT_TRUE(sec.authorize(req).allowed);
+}
+
+TEST(MeshSnapshot, NoPoliciesIsPermissiveWithoutAuthorization) {
+  auto config = parseConfig(kExample);
+  ASSERT_TRUE(config);
+  auto snap = Snapshot::build(std::move(*config));
+  EXPECT_EQ(snap->mesh().root_namespace, "istio-system");
+  EXPECT_EQ(snap->security().mtlsMode(9080), security::MtlsMode::Permissive);
+  EXPECT_FALSE(snap->security().hasAuthorization());
 }
 
 TEST(MeshDuration, GoStyle) {

@@ -1,0 +1,1 @@
+remora_add_fuzzer(security_policy SOURCES security_policy_fuzz.cc DEPS remora_security remora_kube)
