@@ -28,10 +28,10 @@
 #include "core/event_loop.h"
 #include "core/result.h"
 #include "mesh/config.h"
+#include "tls/certificate_store.h"
 #include "proxy/load_balancer.h"
 #include "proxy/observer.h"
 #include "proxy/route.h"
-#include "tls/certificate_store.h"
 
 namespace remora::proxy {
 
