@@ -55,3 +55,8 @@ remora_add_pytest(netns.proxy FILE "${CMAKE_CURRENT_SOURCE_DIR}/netns/test_proxy
 # (kubeconfig, paging, PATCH) without a cluster (tests/check/test_check_api.py).
 remora_add_pytest(check.api FILE "${CMAKE_CURRENT_SOURCE_DIR}/check/test_check_api.py"
                   LABELS component TIMEOUT 120)
+
+# `remora proxy sidecar` getting its certificate from `remora control`, both
+# processes on 127.0.0.1 (tests/agent/test_sidecar_cli.py).
+remora_add_pytest(agent.cli FILE "${CMAKE_CURRENT_SOURCE_DIR}/agent/test_sidecar_cli.py"
+                  LABELS component TIMEOUT 120)

@@ -2,6 +2,8 @@
 // lifecycle hooks call.
 //
 //   remora proxy sidecar [--concurrency N] [--domain D] [--proxyLogLevel L] [--config FILE]
+//                        [--ca-addr A] [--ca-root-cert F] [--token-path F]
+//                        [--trust-domain D] [--secret-ttl T]
 //   remora proxy wait [--url URL] [--timeout 60s]     (postStart: hold the app)
 //   remora proxy drain [--debug-port P]               (preStop: POST :P/drain)
 //
@@ -10,6 +12,11 @@
 // runs until SIGTERM, which drains: listeners close, responses say
 // Connection: close, in-flight requests finish until mesh.drainDuration,
 // then the process exits 0. A second SIGTERM/SIGINT exits at once.
+//
+// With a CA address (--ca-addr, else $CA_ADDR, as the injected container
+// sets it) the sidecar gets its workload certificate from `remora control`
+// (agent/workload_certs.h) and hands the store to the data plane; it is not
+// ready on 15021 until the first certificate arrives. Without one: no mTLS.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -24,7 +31,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "agent/workload_certs.h"
 #include "cli/commands.h"
+#include "control/ca.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "http/client.h"
@@ -57,7 +66,29 @@ struct SidecarFlags {
   std::uint16_t stats_port = 15090;
   std::uint16_t health_port = 15021;
   std::uint16_t status_port = 15020;
+  // The workload certificate (pilot-agent's flags and environment).
+  std::string ca_addr;
+  std::string ca_root_cert = "/var/run/secrets/istio/root-cert.pem";
+  std::string token_path = "/var/run/secrets/tokens/istio-token";
+  std::string trust_domain;  // "" : the mesh config's, cluster.local by default
+  std::string secret_ttl = "24h";
 };
+
+// The certificate bootstrap's options, from the flags and what the config
+// resolved of the pod's identity (POD_NAMESPACE, SERVICE_ACCOUNT).
+agent::WorkloadCertOptions certOptions(const SidecarFlags& f, const mesh::Snapshot& snapshot) {
+  agent::WorkloadCertOptions o;
+  o.ca_addr = f.ca_addr;
+  o.root_cert_path = f.ca_root_cert;
+  o.token_path = f.token_path;
+  o.trust_domain = f.trust_domain.empty() ? snapshot.mesh().trust_domain : f.trust_domain;
+  o.pod_namespace = snapshot.config().proxy.workload.namespace_;
+  o.service_account = snapshot.config().proxy.workload.service_account;
+  auto ttl = control::parseDuration(f.secret_ttl.empty() ? "24h" : f.secret_ttl);
+  if (!ttl) fail("sidecar", ttl.error().context("--secret-ttl / $SECRET_TTL").message);
+  o.ttl = *ttl;
+  return o;
+}
 
 // Envoy's level names (what --proxyLogLevel carries) to spdlog's.
 std::string spdlogLevel(std::string level) {
@@ -83,6 +114,8 @@ void runSidecar(const SidecarFlags& f) {
   EventLoop control;
   mesh::IdentityDefaults defaults = mesh::IdentityDefaults::fromEnvironment();
   std::string path = configPath(f);
+  // Declared before the data plane, which reads its store: outlives it.
+  std::unique_ptr<agent::WorkloadCertificates> certs;
   std::unique_ptr<proxy::Proxy> data_plane;
   std::unique_ptr<mesh::ConfigWatcher> watcher;
   mesh::SnapshotPtr snapshot;
@@ -104,6 +137,18 @@ void runSidecar(const SidecarFlags& f) {
 
   proxy::ProxyOptions options;
   options.concurrency = f.concurrency == 0 ? 2 : f.concurrency;
+  if (!f.ca_addr.empty()) {
+    auto made = agent::WorkloadCertificates::create(certOptions(f, *snapshot));
+    if (!made) fail("sidecar", made.error().message);
+    certs = std::move(*made);
+    if (certs->options().identity().empty()) {
+      REMORA_LOG(proxy, warn,
+                 "POD_NAMESPACE or SERVICE_ACCOUNT unknown: accepting any identity the CA grants");
+    }
+    options.certificates = &certs->store();
+  } else {
+    REMORA_LOG(proxy, info, "no CA address (--ca-addr, $CA_ADDR): no mTLS");
+  }
 
   // Telemetry: Istio's metrics per worker, the JSON access log on stdout.
   telemetry::StatsRegistry stats(options.concurrency);
@@ -133,9 +178,17 @@ void runSidecar(const SidecarFlags& f) {
   callbacks.state = [&state] { return state.load(); };
   callbacks.drain = [&] { control.post([&] { start_drain(); }); };
   callbacks.quit = [&] { control.post([&] { start_drain(); }); };
+  if (certs) {
+    callbacks.not_ready = [&certs] { return certs->notReadyReason(); };
+    callbacks.extra_metrics = [&certs] { return certs->prometheus(); };
+    callbacks.certs = [&certs] { return certs->certsJson(); };
+  }
   proxy::admin::AdminServer admin_server(stats, std::move(callbacks), std::move(admin_options));
   options.outbound_port = f.outbound_port;
   options.inbound_port = f.inbound_port;
+  // The first fetch runs on the provider's thread: a CA that is down does
+  // not hold the proxy back, only its readiness.
+  if (certs) certs->start();
   data_plane = std::make_unique<proxy::Proxy>(options, snapshot, &observer);
   if (auto started = data_plane->start(); !started) fail("sidecar", started.error().message);
   if (auto started = admin_server.start(); !started) fail("sidecar", started.error().message);
@@ -176,6 +229,7 @@ void runSidecar(const SidecarFlags& f) {
   data_plane->stop();
   data_plane->wait();
   admin_server.stop();
+  if (certs) certs->stop();
   REMORA_LOG(proxy, info, "stopped");
 }
 
@@ -236,6 +290,23 @@ void addProxyCommand(CLI::App& app) {
   sidecar->add_option("--stats-port", flags->stats_port, "Prometheus port")->capture_default_str();
   sidecar->add_option("--health-port", flags->health_port, "readiness port")->capture_default_str();
   sidecar->add_option("--status-port", flags->status_port, "agent status port")
+      ->capture_default_str();
+  sidecar
+      ->add_option("--ca-addr", flags->ca_addr,
+                   "the CA (host:port or https URL); empty: no workload certificate, no mTLS")
+      ->envname("CA_ADDR");
+  sidecar->add_option("--ca-root-cert", flags->ca_root_cert, "the mesh root, to verify the CA")
+      ->capture_default_str();
+  sidecar
+      ->add_option("--token-path", flags->token_path,
+                   "the projected service-account token (audience istio-ca)")
+      ->capture_default_str();
+  sidecar
+      ->add_option("--trust-domain", flags->trust_domain,
+                   "SPIFFE trust domain (default: the mesh config's, cluster.local)")
+      ->envname("TRUST_DOMAIN");
+  sidecar->add_option("--secret-ttl", flags->secret_ttl, "certificate lifetime to ask the CA for")
+      ->envname("SECRET_TTL")
       ->capture_default_str();
   sidecar->callback([flags] { runSidecar(*flags); });
 

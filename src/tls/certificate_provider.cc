@@ -131,9 +131,12 @@ Result<CertificateStore::SnapshotPtr> CertificateProvider::fetch() {
 }
 
 Status CertificateProvider::fetchOnce() {
+  const SystemTime started = clock_.now();
+  requests_.fetch_add(1, std::memory_order_relaxed);
   auto snap = fetch();
   SystemTime now = clock_.now();
   if (!snap) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
     consecutive_failures_.fetch_add(1, std::memory_order_relaxed);
     connected_.store(false, std::memory_order_relaxed);
     {
@@ -160,7 +163,8 @@ Status CertificateProvider::fetchOnce() {
   consecutive_failures_.store(0, std::memory_order_relaxed);
   connected_.store(true, std::memory_order_relaxed);
   backoff_.reset();
-  next_refresh_ = refreshTime(leaf.not_before, leaf.not_after, random01_(), options_);
+  next_refresh_ =
+      refreshTime(std::max(leaf.not_before, started), leaf.not_after, random01_(), options_);
   REMORA_LOG(tls, info, "workload certificate {} serial {} valid until {}; next rotation at {}",
              leaf.uri_sans.empty() ? std::string("?") : leaf.uri_sans.front(), leaf.serial_hex,
              formatRfc3339(leaf.not_after), formatRfc3339(*next_refresh_));

@@ -5,7 +5,10 @@
 //   fetch:  new P-256 key (never leaves the process) -> CSR -> CA with the
 //           pod's projected token (re-read every time: kubelet rotates it)
 //           -> check the answer -> CertificateStore::update()
-//   then:   sleep until half the certificate's lifetime (+/- jitter), fetch
+//   then:   sleep until half the certificate's lifetime (+/- jitter), fetch;
+//           the lifetime counts from when the certificate arrived, as
+//           Istio's secret cache counts it, not from its backdated
+//           notBefore (a 1-minute TTL would otherwise be due at once)
 //   error:  keep serving with what the store has; retry after an
 //           exponential back-off with jitter (1 s doubling to 60 s); log a
 //           warning that says how long the current certificate has left,
@@ -124,6 +127,10 @@ class CertificateProvider {
     return consecutive_failures_.load(std::memory_order_relaxed);
   }
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
+  // Every fetch attempt, and those that failed (Istio's
+  // num_outgoing_requests / num_failed_outgoing_requests for "csr").
+  std::uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   std::string lastError() const;
 
  private:
@@ -142,6 +149,8 @@ class CertificateProvider {
   std::atomic<std::int64_t> expiry_seconds_{0};  // 0: none
   std::atomic<std::uint64_t> rotations_{0};
   std::atomic<std::uint64_t> consecutive_failures_{0};
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> failures_{0};
   std::atomic<bool> connected_{false};
   mutable std::mutex error_mutex_;  // guards last_error_
   std::string last_error_;

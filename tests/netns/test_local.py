@@ -189,6 +189,8 @@ def test_up_runs_the_injected_pods_as_written(local, injected):
                         "spiffe://cluster.local/ns/hello/sa/client", "--out-dir",
                         "/var/lib/istio/data/cert", container="istio-proxy")
     assert stolen.returncode != 0
+    if HAS_PROXY:
+        assert_each_sidecar_has_its_identity(local)
 
     # Traffic from the client to the server.
     res = local.exec("client", "curl", "-sS", "-m", "5", "http://web.hello/")
@@ -202,6 +204,29 @@ def test_up_runs_the_injected_pods_as_written(local, injected):
     else:
         # Captured to :15001 where no proxy listens: refused, never bypassed.
         assert res.returncode == 7, res.stdout + res.stderr
+
+
+def assert_each_sidecar_has_its_identity(local):
+    """The sidecar's own certificate, fetched at start from CA_ADDR with its
+    pod's token: its SPIFFE identity on 15000/certs, ready on 15021."""
+    for workload in ("client", "web"):
+        identity = f"spiffe://cluster.local/ns/hello/sa/{workload}"
+        deadline = time.monotonic() + 15
+        while True:
+            out = local.exec(workload, "curl", "-sS", "-m", "5", "http://127.0.0.1:15000/certs")
+            certs = json.loads(out.stdout) if out.returncode == 0 else {}
+            if certs.get("certificates") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert certs.get("identity") == identity, out.stdout + out.stderr
+        leaf = certs["certificates"][0]["cert_chain"][0]
+        assert leaf["subject_alt_names"] == [{"uri": identity}]
+        ready = local.exec(workload, "curl", "-sS", "-m", "5", "-o", "/dev/null", "-w",
+                           "%{http_code}", "http://127.0.0.1:15021/healthz/ready")
+        assert ready.stdout == "200", ready.stderr
+        prom = local.exec(workload, "curl", "-sS", "-m", "5",
+                          "http://127.0.0.1:15090/stats/prometheus").stdout
+        assert "remora_ca_connected 1\n" in prom
 
 
 def sidecar_log(local, pod) -> list[dict]:

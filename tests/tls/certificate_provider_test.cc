@@ -98,9 +98,9 @@ TEST_F(ProviderTest, FirstFetchInstallsACertificateForALocalKey) {
 
 TEST_F(ProviderTest, RotatesAtHalfLifeWithANewKey) {
   CertificateProvider provider(options(), ca_, store_, clock_, rnd_);
-  // The lifetime is 1 h plus the 60 s backdate: half of it is 30.5 min
-  // from notBefore, 29.5 min from now.
-  const milliseconds half = std::chrono::seconds(1770);
+  // The lifetime counts from the fetch, not from the backdated notBefore:
+  // half of the 1 h left is 30 min from now.
+  const milliseconds half = std::chrono::seconds(1800);
   EXPECT_EQ(provider.step(), half);  // fetched
   auto first = store_.current();
   EXPECT_EQ(provider.step(), half);  // nothing due: no request
@@ -153,6 +153,8 @@ TEST_F(ProviderTest, CaDownKeepsServingAndBacksOff) {
                         milliseconds(60000), milliseconds(60000), milliseconds(60000)}));
   EXPECT_EQ(store_.current(), good) << "the old certificate stays in service";
   EXPECT_EQ(provider.consecutiveFailures(), 9u);
+  EXPECT_EQ(provider.requests(), 10u);
+  EXPECT_EQ(provider.failures(), 9u);
   EXPECT_FALSE(provider.connected());
   EXPECT_NE(provider.lastError().find("connection refused"), std::string::npos);
 
@@ -163,6 +165,7 @@ TEST_F(ProviderTest, CaDownKeepsServingAndBacksOff) {
   provider.step();
   EXPECT_TRUE(provider.connected());
   EXPECT_EQ(provider.consecutiveFailures(), 0u);
+  EXPECT_EQ(provider.failures(), 10u) << "the total stays";
   EXPECT_EQ(store_.current()->generation, good->generation + 1);
 }
 

@@ -107,17 +107,28 @@ void AdminServer::addRoutes() {
     return http::Response::text(s == ServerState::Live ? 200 : 503,
                                 std::string(serverStateName(s)) + "\n");
   };
-  auto prometheus = [this](const http::Request&) {
-    return prometheusResponse(stats_.renderPrometheus());
+  auto pod_ready = [this](const http::Request&) {
+    const ServerState s = callbacks_.state();
+    if (s != ServerState::Live) {
+      return http::Response::text(503, std::string(serverStateName(s)) + "\n");
+    }
+    std::string why = callbacks_.not_ready ? callbacks_.not_ready() : std::string();
+    if (!why.empty()) return http::Response::text(503, why + "\n");
+    return http::Response::text(200, "LIVE\n");
   };
+  auto prometheus = [this](const http::Request&) { return prometheusResponse(proxyPrometheus()); };
 
   admin_->route("GET", "/ready", ready);
   admin_->route("GET", "/stats/prometheus", prometheus);
   admin_->route("GET", "/stats", [this](const http::Request& req) {
     if (req.query().find("format=prometheus") != std::string_view::npos) {
-      return prometheusResponse(stats_.renderPrometheus());
+      return prometheusResponse(proxyPrometheus());
     }
-    return http::Response::text(200, plainStats(stats_.renderPrometheus()));
+    return http::Response::text(200, plainStats(proxyPrometheus()));
+  });
+  admin_->route("GET", "/certs", [this](const http::Request&) {
+    return http::Response::json(200,
+                                callbacks_.certs ? callbacks_.certs() : R"({"certificates":[]})");
   });
   admin_->route("GET", "/config_dump", [this](const http::Request&) {
     return http::Response::json(200, callbacks_.config_dump ? callbacks_.config_dump() : "{}");
@@ -137,9 +148,9 @@ void AdminServer::addRoutes() {
   });
 
   prom_->route("GET", "/stats/prometheus", prometheus);
-  health_->route("GET", "/healthz/ready", ready);
+  health_->route("GET", "/healthz/ready", pod_ready);
 
-  status_->route("GET", "/healthz/ready", ready);
+  status_->route("GET", "/healthz/ready", pod_ready);
   status_->route("GET", "/stats/prometheus",
                  [this](const http::Request&) { return prometheusResponse(mergedPrometheus()); });
   auto probe = [this](const http::Request& req) {
@@ -157,8 +168,14 @@ void AdminServer::addRoutes() {
   status_->routePrefix("GET", "/app-lifecycle/", probe);
 }
 
-std::string AdminServer::mergedPrometheus() const {
+std::string AdminServer::proxyPrometheus() const {
   std::string out = stats_.renderPrometheus();
+  if (callbacks_.extra_metrics) out += callbacks_.extra_metrics();
+  return out;
+}
+
+std::string AdminServer::mergedPrometheus() const {
+  std::string out = proxyPrometheus();
   std::string app;
   if (options_.app_scrape) {
     app_scrapes_.fetch_add(1, std::memory_order_relaxed);

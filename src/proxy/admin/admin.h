@@ -5,11 +5,14 @@
 //                              GET  /stats         metrics as "name{labels}: value" lines
 //                              GET  /stats/prometheus
 //                              GET  /clusters      upstream clusters (text, callback)
+//                              GET  /certs         the workload certificate (JSON, callback)
 //                              GET  /ready         200 LIVE, or 503 with the state
 //                              POST /drain_listeners  starts the drain (callback)
 //                              POST /quitquitquit  asks the proxy to exit (callback)
 //   0.0.0.0:15090    GET  /stats/prometheus        the proxy's metrics
-//   0.0.0.0:15021    GET  /healthz/ready           200 when LIVE, 503 otherwise
+//   0.0.0.0:15021    GET  /healthz/ready           200 when LIVE and nothing else holds
+//                                                  it back (not_ready: "no workload
+//                                                  certificate"), 503 otherwise
 //   0.0.0.0:15020    GET  /stats/prometheus        merged: the proxy's metrics, the
 //                                                  agent's, and the app's own (scraped
 //                                                  from ISTIO_PROMETHEUS_ANNOTATIONS)
@@ -57,6 +60,15 @@ struct AdminCallbacks {
   std::function<std::string()> clusters;     // text; "" when unset
   std::function<void()> drain;               // POST /drain_listeners
   std::function<void()> quit;                // POST /quitquitquit
+  // Why the pod is not ready although the proxy is LIVE ("" when nothing
+  // holds it back): /healthz/ready answers 503 with it, as Istio's
+  // readiness waits for the proxy's secrets. Envoy's own /ready on 15000
+  // reports the server state only.
+  std::function<std::string()> not_ready;
+  // Prometheus lines appended to the proxy's metrics (15090, /stats, and
+  // 15020): the agent's own, such as the workload certificate's.
+  std::function<std::string()> extra_metrics;
+  std::function<std::string()> certs;  // GET /certs, JSON; {"certificates":[]} when unset
 };
 
 struct AdminOptions {
@@ -92,7 +104,8 @@ class AdminServer {
   std::uint16_t statusPort() const;
 
   // The texts the endpoints serve, for tests and the CLI.
-  std::string mergedPrometheus() const;
+  std::string proxyPrometheus() const;   // 15090: the proxy's and extra_metrics
+  std::string mergedPrometheus() const;  // 15020: the above, the agent's, the app's
 
  private:
   void addRoutes();
