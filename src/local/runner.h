@@ -79,8 +79,8 @@ Result<Json> getObjects(const std::string& run_dir);
 Result<std::string> status(const std::string& run_dir);
 
 struct ApplyReport {
-  std::size_t policies = 0;  // security objects read from the files
-  std::size_t configs = 0;   // proxy config files rewritten
+  std::size_t policies = 0;          // security objects read from the files
+  std::size_t configs = 0;           // proxy config files rewritten
   std::vector<std::string> ignored;  // other objects, which apply does not change
 };
 

@@ -7,7 +7,9 @@
 
 #include "core/log.h"
 #include "http/http1_serializer.h"
+#include "proxy/authorization.h"
 #include "proxy/tcp_session.h"
+#include "security/path.h"
 #include "tls/context.h"
 
 namespace remora::proxy {
@@ -338,7 +340,7 @@ http::CallbackResult HttpSession::onRequestHead(http::RequestHead& head) {
     route_generation_ = snapshot_->generation();
   }
   if (!req_.keep_alive || worker_.draining()) close_after_ = true;
-  startUpstream();
+  if (admitRequest()) startUpstream();
   return http::CallbackResult::Pause;
 }
 
@@ -406,6 +408,36 @@ http::CallbackResult HttpSession::onMessageComplete() {
                              maybeFinishStream();
                            });
   return http::CallbackResult::Pause;
+}
+
+bool HttpSession::admitRequest() {
+  // The path the policies match is the path the app receives: a request
+  // for /%61dmin is forwarded as /admin, so no policy on /admin is bypassed.
+  if (std::string_view path = req_.path(); !path.empty()) {
+    auto normal = security::normalizePath(path, path_scratch_);
+    if (!normal) {
+      localReply(400, 0, "path_normalization_failed", "");
+      return false;
+    }
+    if (normal->data() != path.data()) {
+      req_.target.replace(req_.target.size() - path.size(), path.size(), *normal);
+    }
+  }
+  if (direction_ != Direction::Inbound) return true;
+  const security::WorkloadPolicy& policy = snapshot_->security();
+  if (!policy.hasAuthorization()) return true;
+  security::RequestAttributes a =
+      connectionAttributes(downstream_peer_, downstream_remote_.address(), original_dst_.port());
+  a.http = true;
+  a.host = req_.host();
+  a.method = req_.method_name;
+  a.path = req_.path();
+  a.path_normalized = true;
+  a.headers = &req_.headers;
+  security::Decision decision = policy.authorize(a);
+  if (decision.allowed) return true;
+  localReply(403, 0, deniedDetails(decision), "RBAC: access denied");
+  return false;
 }
 
 // ------------------------------------------------------------- upstream

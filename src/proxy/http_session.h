@@ -104,6 +104,10 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void armRouteTimeout();
   void beginLocalStream();
 
+  // Normalises the path (Istio's BASE, docs/security.md) and, inbound,
+  // applies AuthorizationPolicy; false when it answered the request itself
+  // (400 for a path that does not normalise, 403 for a denial).
+  bool admitRequest();
   void startUpstream();
   void connectUpstream();
   void upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socket);
@@ -171,6 +175,7 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   asio::ip::tcp::endpoint upstream_local_;
   std::string request_id_;
   std::string response_details_;
+  std::string path_scratch_;  // normalizePath()'s output, reused across requests
   int attempts_ = 0;
   bool lb_counted_ = false;
   bool head_sent_ = false;     // request head written upstream

@@ -4,6 +4,7 @@
 #include <asio/write.hpp>
 
 #include "core/log.h"
+#include "proxy/authorization.h"
 #include "proxy/upstream.h"
 #include "tls/context.h"
 
@@ -38,6 +39,19 @@ TcpSession::~TcpSession() {
 }
 
 void TcpSession::start() {
+  if (route_.direction == Direction::Inbound && snapshot_->security().hasAuthorization()) {
+    // AuthorizationPolicy on a TCP connection: decided once, at its start,
+    // on the peer's identity, address and port (HTTP-only rules as Istio
+    // reads them for TCP). A denial closes it, as Envoy's RBAC network
+    // filter does.
+    security::Decision decision = snapshot_->security().authorize(connectionAttributes(
+        downstream_peer_, downstream_remote_.address(), route_.original_dst.port()));
+    if (!decision.allowed) {
+      REMORA_CONN_LOG(proxy, debug, id_, "{}: closing", deniedDetails(decision));
+      finish(flags_);
+      return;
+    }
+  }
   if (route_.kind == Route::Kind::BlackHole) {
     REMORA_CONN_LOG(proxy, debug, id_, "no route to {} (REGISTRY_ONLY): closing",
                     route_.destination_service);

@@ -9,6 +9,7 @@
 #include "proxy/sniffer.h"
 #include "proxy/tcp_session.h"
 #include "proxy/upstream.h"
+#include "security/workload_policy.h"
 #include "tls/context.h"
 
 namespace remora::proxy {
@@ -18,12 +19,6 @@ constexpr std::size_t kSniffBuffer = 4096;
 constexpr auto kTick = std::chrono::seconds(1);
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-// PeerAuthentication's mode for an inbound port (docs/security.md).
-enum class InboundMtls : std::uint8_t { Permissive, Strict, Disable };
-InboundMtls inboundMtls(const mesh::Snapshot& /*snapshot*/, std::uint16_t /*port*/) {
-  return InboundMtls::Permissive;
-}
 
 // Hands a connection to the session its protocol needs.
 void handOff(Worker& worker, Stream stream, std::string initial, Route route, bool http,
@@ -113,7 +108,10 @@ class SniffSession : public Session {
         timer_(worker.loop().context()) {
     buffer_.reserve(kSniffBuffer);
     if (route_.direction == Direction::Inbound) {
-      mode_ = inboundMtls(*worker.snapshot(), route_.original_dst.port());
+      // The mode when the connection arrives holds for its whole life: a
+      // PERMISSIVE -> STRICT switch refuses new plaintext connections and
+      // cuts none that are open (as Envoy's listener drain does not either).
+      mode_ = worker.snapshot()->security().mtlsMode(route_.original_dst.port());
     }
   }
 
@@ -148,7 +146,7 @@ class SniffSession : public Session {
   // Whether a TLS ClientHello here may be an mTLS connection to terminate.
   bool terminatesMtls() const {
     return route_.direction == Direction::Inbound && worker_.mtlsEnabled() &&
-           mode_ != InboundMtls::Disable;
+           mode_ != security::MtlsMode::Disable;
   }
 
   void read() {
@@ -193,7 +191,7 @@ class SniffSession : public Session {
     stream_.socket().cancel(ec);
     if (istio_hello_ && d == Detected::Tls) {
       terminate();
-    } else if (route_.direction == Direction::Inbound && mode_ == InboundMtls::Strict &&
+    } else if (route_.direction == Direction::Inbound && mode_ == security::MtlsMode::Strict &&
                worker_.mtlsEnabled()) {
       // STRICT: no plaintext, and no TLS that is not a sidecar's. Envoy
       // finds no filter chain and closes; so do we.
@@ -231,7 +229,7 @@ class SniffSession : public Session {
   asio::steady_timer timer_;
   std::string buffer_;
   std::string chunk_;
-  InboundMtls mode_ = InboundMtls::Permissive;
+  security::MtlsMode mode_ = security::MtlsMode::Permissive;
   bool istio_hello_ = false;
   bool done_ = false;
 };

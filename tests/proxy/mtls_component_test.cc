@@ -118,6 +118,12 @@ class Sidecar {
     auto status = store_.update(pki::workload(ca, identity), ca.bundle());
     EXPECT_TRUE(status) << status.error().message;
   }
+  // A new config (as a reload of the watched file would bring).
+  void reconfigure(const std::string& yaml) {
+    auto config = mesh::parseConfig(yaml);
+    ASSERT_TRUE(config) << config.error().message;
+    proxy_->update(mesh::Snapshot::build(std::move(*config)));
+  }
   std::uint16_t inbound() const { return proxy_->inboundPort(); }
   std::uint16_t outbound() const { return proxy_->outboundPort(); }
   std::uint64_t generation() const { return store_.generation(); }
@@ -361,6 +367,190 @@ TEST_F(MtlsTest, RotationsUnderLoadLoseNoRequest) {
   EXPECT_EQ(ok, total);
   EXPECT_EQ(server.generation(), 11U);
   EXPECT_EQ(client.generation(), 11U);
+}
+
+// ------------------------------------------- PeerAuthentication, AuthorizationPolicy
+
+// The server pod's config: workload web in namespace default, with `policies`
+// (YAML list items) appended.
+std::string serverYaml(std::string_view policies = "") {
+  std::string yaml = R"(
+mesh: {protocolDetectionTimeout: 20ms}
+proxy: {namespace: default, labels: {app: web}}
+)";
+  if (!policies.empty()) yaml += fmt::format("policies:\n{}", policies);
+  return yaml;
+}
+
+constexpr std::string_view kStrict = R"(- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: default}
+  spec: {mtls: {mode: STRICT}}
+)";
+
+// True when the server closed `fd` without a byte of answer.
+bool closedWithoutAnswer(int fd) {
+  std::string rest;
+  Response r = readResponse(fd, rest);
+  return r.status == 0 && rest.empty();
+}
+
+// The seed's partial-injection symptom: a pod without a sidecar calls a
+// STRICT pod in plaintext and is cut off; the meshed client still gets in.
+TEST_F(MtlsTest, StrictRefusesPlaintextAndServesSidecars) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, serverYaml(kStrict), loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd plain = connectTo(server.inbound());
+  ASSERT_TRUE(sendAll(plain.get(), get("/plain")));
+  EXPECT_TRUE(closedWithoutAnswer(plain.get()));
+  Fd meshed = connectTo(client.outbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(meshed.get(), get("/meshed")));
+  EXPECT_EQ(readResponse(meshed.get(), rest).status, 200);
+  EXPECT_EQ(web.connections(), 1);  // the plaintext one never reached the app
+}
+
+// A workload-level PeerAuthentication with portLevelMtls: STRICT for the
+// pod, PERMISSIVE on one port (narrowest wins).
+TEST_F(MtlsTest, PortLevelMtlsOverridesTheWorkloadMode) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  std::string policies = fmt::format(R"({}- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {{name: web}}
+  spec:
+    selector: {{matchLabels: {{app: web}}}}
+    mtls: {{mode: STRICT}}
+    portLevelMtls: {{"{}": {{mode: PERMISSIVE}}}}
+)",
+                                     kStrict, web.port());
+  Sidecar server(ca_, kWeb, serverYaml(policies), loopback(web.port()));
+  Fd plain = connectTo(server.inbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(plain.get(), get("/plain")));
+  EXPECT_EQ(readResponse(plain.get(), rest).status, 200);
+}
+
+// DENY on /admin: every spelling that normalises to it (Istio's BASE) is
+// denied with 403 "RBAC: access denied"; the app receives normalised paths.
+TEST_F(MtlsTest, DenyPolicyCoversEveryNormalisedSpellingOfThePath) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, serverYaml(R"(- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: no-admin}
+  spec:
+    action: DENY
+    rules: [{to: [{operation: {paths: ["/admin", "/admin/*"]}}]}]
+)"),
+                 loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  for (std::string_view path : {"/admin", "/%61dmin", "/%61%64%6D%69%6E", "/./admin", "/x/../admin",
+                                "/admin/", "/admin/./x", "/public/../admin/y", "/admin?q=1"}) {
+    ASSERT_TRUE(sendAll(c.get(), get(path)));
+    Response r = readResponse(c.get(), rest);
+    EXPECT_EQ(r.status, 403) << path << "\n" << r.head;
+    EXPECT_EQ(r.body, "RBAC: access denied") << path;
+  }
+  ASSERT_TRUE(sendAll(c.get(), get("/%70ublic/./page")));
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200) << r.head;
+  EXPECT_NE(r.body.find("GET /public/page HTTP/1.1"), std::string::npos) << r.body;
+  auto at_server = server.seen.wait(10);
+  ASSERT_EQ(at_server.size(), 10U);
+  EXPECT_EQ(at_server[0].code, 403);
+  EXPECT_EQ(at_server[9].code, 200);
+}
+
+// ALLOW on the caller's principal: the meshed sleep gets in; plaintext (no
+// principal) and another identity are denied, over HTTP and over TCP.
+TEST_F(MtlsTest, AllowPolicyAdmitsOnlyTheNamedPrincipal) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Backend echo(echoHandler);
+  constexpr std::string_view kAllowSleep = R"(- apiVersion: security.istio.io/v1
+  kind: AuthorizationPolicy
+  metadata: {name: only-sleep}
+  spec:
+    rules: [{from: [{source: {principals: ["cluster.local/ns/default/sa/sleep"]}}]}]
+)";
+  Sidecar server(ca_, kWeb, serverYaml(kAllowSleep), loopback(web.port()));
+  Sidecar sleep(ca_, kSleep, clientYaml(server.inbound()),
+                {asio::ip::make_address("10.255.0.1"), 80});
+  Sidecar other(ca_, "spiffe://cluster.local/ns/other/sa/intruder", clientYaml(server.inbound()),
+                {asio::ip::make_address("10.255.0.1"), 80});
+  std::string rest;
+  Fd ok = connectTo(sleep.outbound());
+  ASSERT_TRUE(sendAll(ok.get(), get("/")));
+  EXPECT_EQ(readResponse(ok.get(), rest).status, 200);
+  Fd intruder = connectTo(other.outbound());
+  ASSERT_TRUE(sendAll(intruder.get(), get("/")));
+  EXPECT_EQ(readResponse(intruder.get(), rest).status, 403);
+  Fd plain = connectTo(server.inbound());
+  ASSERT_TRUE(sendAll(plain.get(), get("/")));
+  EXPECT_EQ(readResponse(plain.get(), rest).status, 403);
+
+  // TCP: the same policy decides at the connection's start.
+  Sidecar tcp_server(ca_, kWeb, serverYaml(kAllowSleep), loopback(echo.port()));
+  Sidecar tcp_sleep(ca_, kSleep, clientYaml(tcp_server.inbound(), "TCP"),
+                    {asio::ip::make_address("10.255.0.1"), 80});
+  Fd tcp_ok = connectTo(tcp_sleep.outbound());
+  ASSERT_TRUE(sendAll(tcp_ok.get(), "ping"));
+  ::shutdown(tcp_ok.get(), SHUT_WR);
+  EXPECT_EQ(readAll(tcp_ok.get()), "ping");
+  Fd tcp_plain = connectTo(tcp_server.inbound());
+  ASSERT_TRUE(sendAll(tcp_plain.get(), "ping"));
+  ::shutdown(tcp_plain.get(), SHUT_WR);
+  EXPECT_EQ(readAll(tcp_plain.get()), "");
+}
+
+// PERMISSIVE <-> STRICT ten times while a sidecar keeps calling, on one
+// kept-alive connection and on new ones: no mTLS request fails; a plaintext
+// connection opened under PERMISSIVE keeps being served (open connections
+// are not cut), and new plaintext ones are refused only under STRICT.
+TEST_F(MtlsTest, SwitchingPermissiveAndStrictUnderLoadResetsNoMtlsConnection) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, serverYaml(), loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd old_plain = connectTo(server.inbound());
+  std::string old_rest;
+  ASSERT_TRUE(sendAll(old_plain.get(), get("/before")));
+  ASSERT_EQ(readResponse(old_plain.get(), old_rest).status, 200);
+
+  std::atomic<bool> done{false};
+  std::thread switcher([&] {
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(15ms);
+      server.reconfigure(serverYaml(i % 2 == 0 ? kStrict : ""));
+    }
+    done = true;
+  });
+  Fd kept = connectTo(client.outbound());
+  std::string kept_rest;
+  int ok = 0;
+  int total = 0;
+  while (!done || total < 60) {
+    bool fresh = total % 2 == 1;
+    Fd conn = fresh ? connectTo(client.outbound()) : Fd();
+    int fd = fresh ? conn.get() : kept.get();
+    std::string fresh_rest;
+    std::string& rest = fresh ? fresh_rest : kept_rest;
+    if (sendAll(fd, get("/during")) && readResponse(fd, rest).status == 200) ++ok;
+    ++total;
+  }
+  switcher.join();
+  EXPECT_EQ(ok, total);
+  // The last switch left STRICT off (i = 9 -> PERMISSIVE); make it STRICT.
+  server.reconfigure(serverYaml(kStrict));
+  std::this_thread::sleep_for(50ms);  // the snapshot reaches the worker
+  ASSERT_TRUE(sendAll(old_plain.get(), get("/after")));
+  EXPECT_EQ(readResponse(old_plain.get(), old_rest).status, 200);
+  Fd new_plain = connectTo(server.inbound());
+  ASSERT_TRUE(sendAll(new_plain.get(), get("/after")));
+  EXPECT_TRUE(closedWithoutAnswer(new_plain.get()));
 }
 
 }  // namespace
