@@ -506,7 +506,6 @@ void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socke
   };
   if (endpoint_ == nullptr || !endpoint_->mtls || !worker_.mtlsEnabled()) {
     connected();
-    upstream_peer_ = {};
     attachUpstream(std::make_unique<UpstreamConn>(Stream(std::move(*socket)), upstream_host_));
     return;
   }
@@ -529,9 +528,10 @@ void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socke
       return;
     }
     connected();
-    upstream_peer_ = {};
-    if (auto id = tls::peerIdentity(stream->ssl())) upstream_peer_ = {true, id->uri()};
-    attachUpstream(std::make_unique<UpstreamConn>(std::move(*stream), upstream_host_));
+    PeerIdentity peer;
+    if (auto id = tls::peerIdentity(stream->ssl())) peer = {true, id->uri()};
+    attachUpstream(
+        std::make_unique<UpstreamConn>(std::move(*stream), upstream_host_, std::move(peer)));
   });
 }
 
@@ -562,6 +562,7 @@ void HttpSession::upstreamConnectFailed(std::string_view why) {
 void HttpSession::attachUpstream(std::unique_ptr<UpstreamConn> conn) {
   up_ = std::move(conn);
   reused_ = up_->uses() > 0;
+  upstream_peer_ = up_->peer();  // assigned into the same capacity: no allocation per request
   up_->setSink(&up_callbacks_);
   // Paused at the end of its previous response, if it had one.
   up_->parser().resume();

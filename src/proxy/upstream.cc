@@ -30,8 +30,9 @@ void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::e
   (void)ec;  // unbound is the fallback
 }
 
-UpstreamConn::UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint)
+UpstreamConn::UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint, PeerIdentity peer)
     : stream_(std::move(stream)),
+      peer_(std::move(peer)),
       endpoint_(std::move(endpoint)),
       parser_(http::Http1Parser::Mode::Response, *this),
       buffer_(kReadBuffer) {}

@@ -40,8 +40,9 @@ void prepareUpstreamSocket(asio::ip::tcp::socket& socket, const asio::ip::tcp::e
 
 class UpstreamConn : private http::Http1ParserCallbacks {
  public:
-  // `stream` is connected (and, for an mTLS endpoint, past its handshake).
-  UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint);
+  // `stream` is connected (and, for an mTLS endpoint, past its handshake,
+  // `peer` being the server's verified identity).
+  UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint, PeerIdentity peer = {});
   ~UpstreamConn() override;
   UpstreamConn(const UpstreamConn&) = delete;
   UpstreamConn& operator=(const UpstreamConn&) = delete;
@@ -49,6 +50,9 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   Stream& stream() { return stream_; }
   asio::ip::tcp::socket& socket() { return stream_.socket(); }
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  // Who answered the handshake: every request on this connection, also
+  // after it came back from the pool, reports it.
+  const PeerIdentity& peer() const { return peer_; }
   http::Http1Parser& parser() { return parser_; }
   // Where the parser's events go; null while idle in the pool.
   void setSink(http::Http1ParserCallbacks* sink) { sink_ = sink; }
@@ -70,6 +74,7 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   http::CallbackResult onMessageComplete() override;
 
   Stream stream_;
+  PeerIdentity peer_;
   asio::ip::tcp::endpoint endpoint_;
   http::Http1Parser parser_;
   http::Http1ParserCallbacks* sink_ = nullptr;  // the session using it; null when idle

@@ -189,6 +189,9 @@ TEST_F(MtlsTest, HttpBetweenSidecarsIsMutualTlsWithBothPrincipals) {
   ASSERT_EQ(at_client.size(), 3U);
   EXPECT_TRUE(at_client[0].upstream_mtls);
   EXPECT_EQ(at_client[0].upstream_principal, kWeb);
+  // Later requests ride the pooled connection and still report its peer.
+  EXPECT_TRUE(at_client[2].upstream_mtls);
+  EXPECT_EQ(at_client[2].upstream_principal, kWeb);
   EXPECT_FALSE(at_client[0].downstream_mtls);  // the app spoke plaintext to its sidecar
   auto at_server = server.seen.wait(3);
   ASSERT_EQ(at_server.size(), 3U);
