@@ -8,10 +8,10 @@
 #      like a pod created before its namespace was labelled;
 #   3. the seed's verification on every running pod;
 #   4. traffic from the client to the server through both sidecars;
-#   5. partial injection found, fixed by a restart;
+#   5. partial injection: PERMISSIVE hides it, STRICT mTLS refuses the pod
+#      without a sidecar, remora check names it, a restart fixes it;
 #   6. everything removed.
-# Steps that need a piece still being built (mTLS between sidecars) say
-# so and show what exists. Colours only on a terminal (and not with NO_COLOR);
+# Colours only on a terminal (and not with NO_COLOR);
 # exits non-zero when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,16 @@ ok() { echo "  ${green}ok${reset}  $*"; }
 note() { echo "  ${yellow}note${reset} $*"; }
 die() { echo "  ${red}FAILED${reset} $*"; exit 1; }
 local_() { "$remora" local "$1" --run-dir "$run_dir" "${@:2}"; }
+# A pod's sidecar is ready (15021) once it holds its certificate from the CA,
+# as the kubelet's readiness probe would see it.
+wait_ready() {
+  for _ in $(seq 100); do
+    [[ $(local_ exec "$1" -c istio-proxy -- curl -s -m 1 -o /dev/null -w '%{http_code}' \
+      http://127.0.0.1:15021/healthz/ready 2>/dev/null) == 200 ]] && return 0
+    sleep 0.1
+  done
+  die "the $1 sidecar is not ready after 10 s"
+}
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "make demo runs pods in network namespaces: run it as root" >&2
@@ -112,13 +122,16 @@ step "4. The client calls the server (http://web.hello/) through both sidecars"
 client_proxy_rules=$(local_ exec client -- iptables-save -t nat 2>/dev/null | grep -c -- "-A ISTIO_" || true)
 [[ $client_proxy_rules -gt 0 ]] || die "istio-init's rules are not in the client pod"
 ok "istio-init ran the injector's command in each meshed pod: $client_proxy_rules ISTIO_* rules in the client's nat table"
-show "remora local exec client -c istio-proxy -- remora control fetch-cert ...   # the sidecar's identity, from the local CA"
-local_ exec client -c istio-proxy -- "$remora" control fetch-cert \
-  --ca-url https://istiod.istio-system.svc:15012 --root-cert /var/run/secrets/istio/root-cert.pem \
-  --token-file /var/run/secrets/tokens/istio-token --identity spiffe://cluster.local/ns/hello/sa/client \
-  --out-dir /var/lib/istio/data/demo-cert 2>/dev/null | indent ||
-  die "the client's sidecar could not get its identity from the CA"
-ok "the CA issued the client's identity for its projected token (istio-token volume)"
+if [[ $has_proxy == yes ]]; then
+  for pod in client web; do wait_ready "$pod"; done
+  show "remora local exec client -c istio-proxy -- curl -s localhost:15000/certs   # the sidecar's identity"
+  identity=$(local_ exec client -c istio-proxy -- curl -sf -m 5 http://127.0.0.1:15000/certs |
+    grep -oE '"identity": ?"[^"]*"' | head -n 1 | sed -E 's/.*"(spiffe:[^"]*)"/\1/')
+  echo "$identity" | indent
+  [[ $identity == spiffe://cluster.local/ns/hello/sa/client ]] ||
+    die "the client's sidecar has no identity from the CA"
+  ok "the sidecar got its key pair signed by the local CA for its projected token (istio-token)"
+fi
 if [[ $has_proxy == yes ]]; then
   show "remora local exec client -- curl -sS http://web.hello/   (x3)"
   for i in 1 2 3; do
@@ -132,6 +145,10 @@ if [[ $has_proxy == yes ]]; then
     grep '^istio_requests_total' "$out_dir/$pod-stats.txt" | indent ||
       die "the $pod sidecar serves no istio_requests_total"
   done
+  grep -q 'connection_security_policy="mutual_tls"' "$out_dir/web-stats.txt" &&
+    grep -q 'source_principal="spiffe://cluster.local/ns/hello/sa/client"' "$out_dir/web-stats.txt" ||
+    die "web's sidecar did not count the requests as mTLS from the client's identity"
+  ok "mTLS between the sidecars: web's sidecar counts mutual_tls from spiffe://cluster.local/ns/hello/sa/client"
   # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog)
   # line. A worker hands its lines to the log writer in batches, at the latest
   # on its 1 s tick (as Envoy flushes its access logs each second): wait for
@@ -183,15 +200,34 @@ if [[ $has_proxy == yes ]]; then
   show "remora local exec reporter -- curl -sS http://web.hello/"
   local_ exec reporter -- curl -sS -m 5 http://web.hello/ | indent || die "the reporter's call failed"
   note "answered: the call left the reporter in plain text, without a sidecar, and web's"
-  note "sidecar accepted it (PERMISSIVE). With STRICT mTLS it would be refused; mTLS between"
-  note "sidecars is not in the proxy yet, so this demo cannot show that failure."
+  note "sidecar accepted it: PERMISSIVE, Istio's default, hides the missing sidecar."
+  show "remora local apply -f examples/strict-mtls.yaml   # PeerAuthentication, mode STRICT, namespace hello"
+  local_ apply -f examples/strict-mtls.yaml | indent
+  # The sidecars see their config file change within their 1 s poll.
+  refused=no
+  for _ in $(seq 50); do
+    if ! local_ exec reporter -- curl -s -m 2 -o /dev/null http://web.hello/ 2>/dev/null; then
+      refused=yes
+      break
+    fi
+    sleep 0.1
+  done
+  [[ $refused == yes ]] || die "web's sidecar still accepts plaintext under STRICT"
+  show "remora local exec reporter -- curl -sS http://web.hello/"
+  local_ exec reporter -- curl -sS -m 5 http://web.hello/ 2>&1 | indent || true
+  ok "refused: web's sidecar takes only mTLS now, and the reporter has no sidecar to speak it"
+  show "remora local exec client -- curl -sS http://web.hello/"
+  local_ exec client -- curl -sS -m 5 http://web.hello/ | indent ||
+    die "the meshed client's call failed under STRICT"
+  ok "the meshed client still gets through: its sidecar speaks mTLS"
 fi
 echo "  The fix is the seed's: restart the workload so that its new pod goes through"
 echo "  injection (kubectl rollout restart deployment/reporter -n hello)."
 show "remora inject -f examples/hello-early.yaml -o build/demo/hello-early-injected.yaml"
 "$remora" inject -f examples/hello-early.yaml -o "$out_dir/hello-early-injected.yaml" 2>&1 | indent
-show "remora local up -f build/demo/hello-injected.yaml -f build/demo/hello-early-injected.yaml"
-local_ up -f "$out_dir/hello-injected.yaml" -f "$out_dir/hello-early-injected.yaml" |
+show "remora local up -f build/demo/hello-injected.yaml -f build/demo/hello-early-injected.yaml -f examples/strict-mtls.yaml"
+local_ up -f "$out_dir/hello-injected.yaml" -f "$out_dir/hello-early-injected.yaml" \
+  -f examples/strict-mtls.yaml |
   grep -E "^remora local: (removed|run)" | sed "s#$run_dir#build/demo/run#g" | indent
 verify || die "after the restart a pod is still not meshed"
 ok "every pod of namespace hello is meshed or opted out"
@@ -203,10 +239,11 @@ if [[ $has_check == yes ]]; then
   ok "remora check exits 0: no pod is missing its sidecar"
 fi
 if [[ $has_proxy == yes ]]; then
+  for pod in reporter web; do wait_ready "$pod"; done
   show "remora local exec reporter -- curl -sS http://web.hello/"
   local_ exec reporter -- curl -sS -m 5 http://web.hello/ | indent ||
     die "the restarted reporter's call failed"
-  ok "the restarted reporter calls web through its own sidecar"
+  ok "the restarted reporter calls web through its own sidecar, with mTLS, under STRICT"
 fi
 
 # --- 6 -----------------------------------------------------------------------

@@ -134,8 +134,9 @@ void addLocalCommand(CLI::App& app) {
     for (const auto& what : report->ignored) {
       fmt::print("remora local: ignored {} (apply only changes security policies)\n", what);
     }
-    fmt::print("remora local: {} policies applied to {} proxy configs\n", report->policies,
-               report->configs);
+    fmt::print("remora local: {} {} applied to {} proxy {}\n", report->policies,
+               report->policies == 1 ? "policy" : "policies", report->configs,
+               report->configs == 1 ? "config" : "configs");
   });
 
   auto* status = cmd->add_subcommand("status", "The pods of the run and their containers");

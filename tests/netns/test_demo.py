@@ -38,13 +38,22 @@ def test_demo_runs_the_whole_story():
     assert re.search(r'istio_requests_total\{[^}]*reporter="source"', out)
     assert re.search(r'istio_requests_total\{[^}]*reporter="destination"', out)
     assert re.search(r"x-request-id [0-9a-f-]{36} is in both sidecars' access logs", out)
+    # ... with mTLS: the sidecar's own identity from the CA, principals in the metrics.
+    assert re.search(r"^  spiffe://cluster.local/ns/hello/sa/client$", out, re.M)
+    assert re.search(r'istio_requests_total\{reporter="destination"[^}]*'
+                     r'source_principal="spiffe://cluster.local/ns/hello/sa/client"[^}]*'
+                     r'connection_security_policy="mutual_tls"', out)
     # 5. partial injection found by remora check, and fixed by the restart.
     assert re.search(r"error\s+IST0103\s+hello\s+pod/reporter-\S+\s+deployment/reporter", out)
     assert "kubectl rollout restart deployment/reporter -n hello" in out
     assert "remora check names the pod without a sidecar" in out
+    # STRICT mTLS refuses the pod without a sidecar, not the meshed client.
+    assert "remora local: 1 policy applied to 2 proxy configs" in out
+    assert "refused: web's sidecar takes only mTLS now" in out
+    assert "the meshed client still gets through: its sidecar speaks mTLS" in out
     assert "remora check exits 0: no pod is missing its sidecar" in out
     assert "every pod of namespace hello is meshed or opted out" in out
-    assert "the restarted reporter calls web through its own sidecar" in out
+    assert "the restarted reporter calls web through its own sidecar, with mTLS, under STRICT" in out
     # 6. nothing left.
     assert re.search(r"no namespace, process, rule or file of run \S+ is left", out)
     assert re.search(r"demo: done in \d+ s\.", out)
