@@ -4,6 +4,7 @@
 //
 //   remora control --token-file tokens.txt --ca-dir /var/lib/remora/ca
 //                  --root-cert-out /var/run/remora/root-cert.pem
+//   remora control --kubernetes [--kubeconfig F]   # TokenReview, as istiod
 //
 // `remora control fetch-cert` is the client side, once: what the proxy's
 // certificate provider does at each rotation, with the result written to a
@@ -11,7 +12,9 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/signal_set.hpp>
@@ -24,9 +27,13 @@
 #include "control/ca_server.h"
 #include "control/ca_service.h"
 #include "control/issuance_log.h"
+#include "control/root_cert_publisher.h"
 #include "core/event_loop.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "kube/api_client.h"
+#include "kube/kubeconfig.h"
+#include "kube/objects.h"
 #include "tls/certificate_provider.h"
 #include "tls/certificate_store.h"
 #include "tls/pem.h"
@@ -46,6 +53,8 @@ struct ServeFlags {
   std::string ca_dir = "/var/lib/remora/ca";
   std::string cacerts_dir;
   std::string token_file;
+  bool kubernetes = false;
+  std::string kubeconfig;
   std::string default_ttl = "24h";
   std::string max_ttl = "2160h";
   std::string issuance_log;
@@ -53,6 +62,107 @@ struct ServeFlags {
   std::vector<std::string> dns_names = {"remora-control.istio-system.svc",
                                         "istiod.istio-system.svc", "localhost"};
 };
+
+// The API server's TokenReview for each caller's token, as istiod checks
+// them. One client serves every CA thread: calls are serialised (signing is
+// not a hot path, and the API server answers in milliseconds).
+class KubernetesTransport {
+ public:
+  explicit KubernetesTransport(kube::KubeConfig config) : api_(std::move(config)) {}
+  Result<std::string> operator()(const std::string& request_body) {
+    auto body = parseJson(request_body);
+    if (!body) return body.error();
+    std::lock_guard lock(mutex_);
+    auto answer = api_.create("/apis/authentication.k8s.io/v1/tokenreviews", *body);
+    if (!answer) {
+      return Error{Errc::Unavailable, answer.error().context("TokenReview").message};
+    }
+    return dumpJson(*answer);
+  }
+
+ private:
+  std::mutex mutex_;
+  kube::ApiClient api_;
+};
+
+// The ConfigMap calls of the root publisher, through the API server.
+class KubeConfigMapApi final : public control::ConfigMapApi {
+ public:
+  explicit KubeConfigMapApi(kube::KubeConfig config) : api_(std::move(config)) {}
+
+  Result<std::vector<std::string>> activeNamespaces() override {
+    REMORA_ASSIGN_OR_RETURN(auto items, api_.list("/api/v1/namespaces"));
+    std::vector<std::string> names;
+    for (const auto& ns : items) {
+      if (kube::stringOr(ns.value("status", Json::object()), "phase", "") == "Terminating")
+        continue;
+      names.push_back(kube::objectName(ns));
+    }
+    return names;
+  }
+  Result<std::map<std::string, std::string>> publishedRoots() override {
+    kube::ListOptions options;
+    options.field_selector = fmt::format("metadata.name={}", control::kRootCertConfigMap);
+    REMORA_ASSIGN_OR_RETURN(auto items, api_.list("/api/v1/configmaps", options));
+    std::map<std::string, std::string> roots;
+    for (const auto& cm : items) {
+      const Json* md = kube::lookup(cm, {"metadata"});
+      const Json* pem = kube::lookup(cm, {"data", control::kRootCertKey});
+      if (md == nullptr) continue;
+      roots[kube::stringOr(*md, "namespace", "")] =
+          pem && pem->is_string() ? pem->get<std::string>() : "";
+    }
+    return roots;
+  }
+  Status create(const std::string& ns, const std::string& pem) override {
+    Json cm{{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata",
+             {{"name", control::kRootCertConfigMap},
+              {"namespace", ns},
+              {"labels", {{"istio.io/config", "true"}}}}},
+            {"data", {{control::kRootCertKey, pem}}}};
+    auto made = api_.create(fmt::format("/api/v1/namespaces/{}/configmaps", ns), cm);
+    if (!made) return made.error();
+    return {};
+  }
+  Status update(const std::string& ns, const std::string& pem) override {
+    Json patch{{"data", {{control::kRootCertKey, pem}}}};
+    auto done = api_.patch(
+        fmt::format("/api/v1/namespaces/{}/configmaps/{}", ns, control::kRootCertConfigMap), patch,
+        kube::PatchType::Merge);
+    if (!done) return done.error();
+    return {};
+  }
+
+ private:
+  kube::ApiClient api_;
+};
+
+// --token-file for local runs; --kubernetes for a cluster (the CA's own
+// credentials from --kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster).
+Result<std::unique_ptr<control::Authenticator>> makeAuthenticator(const ServeFlags& f) {
+  if (f.kubernetes == !f.token_file.empty()) {
+    return Error{Errc::InvalidArgument,
+                 "give one of --token-file (local runs) and --kubernetes (TokenReview)"};
+  }
+  if (!f.token_file.empty()) {
+    auto file = control::TokenFileAuthenticator::fromFile(f.token_file);
+    if (!file) return file.error();
+    REMORA_LOG(control, info, "{} token(s) from {}", (*file)->size(), f.token_file);
+    return std::unique_ptr<control::Authenticator>(std::move(*file));
+  }
+  kube::KubeConfigOptions options;
+  options.path = f.kubeconfig;
+  auto config = kube::loadKubeConfig(options);
+  if (!config) return config.error().context("--kubernetes: finding the API server");
+  REMORA_LOG(control, info, "TokenReview (audience {}) against {}",
+             control::TokenReviewAuthenticator::kAudience, config->source);
+  auto transport = std::make_shared<KubernetesTransport>(std::move(*config));
+  return std::unique_ptr<control::Authenticator>(
+      std::make_unique<control::TokenReviewAuthenticator>(
+          [transport](const std::string& body) { return (*transport)(body); }));
+}
 
 void runServe(const ServeFlags& f) {
   constexpr std::string_view kCmd = "control";
@@ -69,10 +179,7 @@ void runServe(const ServeFlags& f) {
           ? control::CertificateAuthority::loadOrCreateSelfSigned(f.ca_dir, options, systemClock())
           : control::CertificateAuthority::loadCacerts(f.cacerts_dir, options, systemClock());
   if (!ca) fail(kCmd, ca.error().message);
-  if (f.token_file.empty()) {
-    fail(kCmd, "--token-file is required (Kubernetes TokenReview comes with the API client)");
-  }
-  auto auth = control::TokenFileAuthenticator::fromFile(f.token_file);
+  auto auth = makeAuthenticator(f);
   if (!auth) fail(kCmd, auth.error().message);
 
   std::unique_ptr<control::IssuanceLog> log;
@@ -91,6 +198,30 @@ void runServe(const ServeFlags& f) {
     }
   }
 
+  // With --kubernetes, the root goes to every namespace as istiod puts it
+  // there (istio-ca-root-cert), on a thread of its own; stopped and joined
+  // before the CA goes away.
+  std::unique_ptr<KubeConfigMapApi> configmaps;
+  std::unique_ptr<control::RootCertPublisher> publisher;
+  std::thread publishing;
+  if (f.kubernetes) {
+    kube::KubeConfigOptions kube_options;
+    kube_options.path = f.kubeconfig;
+    auto config = kube::loadKubeConfig(kube_options);
+    if (!config) fail(kCmd, config.error().message);
+    configmaps = std::make_unique<KubeConfigMapApi>(std::move(*config));
+    publisher = std::make_unique<control::RootCertPublisher>(*configmaps, (*ca)->rootCertPem());
+    publishing = std::thread([&publisher] { publisher->run(std::chrono::seconds(5)); });
+  }
+  struct JoinPublisher {
+    control::RootCertPublisher* publisher;
+    std::thread& thread;
+    ~JoinPublisher() {
+      if (publisher != nullptr) publisher->stop();
+      if (thread.joinable()) thread.join();
+    }
+  } join_publisher{publisher.get(), publishing};
+
   control::CaService service(**ca, **auth, *log);
   EventLoop loop;
   control::CaServer server(loop, **ca, service,
@@ -105,8 +236,9 @@ void runServe(const ServeFlags& f) {
     loop.stop();
   });
   if (auto started = server.start(); !started) fail(kCmd, started.error().message);
-  REMORA_LOG(control, info, "trust domain {}, {} token(s), workload TTL {} s (max {} s)",
-             f.trust_domain, (*auth)->size(), options.default_ttl.count(), options.max_ttl.count());
+  REMORA_LOG(control, info,
+             "trust domain {}, callers authenticated by {}, workload TTL {} s (max {} s)",
+             f.trust_domain, (*auth)->name(), options.default_ttl.count(), options.max_ttl.count());
   // Started: tell whoever waits (tests, scripts) where, on stdout.
   fmt::print("remora control: CA listening on {}:{}\n", f.address, server.port());
   std::fflush(stdout);
@@ -176,6 +308,11 @@ void addControlCommand(CLI::App& app) {
                   "root-cert.pem, cert-chain.pem), read only; overrides --ca-dir");
   cmd->add_option("--token-file", serve->token_file,
                   "Tokens for local runs, one '<token> <namespace> <service-account>' per line");
+  cmd->add_flag("--kubernetes", serve->kubernetes,
+                "Authenticate callers with a Kubernetes TokenReview (audience istio-ca)");
+  cmd->add_option("--kubeconfig", serve->kubeconfig,
+                  "The API server for --kubernetes (default: $KUBECONFIG, ~/.kube/config, "
+                  "in-cluster)");
   cmd->add_option("--default-ttl", serve->default_ttl, "Workload certificate TTL")
       ->envname("DEFAULT_WORKLOAD_CERT_TTL")
       ->capture_default_str();

@@ -319,6 +319,10 @@ Result<Json> ApiClient::call(std::string_view method, std::string_view path, std
 
 Result<Json> ApiClient::get(std::string_view path) { return call("GET", path, "", {}, {}); }
 
+Result<Json> ApiClient::create(std::string_view path, const Json& body) {
+  return call("POST", path, "", dumpJson(body), "application/json");
+}
+
 Result<Json> ApiClient::patch(std::string_view path, const Json& body, PatchType type) {
   if (type == PatchType::Json && !body.is_array()) {
     return Error{Errc::InvalidArgument, "a JSON patch (RFC 6902) must be an array"};

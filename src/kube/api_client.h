@@ -154,6 +154,10 @@ class ApiClient {
   // following watch() starts from (continue_token is "").
   [[nodiscard]] Result<ListPage> listAll(std::string_view path, const ListOptions& options = {});
 
+  // POST `body` to a collection (create); returns the server's answer, e.g.
+  // a TokenReview with its status filled in.
+  [[nodiscard]] Result<Json> create(std::string_view path, const Json& body);
+
   // PATCH with the given patch type; returns the object as patched.
   [[nodiscard]] Result<Json> patch(std::string_view path, const Json& body, PatchType type);
 
