@@ -57,6 +57,8 @@ function(remora_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main
                                         remora_build_flags)
+  # Tests share helpers by their path from the root: "tests/support/...".
+  target_include_directories(${name} PRIVATE "${CMAKE_SOURCE_DIR}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS "${ARG_LABELS}"
                        WORKING_DIRECTORY "${CMAKE_SOURCE_DIR}")
 endfunction()

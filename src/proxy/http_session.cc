@@ -15,6 +15,10 @@
 namespace remora::proxy {
 namespace {
 
+// How long a closing connection waits for the client's FIN (Envoy's
+// delayed_close_timeout default).
+constexpr auto kDelayedClose = std::chrono::seconds(1);
+
 constexpr std::size_t kReadBuffer = 16 * 1024;
 constexpr int kMaxConnectAttempts = 3;  // Istio's default: 2 retries on connect-failure
 
@@ -56,7 +60,8 @@ HttpSession::HttpSession(Worker& worker, Stream downstream, std::string initial,
       parser_(http::Http1Parser::Mode::Request, *this),
       down_buf_(kReadBuffer),
       initial_(std::move(initial)),
-      timer_(worker.loop().context()) {
+      timer_(worker.loop().context()),
+      linger_timer_(worker.loop().context()) {
   std::error_code ec;
   downstream_remote_ = down_.socket().remote_endpoint(ec);
   // The address the client dialled, not the capture port it was redirected
@@ -85,7 +90,18 @@ void HttpSession::readDown() {
   reading_down_ = true;
   down_.asyncReadSome(asio::buffer(down_buf_),
                       [this, alive = alive_](const std::error_code& ec, std::size_t n) {
-                        if (!*alive || closing_) return;
+                        if (!*alive) return;
+                        if (lingering_) {
+                          // The read was pending when we closed: it is the drain's now.
+                          reading_down_ = false;
+                          if (ec) {
+                            finishClose();
+                          } else {
+                            drainDown();
+                          }
+                          return;
+                        }
+                        if (closing_) return;
                         reading_down_ = false;
                         if (down_done_) return;  // a local reply ends this connection
                         if (ec) {
@@ -821,7 +837,7 @@ void HttpSession::maybeFinishStream() {
     }
   }
   if (close_after_) {
-    closeGracefully();
+    closeAfterResponse();
     return;
   }
   // Ready for the next request on this connection.
@@ -902,6 +918,8 @@ void HttpSession::onDrain() {
   if (!active_ && din_.empty()) closeGracefully();
 }
 
+// An idle connection (between requests, or before its first byte): FIN and
+// close at once; nothing of ours is in flight.
 void HttpSession::closeGracefully() {
   if (closing_) return;
   closing_ = true;
@@ -912,7 +930,55 @@ void HttpSession::closeGracefully() {
   worker_.closeSession(*this);
 }
 
+// Envoy's delayed close (delayed_close_timeout, 1 s), after a response that
+// ends the connection. Closing a socket whose receive queue holds unread
+// bytes sends a RST, and a RST can destroy the response still on its way to
+// the client: the 400 for a bad request whose body follows, a 408, the
+// Connection: close answer to a client that pipelined more. So we send our
+// FIN and keep reading, dropping what comes, until the client closes too or
+// the delay passes; then close.
+void HttpSession::closeAfterResponse() {
+  if (closing_) return;
+  closing_ = true;
+  lingering_ = true;
+  timer_.cancel();
+  dropUpstream();
+  down_.shutdownSend();
+  linger_timer_.expires_after(kDelayedClose);
+  linger_timer_.async_wait([this, alive = alive_](const std::error_code& ec) {
+    if (!*alive || ec) return;
+    finishClose();
+  });
+  if (!reading_down_) drainDown();  // else the pending read's handler drains
+}
+
+void HttpSession::drainDown() {
+  reading_down_ = true;
+  down_.asyncReadSome(asio::buffer(down_buf_),
+                      [this, alive = alive_](const std::error_code& ec, std::size_t) {
+                        if (!*alive || !lingering_) return;
+                        reading_down_ = false;
+                        if (ec) {
+                          finishClose();  // the client's FIN (or its reset): done
+                          return;
+                        }
+                        drainDown();
+                      });
+}
+
+void HttpSession::finishClose() {
+  if (!lingering_) return;
+  lingering_ = false;
+  linger_timer_.cancel();
+  down_.close();
+  worker_.closeSession(*this);
+}
+
 void HttpSession::abort(std::uint32_t f) {
+  if (lingering_) {
+    finishClose();  // a worker stopping, or the drain deadline: no more waiting
+    return;
+  }
   if (closing_) return;
   flags_ |= f;
   if (active_ && !response_written_) report();

@@ -126,7 +126,13 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void maybeFinishStream();
   void report();
   void upgrade();
+  // Idle: FIN and close now. After a response that ends the connection:
+  // FIN, then read and drop what the client still sends until it closes or
+  // kDelayedClose passes (Envoy's delayed close), then close.
   void closeGracefully();
+  void closeAfterResponse();
+  void drainDown();
+  void finishClose();
   void abort(std::uint32_t flags);
   void dropUpstream();
 
@@ -148,7 +154,8 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   std::array<asio::const_buffer, 3> up_bufs_;    // the body write in flight upstream
   std::array<asio::const_buffer, 4> down_bufs_;  // the write in flight downstream
   std::unique_ptr<UpstreamConn> up_;
-  asio::steady_timer timer_;  // see setDeadline()
+  asio::steady_timer timer_;         // see setDeadline()
+  asio::steady_timer linger_timer_;  // the delayed close
   Deadline deadline_kind_ = Deadline::None;
   std::chrono::steady_clock::time_point deadline_{};
   bool timer_waiting_ = false;
@@ -156,6 +163,7 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   bool reading_down_ = false;
   bool down_done_ = false;  // nothing more is read from the downstream
   bool closing_ = false;
+  bool lingering_ = false;    // closing_, FIN sent, draining the client's bytes
   bool close_after_ = false;  // this connection closes after the current response
 
   // --- the current stream ---

@@ -98,6 +98,10 @@ class Observer {
   // peer's certificate was refused, or "handshake" for anything else.
   virtual void onTlsFailure(std::size_t /*worker*/, Direction /*direction*/,
                             std::string_view /*reason*/) {}
+  // An inbound connection was closed without an answer: "strict_mtls"
+  // (PeerAuthentication STRICT refused it) or "rbac_denied" (an
+  // AuthorizationPolicy denied a TCP connection).
+  virtual void onInboundRefused(std::size_t /*worker*/, std::string_view /*reason*/) {}
   // Called every second on each worker (flush buffered log lines).
   virtual void onTick(std::size_t /*worker*/) {}
 };

@@ -48,6 +48,7 @@ void TcpSession::start() {
         downstream_peer_, downstream_remote_.address(), route_.original_dst.port()));
     if (!decision.allowed) {
       REMORA_CONN_LOG(proxy, debug, id_, "{}: closing", deniedDetails(decision));
+      worker_.inboundRefused("rbac_denied");
       finish(flags_);
       return;
     }

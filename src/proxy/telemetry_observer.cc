@@ -118,6 +118,10 @@ void TelemetryObserver::onTlsFailure(std::size_t worker, Direction direction,
       direction == Direction::Outbound ? "outbound" : "inbound", reason);
 }
 
+void TelemetryObserver::onInboundRefused(std::size_t worker, std::string_view reason) {
+  stats_.worker(worker).inboundRefused(reason);
+}
+
 void TelemetryObserver::onTick(std::size_t worker) {
   if (log_ != nullptr) log_->worker(worker).flush();
 }

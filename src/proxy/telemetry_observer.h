@@ -36,6 +36,7 @@ class TelemetryObserver : public Observer {
   void onTcpOpen(const ConnectionReport& report) override;
   void onTcpClose(const ConnectionReport& report) override;
   void onTlsFailure(std::size_t worker, Direction direction, std::string_view reason) override;
+  void onInboundRefused(std::size_t worker, std::string_view reason) override;
   void onTick(std::size_t worker) override;
 
  private:

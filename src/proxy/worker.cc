@@ -191,13 +191,15 @@ class SniffSession : public Session {
     stream_.socket().cancel(ec);
     if (istio_hello_ && d == Detected::Tls) {
       terminate();
-    } else if (route_.direction == Direction::Inbound && mode_ == security::MtlsMode::Strict &&
-               worker_.mtlsEnabled()) {
+    } else if (route_.direction == Direction::Inbound && mode_ == security::MtlsMode::Strict) {
       // STRICT: no plaintext, and no TLS that is not a sidecar's. Envoy
-      // finds no filter chain and closes; so do we.
+      // finds no filter chain and closes; so do we. Without a CA (no
+      // certificate store) nothing can be mTLS, and STRICT still refuses:
+      // a policy never means less than it says.
       REMORA_CONN_LOG(proxy, debug, id_, "port {}: STRICT mTLS refuses a {} connection",
                       route_.original_dst.port(),
                       d == Detected::Tls ? "non-mesh TLS" : "plaintext");
+      worker_.inboundRefused("strict_mtls");
       stream_.close();
     } else {
       handOff(worker_, std::move(stream_), std::move(buffer_), std::move(route_),

@@ -106,6 +106,10 @@ class Worker {
   // Counts a failed mTLS handshake on `ssl` by its reason; returns the
   // reason's name for the log line.
   std::string_view tlsFailed(Direction direction, const SSL* ssl);
+  // Counts an inbound connection closed unanswered (Observer::onInboundRefused).
+  void inboundRefused(std::string_view reason) {
+    if (observer_ != nullptr) observer_->onInboundRefused(index_, reason);
+  }
   bool draining() const { return draining_; }
   // Takes ownership of a session; it stays until closeSession().
   Session& adopt(std::unique_ptr<Session> session);

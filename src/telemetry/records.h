@@ -211,6 +211,8 @@ class WorkerStats {
   // remora_tls_handshake_failures_total{direction="inbound|outbound",
   // reason="expired|untrusted_chain|identity_not_allowed|...|handshake"}.
   void tlsHandshakeFailed(std::string_view direction, std::string_view reason);
+  // remora_inbound_refused_total{reason="strict_mtls|rbac_denied"}.
+  void inboundRefused(std::string_view reason);
 
   // Distinct label sets this worker has seen (requests + TCP); for tests and
   // the admin page.

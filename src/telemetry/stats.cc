@@ -109,14 +109,15 @@ struct TcpEntry {
   Cell received;
 };
 
-struct TlsFailureEntry {
+// One labelled counter of the proxy's own (remora_*) families.
+struct CounterEntry {
   std::string key;
   std::string labels;
   std::uint64_t hash = 0;
-  TlsFailureEntry* same_hash = nullptr;
-  std::atomic<TlsFailureEntry*> next{nullptr};
+  CounterEntry* same_hash = nullptr;
+  std::atomic<CounterEntry*> next{nullptr};
 
-  Cell failures;
+  Cell count;
 };
 
 // Owner-side index plus the published list, for one entry type.
@@ -281,7 +282,8 @@ std::string_view securityPolicy(Reporter reporter, bool mtls) {
 struct WorkerStats::Table {
   EntryTable<RequestEntry> requests;
   EntryTable<TcpEntry> tcp;
-  EntryTable<TlsFailureEntry> tls_failures;
+  EntryTable<CounterEntry> tls_failures;
+  EntryTable<CounterEntry> refused;
   std::string scratch;  // the lookup key, reused so a repeat allocates nothing
 
   template <typename Record>
@@ -389,7 +391,15 @@ void WorkerStats::tlsHandshakeFailed(std::string_view direction, std::string_vie
               appendLabel(out, "direction", direction);
               appendLabel(out, "reason", reason);
             })
-      .failures.add(1);
+      .count.add(1);
+}
+
+void WorkerStats::inboundRefused(std::string_view reason) {
+  std::string& key = table_->scratch;
+  key.clear();
+  appendKeyField(key, reason);
+  table_->refused.find(key, [&](std::string& out) { appendLabel(out, "reason", reason); })
+      .count.add(1);
 }
 
 std::size_t WorkerStats::labelSets() const { return table_->requests.size() + table_->tcp.size(); }
@@ -482,9 +492,11 @@ std::string StatsRegistry::renderPrometheus() const {
   std::map<std::string_view, MergedRequest> requests;
   std::map<std::string_view, MergedTcp> tcp;
   std::map<std::string_view, std::uint64_t> tls_failures;
+  std::map<std::string_view, std::uint64_t> refused;
   for (const auto& w : workers_) {
     w->table_->tls_failures.forEach(
-        [&](const TlsFailureEntry& e) { tls_failures[e.labels] += e.failures.get(); });
+        [&](const CounterEntry& e) { tls_failures[e.labels] += e.count.get(); });
+    w->table_->refused.forEach([&](const CounterEntry& e) { refused[e.labels] += e.count.get(); });
     w->table_->requests.forEach([&](const RequestEntry& e) {
       MergedRequest& m = requests[e.labels];
       m.requests += e.requests.get();
@@ -518,6 +530,10 @@ std::string StatsRegistry::renderPrometheus() const {
   appendCounter(out, "remora_tls_handshake_failures_total",
                 "mTLS handshakes that failed, by direction and by why the peer was refused.",
                 tls_failures, [](std::uint64_t n) { return n; });
+  appendCounter(out, "remora_inbound_refused_total",
+                "Inbound connections closed unanswered: plaintext or non-mesh TLS under STRICT "
+                "mTLS (strict_mtls), TCP denied by an AuthorizationPolicy (rbac_denied).",
+                refused, [](std::uint64_t n) { return n; });
   appendHistogram(
       out, "istio_request_bytes", "HTTP request body sizes in bytes.", requests,
       [](const MergedRequest& m) -> const MergedHistogram& { return m.request_bytes; }, 1.0);

@@ -1,56 +1,30 @@
 // `remora check` as a user runs it: the built binary on the fixtures.
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "core/assert.h"
 #include "core/json.h"
+#include "tests/support/cli_runner.h"
 
 namespace remora::check {
 namespace {
 
 namespace fs = std::filesystem;
 
-class CheckCli : public ::testing::Test {
+// `remora check` from the fixtures folder, with no cluster to find.
+class CheckCli : public test::CliRunner {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "remora-check-XXXXXX").string();
-    REMORA_CHECK(::mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
-    dir_ = tmpl;
+    CliRunner::SetUp();
     fixtures_ = fs::absolute("tests/check/fixtures");
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  // Runs `remora check <args>` in the fixtures folder; returns the exit code.
   int run(const std::string& args) {
-    std::string cmd = fmt::format("cd '{}' && KUBECONFIG=/nonexistent '{}' check {} >'{}' 2>'{}'",
-                                  fixtures_.string(), REMORA_BIN, args, (dir_ / "out").string(),
-                                  (dir_ / "err").string());
-    int status = std::system(cmd.c_str());
-    out_ = read(dir_ / "out");
-    err_ = read(dir_ / "err");
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return runRemora("check " + args, fixtures_, "KUBECONFIG=/nonexistent");
   }
 
-  fs::path dir_;
   fs::path fixtures_;
-  std::string out_;
-  std::string err_;
 };
 
 TEST_F(CheckCli, CleanIsZero) {

@@ -1,58 +1,22 @@
 // `remora inject` as a user runs it: the built binary, real files, stdin.
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "core/assert.h"
 #include "kube/yaml.h"
+#include "tests/support/cli_runner.h"
 
 namespace remora::inject {
 namespace {
 
 namespace fs = std::filesystem;
 
-class CliTest : public ::testing::Test {
+class CliTest : public test::CliRunner {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "remora-cli-XXXXXX").string();
-    REMORA_CHECK(::mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path file(std::string_view name, std::string_view content) {
-    fs::path p = dir_ / name;
-    std::ofstream(p) << content;
-    return p;
-  }
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  // Runs `remora <args>` in a shell; returns the exit code.
-  int run(const std::string& args) {
-    std::string cmd =
-        fmt::format("cd '{}' && '{}' {} >out.txt 2>err.txt", dir_.string(), REMORA_BIN, args);
-    int status = std::system(cmd.c_str());
-    out_ = read(dir_ / "out.txt");
-    err_ = read(dir_ / "err.txt");
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  fs::path dir_;
-  std::string out_;
-  std::string err_;
+  int run(const std::string& args) { return runRemora(args); }
 };
 
 constexpr std::string_view kPod =

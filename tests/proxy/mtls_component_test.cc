@@ -51,6 +51,10 @@ class PeerRecorder : public Observer {
     failures_.push_back(
         fmt::format("{}:{}", d == Direction::Inbound ? "inbound" : "outbound", reason));
   }
+  void onInboundRefused(std::size_t, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    failures_.push_back(fmt::format("refused:{}", reason));
+  }
   std::vector<std::string> waitFailures(std::size_t n) {
     for (int i = 0; i < 500; ++i) {
       {
@@ -91,8 +95,9 @@ class PeerRecorder : public Observer {
 // One sidecar: a proxy with its own certificate store.
 class Sidecar {
  public:
+  // `with_certificates` false: a proxy without a CA (no store, no mTLS).
   Sidecar(const pki::Ca& ca, const std::string& identity, const std::string& yaml,
-          asio::ip::tcp::endpoint original_dst)
+          asio::ip::tcp::endpoint original_dst, bool with_certificates = true)
       : store_({.trust_domains = {"cluster.local"}}), dst_(std::move(original_dst)) {
     rotate(ca, identity);
     auto config = mesh::parseConfig(yaml);
@@ -103,7 +108,7 @@ class Sidecar {
     options.inbound_port = 0;
     options.bind_v6 = "";
     options.bind_v4 = "127.0.0.1";
-    options.certificates = &store_;
+    options.certificates = with_certificates ? &store_ : nullptr;
     options.original_dst = [this](asio::ip::tcp::socket&,
                                   Direction) -> Result<asio::ip::tcp::endpoint> { return dst_; };
     proxy_ = std::make_unique<Proxy>(options, mesh::Snapshot::build(std::move(*config)), &seen);
@@ -413,6 +418,19 @@ TEST_F(MtlsTest, StrictRefusesPlaintextAndServesSidecars) {
   ASSERT_TRUE(sendAll(meshed.get(), get("/meshed")));
   EXPECT_EQ(readResponse(meshed.get(), rest).status, 200);
   EXPECT_EQ(web.connections(), 1);  // the plaintext one never reached the app
+  EXPECT_EQ(server.seen.waitFailures(1), std::vector<std::string>{"refused:strict_mtls"});
+}
+
+// STRICT on a proxy without a CA cannot be mTLS: it refuses every
+// connection rather than quietly serving plaintext.
+TEST_F(MtlsTest, StrictWithoutACaRefusesRatherThanServePlaintext) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, serverYaml(kStrict), loopback(web.port()), /*with_certificates=*/false);
+  Fd plain = connectTo(server.inbound());
+  ASSERT_TRUE(sendAll(plain.get(), get("/plain")));
+  EXPECT_TRUE(closedWithoutAnswer(plain.get()));
+  EXPECT_EQ(web.connections(), 0);
+  EXPECT_EQ(server.seen.waitFailures(1), std::vector<std::string>{"refused:strict_mtls"});
 }
 
 // A workload-level PeerAuthentication with portLevelMtls: STRICT for the
@@ -507,6 +525,7 @@ TEST_F(MtlsTest, AllowPolicyAdmitsOnlyTheNamedPrincipal) {
   ASSERT_TRUE(sendAll(tcp_plain.get(), "ping"));
   ::shutdown(tcp_plain.get(), SHUT_WR);
   EXPECT_EQ(readAll(tcp_plain.get()), "");
+  EXPECT_EQ(tcp_server.seen.waitFailures(1), std::vector<std::string>{"refused:rbac_denied"});
 }
 
 // PERMISSIVE <-> STRICT ten times while a sidecar keeps calling, on one

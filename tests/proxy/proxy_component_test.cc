@@ -575,6 +575,48 @@ TEST_F(ProxyTest, SlowHeadIsAnswered408AndClosed) {
   EXPECT_EQ(reqs[0].code, 408);
 }
 
+// A bad request whose client keeps sending (here a 256 KiB body after an
+// invalid Content-Length): the 400 must reach the client whole, and the
+// connection must end with a FIN, not a reset, once the client is done.
+// Closing with the client's bytes unread sends a RST, which destroys a
+// response still queued to a slow client; the delayed close reads and drops
+// them until the client closes. (On loopback the 400 leaves at once, so this
+// does not show the loss itself; it guards the delayed close's life cycle:
+// the body is drained, the end is clean, nothing hangs.)
+TEST_F(ProxyTest, ResponseBeforeCloseSurvivesTheClientStillSending) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy(serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  for (int round = 0; round < 20; ++round) {
+    Fd c = client();
+    std::string junk(256 * 1024, 'j');
+    // The head, then (once the 400 is on its way) the body; only then read.
+    sendAll(c.get(), "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 1x\r\n\r\n");
+    std::this_thread::sleep_for(5ms);
+    std::thread writer([&] {
+      sendAll(c.get(), junk);
+      ::shutdown(c.get(), SHUT_WR);
+    });
+    writer.join();
+    // Read to the end, telling a clean end (FIN) from a reset.
+    std::string got;
+    int error = 0;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        got.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0) error = errno;
+      break;
+    }
+    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0U) << "round " << round << ": " << got;
+    EXPECT_EQ(error, 0) << "round " << round << ": " << std::strerror(error);
+  }
+  EXPECT_EQ(web.connections(), 0);
+}
+
 TEST_F(ProxyTest, SilentConnectionIsClosedAfterTheHeaderTimeout) {
   Backend web([](int fd) { httpHandler(fd, "web"); });
   // An HTTP port: no sniffing, the HTTP session owns the connection at once.

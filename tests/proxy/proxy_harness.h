@@ -27,8 +27,6 @@
 
 namespace remora::proxy::testing {
 
-using namespace std::chrono_literals;
-
 // ------------------------------------------------------------ raw sockets
 
 class Fd {
@@ -318,7 +316,7 @@ class Recorder : public Observer {
     for (int i = 0; i < 500; ++i) {
       auto r = requestsSnapshot();
       if (r.size() >= n) return r;
-      std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return requestsSnapshot();
   }
@@ -326,7 +324,7 @@ class Recorder : public Observer {
     for (int i = 0; i < 500; ++i) {
       auto r = closedSnapshot();
       if (r.size() >= n) return r;
-      std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return closedSnapshot();
   }

@@ -246,6 +246,13 @@ TEST(StatsRegistry, TlsHandshakeFailuresByDirectionAndReasonMergeAcrossWorkers) 
                           {{"direction", "outbound"}, {"reason", "identity_not_allowed"}});
   ASSERT_EQ(identity.size(), 1u);
   EXPECT_EQ(identity[0]->value, 1);
+  reg.worker(0).inboundRefused("strict_mtls");
+  reg.worker(1).inboundRefused("strict_mtls");
+  reg.worker(1).inboundRefused("rbac_denied");
+  ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  EXPECT_EQ(ex.find("remora_inbound_refused_total", {{"reason", "strict_mtls"}}).at(0)->value, 2);
+  EXPECT_EQ(ex.find("remora_inbound_refused_total", {{"reason", "rbac_denied"}}).at(0)->value, 1);
 }
 
 TEST(StatsRegistry, RepeatLabelSetDoesNotAllocate) {
