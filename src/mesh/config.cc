@@ -1,5 +1,6 @@
 #include "mesh/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <set>
@@ -406,6 +407,11 @@ std::string_view protocolName(Protocol p) noexcept {
   return "AUTO";
 }
 
+bool Endpoint::mtlsOn(std::uint16_t port) const {
+  return mtls &&
+         std::find(plaintext_ports.begin(), plaintext_ports.end(), port) == plaintext_ports.end();
+}
+
 std::uint16_t Endpoint::portFor(const ServicePort& sp) const {
   auto it = ports.find(sp.name);
   return it == ports.end() ? sp.target_port : it->second;
@@ -501,6 +507,27 @@ SnapshotPtr Snapshot::build(Config config, std::uint64_t generation) {
       snap->config_.policies,
       security::WorkloadSelectorInfo{proxy.workload.namespace_, proxy.labels},
       snap->config_.mesh.root_namespace);
+  // Auto mTLS follows the server's own PeerAuthentication, as istiod's does:
+  // an endpoint that is DISABLE on a port is called in plaintext there
+  // (mTLS bytes would reach its app). The policies every proxy gets are the
+  // mesh's, so each endpoint's mode is computed as its own sidecar would.
+  if (!snap->config_.policies.peer_authentications.empty()) {
+    for (Service& svc : snap->config_.services) {
+      for (Endpoint& ep : svc.endpoints) {
+        if (!ep.mtls) continue;
+        const std::string& ns =
+            ep.workload.namespace_.empty() ? svc.namespace_ : ep.workload.namespace_;
+        auto policy = security::WorkloadPolicy::build(snap->config_.policies,
+                                                      security::WorkloadSelectorInfo{ns, ep.labels},
+                                                      snap->config_.mesh.root_namespace);
+        for (const ServicePort& sp : svc.ports) {
+          std::uint16_t port = ep.portFor(sp);
+          if (policy.mtlsMode(port) == security::MtlsMode::Disable)
+            ep.plaintext_ports.push_back(port);
+        }
+      }
+    }
+  }
   std::error_code ec;
   asio::ip::address self = asio::ip::make_address(snap->config_.proxy.ip, ec);
   bool have_self = !snap->config_.proxy.ip.empty() && !ec;

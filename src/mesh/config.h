@@ -91,9 +91,14 @@ struct Endpoint {
   std::map<std::string, std::string> labels;
   WorkloadInfo workload;  // labels and identity resolved for metrics
   bool mtls = false;      // labels["security.istio.io/tlsMode"] == "istio"
+  // Ports where the endpoint's own PeerAuthentication says DISABLE: auto
+  // mTLS calls it in plaintext there (Snapshot::build() fills it).
+  std::vector<std::uint16_t> plaintext_ports;
 
   // The port to dial for `sp` on this endpoint.
   std::uint16_t portFor(const ServicePort& sp) const;
+  // Whether a sidecar calls this endpoint's `port` with mTLS (auto mTLS).
+  bool mtlsOn(std::uint16_t port) const;
 };
 
 struct Service {

@@ -480,7 +480,8 @@ void HttpSession::startUpstream() {
     worker_.lb().requestStarted(upstream_host_);
     lb_counted_ = true;
   }
-  bool tls = endpoint_ != nullptr && endpoint_->mtls && worker_.mtlsEnabled();
+  bool tls =
+      endpoint_ != nullptr && endpoint_->mtlsOn(upstream_host_.port()) && worker_.mtlsEnabled();
   if (auto conn = worker_.pool().take(upstream_host_, tls)) {
     attachUpstream(std::move(conn));
     return;
@@ -520,7 +521,7 @@ void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socke
       clearDeadline();
     }
   };
-  if (endpoint_ == nullptr || !endpoint_->mtls || !worker_.mtlsEnabled()) {
+  if (endpoint_ == nullptr || !endpoint_->mtlsOn(upstream_host_.port()) || !worker_.mtlsEnabled()) {
     connected();
     attachUpstream(std::make_unique<UpstreamConn>(Stream(std::move(*socket)), upstream_host_));
     return;

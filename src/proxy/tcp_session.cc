@@ -99,7 +99,7 @@ void TcpSession::connectNext() {
 // Auto mTLS: an endpoint whose pod runs a sidecar gets TLS with our
 // workload certificate and must prove its own identity (secure naming).
 void TcpSession::onTcpConnected() {
-  if (endpoint_ == nullptr || !endpoint_->mtls || !worker_.mtlsEnabled()) {
+  if (endpoint_ == nullptr || !endpoint_->mtlsOn(upstream_host_.port()) || !worker_.mtlsEnabled()) {
     connect_timer_.cancel();
     onConnected();
     return;

@@ -528,6 +528,34 @@ TEST_F(MtlsTest, AllowPolicyAdmitsOnlyTheNamedPrincipal) {
   EXPECT_EQ(tcp_server.seen.waitFailures(1), std::vector<std::string>{"refused:rbac_denied"});
 }
 
+// Auto mTLS follows the server's PeerAuthentication: an endpoint labelled
+// as a sidecar pod but DISABLE (here its app answers on the port directly)
+// is called in plaintext, as istiod's auto mTLS would program it.
+TEST_F(MtlsTest, AutoMtlsCallsADisableEndpointInPlaintext) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  std::string yaml = clientYaml(web.port()) + R"(policies:
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: web-plain, namespace: default}
+  spec:
+    selector: {matchLabels: {app: web}}
+    mtls: {mode: DISABLE}
+)";
+  // The endpoint carries app: web so the selector finds it.
+  std::string needle = "labels: {security.istio.io/tlsMode: istio}";
+  yaml.replace(yaml.find(needle), needle.size(),
+               "labels: {security.istio.io/tlsMode: istio, app: web}");
+  Sidecar client(ca_, kSleep, yaml, {asio::ip::make_address("10.255.0.1"), 80});
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(c.get(), get("/plain-on-purpose")));
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 200) << r.head;
+  auto at_client = client.seen.wait(1);
+  ASSERT_EQ(at_client.size(), 1U);
+  EXPECT_FALSE(at_client[0].upstream_mtls);
+}
+
 // PERMISSIVE <-> STRICT ten times while a sidecar keeps calling, on one
 // kept-alive connection and on new ones: no mTLS request fails; a plaintext
 // connection opened under PERMISSIVE keeps being served (open connections
