@@ -58,7 +58,7 @@ import latency_bench
 import proxy_bench
 from proxy_bench import cpu_seconds, local_get, netns, rss_kib, wrk
 
-SETUPS = ["direct", "haproxy", "remora-pair", "remora-pair-mtls"]
+SETUPS = ["direct", "haproxy", "remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"]
 WHAT = ["saturation", "latency", "handshakes", "bytes"]
 MIB = 1 << 20
 WARMUP = 2
@@ -168,20 +168,25 @@ def main():
                     print(f"saturation {name} c{conns}: {rps:,.0f} req/s", file=sys.stderr,
                           flush=True)
             out.append(f"### Requests at saturation (wrk -t1, {secs} s, 1 KiB bodies, keep-alive)")
-            out.append("| setup | conns | req/s | / direct | / haproxy | mTLS / plaintext pair | "
-                       "p50 | p99 | proxy CPU s / 1000 req | CPU mTLS / plaintext | non-2xx |")
-            out.append("| --- " * 11 + "|")
+            out.append("| setup | conns | req/s | / direct | / haproxy | / haproxy mTLS pair | "
+                       "mTLS / plaintext pair | p50 | p99 | proxy CPU s / 1000 req | "
+                       "CPU / haproxy mTLS pair's | CPU mTLS / plaintext | non-2xx |")
+            out.append("| --- " * 13 + "|")
             for conns in (4, 64):
-                d, h, plain = (res[(n, conns)] for n in ("direct", "haproxy", "remora-pair"))
+                d, h, plain, hm = (res[(n, conns)] for n in ("direct", "haproxy", "remora-pair",
+                                                              "haproxy-pair-mtls"))
+                hm_k = hm[3] / (hm[0] * secs) * 1000
                 for name, *_ in setups:
                     rps, lat, err, cpu, sock = res[(name, conns)]
                     per_k = cpu / (rps * secs) * 1000 if rps and name != "direct" else 0
                     plain_k = plain[3] / (plain[0] * secs) * 1000
                     mt = name == "remora-pair-mtls"
                     out.append(f"| {name} | {conns} | {rps:,.0f} | {ratio(rps, d[0])} | "
-                               f"{ratio(rps, h[0])} | {ratio(rps, plain[0]) if mt else '-'} | "
+                               f"{ratio(rps, h[0])} | {ratio(rps, hm[0])} | "
+                               f"{ratio(rps, plain[0]) if mt else '-'} | "
                                f"{lat.get('50', '-')} | {lat.get('99', '-')} | "
                                f"{f'{per_k:.3f}' if per_k else '-'} | "
+                               f"{ratio(per_k, hm_k) if per_k else '-'} | "
                                f"{ratio(per_k, plain_k) if mt else '-'} | {err}"
                                f"{' ' + sock if sock else ''} |")
 
@@ -204,18 +209,20 @@ def main():
                        f"after {WARMUP} s warm-up, 1 KiB bodies, keep-alive)")
             out.append("| rate | setup | achieved qps | p50 | p90 | p99 | added p50 | added p90 | "
                        "added p99 | mTLS's extra over the plaintext pair (p50, p90, p99) | "
-                       "added / haproxy's (p50, p90, p99) | proxy CPU s / 1000 req | non-200 |")
-            out.append("| --- " * 13 + "|")
+                       "added / haproxy's (p50, p90, p99) | added / haproxy mTLS pair's (p50, p90, p99) | "
+                       "proxy CPU s / 1000 req | non-200 |")
+            out.append("| --- " * 14 + "|")
             for rate in rates:
                 direct = res[("direct", rate)][1]
                 hap = res[("haproxy", rate)][1]
                 plain = res[("remora-pair", rate)][1]
+                hm = res[("haproxy-pair-mtls", rate)][1]
                 for name, *_ in setups:
                     qps, pct, err, count, cpu = res[(name, rate)]
                     cells = [f"{rate:,}", name, f"{qps:,.0f}"] + [f"{us(pct[p])} µs"
                                                                   for p in (50, 90, 99)]
                     if name == "direct":
-                        cells += ["-"] * 6
+                        cells += ["-"] * 7
                     else:
                         cells += [f"{us(pct[p] - direct[p])} µs" for p in (50, 90, 99)]
                         cells.append(", ".join(f"{us(pct[p] - plain[p])} µs" for p in (50, 90, 99))
@@ -223,6 +230,10 @@ def main():
                         cells.append(", ".join(
                             ratio(pct[p] - direct[p], hap[p] - direct[p])
                             if hap[p] - direct[p] >= latency_bench.MIN_RATIO_BASE else "-"
+                            for p in (50, 90, 99)))
+                        cells.append(", ".join(
+                            ratio(pct[p] - direct[p], hm[p] - direct[p])
+                            if hm[p] - direct[p] >= latency_bench.MIN_RATIO_BASE else "-"
                             for p in (50, 90, 99)))
                         cells.append(f"{cpu / count * 1000:.3f}" if count else "-")
                     cells.append(str(err))
@@ -232,8 +243,9 @@ def main():
             res = {}
             server_pod = {"remora-pair": pods["server2"], "remora-pair-mtls": pods["server3"]}
             for name, pod, url, uid, pids in setups:
-                # 8081: TCP in the sidecars' registry (haproxy stays on its 8080 listener).
-                url = url.replace(":8080/", ":8081/")
+                # 8081: TCP in the sidecars' registry; HAProxy's mTLS pair in mode tcp
+                # on 9004 (the plaintext haproxy stays on its HTTP listener).
+                url = url.replace(":8080/", ":8081/").replace(":9003/", ":9004/")
                 hdr = ["Connection: close"]
                 wrk_run(pod, url, 4, uid, 1, hdr)
                 sp = server_pod.get(name)
@@ -249,12 +261,15 @@ def main():
                       flush=True)
             out.append(f"### A new connection per request (wrk -t1 -c4 `Connection: close`, {secs} s, "
                        "1 KiB bodies; the pairs' port 8081 is TCP in the registry)")
-            out.append("| setup | conn/s (= req/s) | / direct | / haproxy | mTLS / plaintext pair | "
-                       "p50 | p99 | proxy CPU s | proxy CPU ms / 1000 conn | conn per proxy "
-                       "CPU-second | per CPU-s mTLS / plaintext | requests sent; the server sidecar "
+            out.append("| setup | conn/s (= req/s) | / direct | / haproxy | / haproxy mTLS pair | "
+                       "mTLS / plaintext pair | p50 | p99 | proxy CPU s | proxy CPU ms / 1000 conn | "
+                       "conn per proxy CPU-second | per CPU-s / haproxy mTLS pair's | "
+                       "per CPU-s mTLS / plaintext | requests sent; the server sidecar "
                        "saw: TCP connections (mutual_tls), HTTP requests | errors |")
-            out.append("| --- " * 13 + "|")
+            out.append("| --- " * 15 + "|")
             d, h, plain = res["direct"], res["haproxy"], res["remora-pair"]
+            hm = res["haproxy-pair-mtls"]
+            hm_core = hm[0] * secs / hm[3] if hm[3] else 0
             for name, *_ in setups:
                 rps, lat, err, cpu, sock, seen = res[name]
                 n = rps * secs
@@ -263,10 +278,12 @@ def main():
                 mt = name == "remora-pair-mtls"
                 out.append(
                     f"| {name} | {rps:,.0f} | {ratio(rps, d[0])} | {ratio(rps, h[0])} | "
+                    f"{ratio(rps, hm[0])} | "
                     f"{ratio(rps, plain[0]) if mt else '-'} | {lat.get('50', '-')} | "
                     f"{lat.get('99', '-')} | {cpu:.2f} | "
                     f"{f'{cpu / n * 1e6:.0f}' if cpu and n else '-'} | "
                     f"{f'{per_core:,.0f}' if per_core else '-'} | "
+                    f"{ratio(per_core, hm_core) if per_core else '-'} | "
                     f"{ratio(per_core, plain_core) if mt else '-'} | "
                     f"{n:,.0f}; " + (f"{seen[0]:,.0f} ({seen[1]:,.0f}), {seen[2]:,.0f}" if seen else "-") + " | "
                     f"{err}{' ' + sock if sock else ''} |")
@@ -281,11 +298,13 @@ def main():
                 res[name] = (rps, lat, err, bps, cpu_seconds(pids) - before, sock)
                 print(f"bytes {name}: {bps / 1e6:,.0f} MB/s", file=sys.stderr, flush=True)
             out.append(f"### Bytes through the hop (wrk -t1 -c4, {secs} s, 1 MiB bodies, keep-alive)")
-            out.append("| setup | MB/s | / direct | / haproxy | mTLS / plaintext pair | p50 | p99 | "
-                       "proxy CPU s | MB per proxy CPU-second | per CPU-s mTLS / plaintext | "
-                       "errors |")
-            out.append("| --- " * 11 + "|")
+            out.append("| setup | MB/s | / direct | / haproxy | / haproxy mTLS pair | "
+                       "mTLS / plaintext pair | p50 | p99 | proxy CPU s | MB per proxy CPU-second | "
+                       "per CPU-s / haproxy mTLS pair's | per CPU-s mTLS / plaintext | errors |")
+            out.append("| --- " * 13 + "|")
             d, h, plain = res["direct"], res["haproxy"], res["remora-pair"]
+            hm = res["haproxy-pair-mtls"]
+            hm_core = hm[3] * secs / hm[4] if hm[4] else 0
             plain_core = plain[3] * secs / plain[4] if plain[4] else 0
             for name, *_ in setups:
                 rps, lat, err, bps, cpu, sock = res[name]
@@ -293,9 +312,11 @@ def main():
                 mt = name == "remora-pair-mtls"
                 out.append(
                     f"| {name} | {bps / 1e6:,.0f} | {ratio(bps, d[3])} | {ratio(bps, h[3])} | "
+                    f"{ratio(bps, hm[3])} | "
                     f"{ratio(bps, plain[3]) if mt else '-'} | {lat.get('50', '-')} | "
                     f"{lat.get('99', '-')} | {cpu:.2f} | "
                     f"{f'{per_core / 1e6:,.0f}' if per_core else '-'} | "
+                    f"{ratio(per_core, hm_core) if per_core else '-'} | "
                     f"{ratio(per_core, plain_core) if mt else '-'} | {err}"
                     f"{' ' + sock if sock else ''} |")
 

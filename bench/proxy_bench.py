@@ -139,10 +139,12 @@ listen web
         r_meshed = mesh(meshed)
         r_server2 = mesh(server2)
     else:
-        ca = start_ca(run, node, [meshed, server2, server3])
+        ca = start_ca(run, node, ["meshed", "server2", "server3", "haproxy-client",
+                                  "haproxy-server"])
         services = registry([("plain", server2, False), ("secure", server3, True)])
         r_meshed, r_server2, r_server3 = (mesh_with_ca(run, p, ca, services)
                                           for p in (meshed, server2, server3))
+        hap_tls = haproxy_mtls_pair(run, node, client, server, ca)
 
     setups = [
         ("direct", client, f"http://{server.ip4}:8080/", 1000, []),
@@ -153,6 +155,8 @@ listen web
          [r_meshed.pid, r_server2.pid]),
     ]
     if mtls:
+        setups.append(("haproxy-pair-mtls", client, "http://127.0.0.1:9003/", 1000,
+                       [p.pid for p in hap_tls]))
         setups.append(("remora-pair-mtls", meshed, f"http://{server3.ip4}:8080/", 1000,
                        [r_meshed.pid, r_server3.pid]))
     return setups
@@ -165,19 +169,19 @@ CA_PORT = 15012
 NAMESPACE = "bench"
 
 
-def start_ca(run, node, pods):
+def start_ca(run, node, names):
     """`remora control` in the node namespace on the bridge address, one token
-    per pod (identity spiffe://cluster.local/ns/bench/sa/<pod>). Returns a dict
-    with the CA address, the root certificate, the hosts file that makes
-    CA_NAME resolve to the bridge in the pods, and each pod's token file."""
+    per name (identity spiffe://cluster.local/ns/bench/sa/<name>). Returns a
+    dict with the root certificate, the hosts file that makes CA_NAME resolve
+    to the bridge in the pods, and each name's token file."""
     state = {"tokens": {}}
     lines = []
-    for pod in pods:
-        token = f"bench-{pod.name}-{os.urandom(8).hex()}"
-        lines.append(f"{token} {NAMESPACE} {pod.name}\n")
-        path = run.tempfile(f"{pod.name}.token", token + "\n")
+    for name in names:
+        token = f"bench-{name}-{os.urandom(8).hex()}"
+        lines.append(f"{token} {NAMESPACE} {name}\n")
+        path = run.tempfile(f"{name}.token", token + "\n")
         os.chmod(path, 0o644)  # read by the sidecar, UID 1337
-        state["tokens"][pod.name] = path
+        state["tokens"][name] = path
     tokens = run.tempfile("ca-tokens", "".join(lines))
     root = run.dir / "root-cert.pem"
     ca = node.spawn([netns.remora_bin(), "control", "--address", str(node.gateway4), "--port",
@@ -196,6 +200,56 @@ def start_ca(run, node, pods):
     state["root"] = root
     state["proc"] = ca
     return state
+
+
+def haproxy_mtls_pair(run, node, client, server, ca):
+    """The same TLS hop with HAProxy at both ends, the yardstick of the mTLS
+    pair: in the client pod, 127.0.0.1:9003 (mode http, keep-alive) and
+    127.0.0.1:9004 (mode tcp) originate TLS 1.3 with a client certificate
+    to the server pod's HAProxy on 8443 (mode http) and 8444 (mode tcp),
+    which requires one (verify required, both ways, same CA, certificates
+    fetched from it as the sidecars'), in front of nginx on 8080 and 8081.
+    HAProxy's defaults otherwise: its backend resumes TLS sessions."""
+    pems = {}
+    for name in ("haproxy-client", "haproxy-server"):
+        out = run.dir / f"{name}-certs"
+        node.run_cmd([netns.remora_bin(), "control", "fetch-cert", "--ca-url",
+                      f"https://{node.gateway4}:{CA_PORT}", "--server-name", CA_NAME,
+                      "--root-cert", str(ca["root"]), "--token-file", str(ca["tokens"][name]),
+                      "--out-dir", str(out)])
+        pem = run.tempfile(f"{name}.pem", (out / "cert-chain.pem").read_text()
+                           + (out / "key.pem").read_text())
+        pems[name] = pem
+    root = ca["root"]
+    common = "\nglobal\n  nbthread 1\ndefaults\n  timeout connect 5s\n  timeout client 30s\n" \
+             "  timeout server 30s\n"
+    srv_cfg = run.tempfile("haproxy-server.cfg", common + f"""
+listen tls_http
+  mode http
+  option http-keep-alive
+  bind :8443 ssl crt {pems['haproxy-server']} ca-file {root} verify required
+  server s1 127.0.0.1:8080
+listen tls_tcp
+  mode tcp
+  bind :8444 ssl crt {pems['haproxy-server']} ca-file {root} verify required
+  server s1 127.0.0.1:8081
+""")
+    cli_cfg = run.tempfile("haproxy-client.cfg", common + f"""
+listen out_http
+  mode http
+  option http-keep-alive
+  bind 127.0.0.1:9003
+  server s1 {server.ip4}:8443 ssl crt {pems['haproxy-client']} ca-file {root} verify required
+listen out_tcp
+  mode tcp
+  bind 127.0.0.1:9004
+  server s1 {server.ip4}:8444 ssl crt {pems['haproxy-client']} ca-file {root} verify required
+""")
+    srv = server.spawn(["haproxy", "-db", "-f", str(srv_cfg)], name="haproxy-tls-server")
+    server.wait_listening(8444, srv)
+    cli = client.spawn(["haproxy", "-db", "-f", str(cli_cfg)], name="haproxy-tls-client")
+    client.wait_listening(9004, cli)
+    return [cli, srv]
 
 
 def registry(servers):
