@@ -3,10 +3,11 @@
 
 The setups of bench/proxy_bench.py started with mtls=True (start_setups):
 
-    direct            wrk -> nginx                                   (the baseline)
-    haproxy           wrk -> haproxy (127.0.0.1) -> nginx            (one plaintext hop)
-    remora-pair       wrk -> [capture] remora -> [capture] remora -> nginx, plaintext
-    remora-pair-mtls  the same pair, the hop between the sidecars in mTLS
+    direct             wrk -> nginx                                   (the baseline)
+    haproxy            wrk -> haproxy (127.0.0.1) -> nginx            (one plaintext hop)
+    remora-pair        wrk -> [capture] remora -> [capture] remora -> nginx, plaintext
+    haproxy-pair-mtls  wrk -> haproxy (127.0.0.1) =mTLS=> haproxy (server pod) -> nginx
+    remora-pair-mtls   the remora pair, the hop between the sidecars in mTLS
 
 Both pairs share the client sidecar (pod `meshed`) and are set up alike: a
 CA (`remora control`) in the node namespace, each sidecar with its workload
@@ -39,9 +40,13 @@ Measurements, each selectable with --only (comma-separated):
               CPU-second.
 
 Proxy CPU is utime+stime from /proc of every proxy process of the setup
-(both sidecars for the pairs). Ratios: mTLS / plaintext pair, and each
-setup / HAProxy's where HAProxy does the same work (one hop; it is not a
-TLS hop, so it is the plaintext yardstick).
+(both sidecars, both HAProxys for the pairs). Ratios: mTLS / plaintext
+pair, each setup / HAProxy's one plaintext hop, and each / HAProxy's mTLS
+pair (proxy_bench.haproxy_mtls_pair: TLS 1.3 both ways with certificates
+from the same CA, `verify required` at both ends, mode http on 9003 and
+mode tcp on 9004 for the connection-per-request run; HAProxy's defaults
+otherwise, so its client end resumes TLS sessions), the yardstick for
+remora-pair-mtls.
 
 Figures, not assertions: never run by the tests. Needs root, wrk, haproxy,
 nginx, curl, Go for fortio (latency only; bench/fortio.sh), and build/remora
@@ -62,6 +67,7 @@ SETUPS = ["direct", "haproxy", "remora-pair", "haproxy-pair-mtls", "remora-pair-
 WHAT = ["saturation", "latency", "handshakes", "bytes"]
 MIB = 1 << 20
 WARMUP = 2
+RUN = None
 
 
 def wrk_run(pod, url, conns, uid, seconds, headers=()):
@@ -105,6 +111,21 @@ def server_seen(pod):
             prom_sum(text, "istio_requests_total", reporter="destination"))
 
 
+def haproxy_info(setups):
+    """`show info` of the server end of HAProxy's mTLS pair, as a dict."""
+    import socket
+    pids = next(p for n, _, _, _, p in setups if n == "haproxy-pair-mtls")
+    path = next(proc.stats_socket for proc in RUN.processes if proc.pid in pids
+                and hasattr(proc, "stats_socket"))
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(path))
+        s.sendall(b"show info\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return dict(line.split(": ", 1) for line in data.decode().splitlines() if ": " in line)
+
+
 def ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 
@@ -145,7 +166,9 @@ def main():
     fortio_built = latency_bench.fortio_binary() if "latency" in what else None
 
     out = []
+    global RUN
     with netns.Run() as run:
+        RUN = run
         all_setups = proxy_bench.start_setups(run, mtls=True)
         setups = [s for s in all_setups if s[0] in SETUPS]
         node = run.nodes[0]
@@ -242,6 +265,7 @@ def main():
         if "handshakes" in what:
             res = {}
             server_pod = {"remora-pair": pods["server2"], "remora-pair-mtls": pods["server3"]}
+            hap0 = haproxy_info(setups)
             for name, pod, url, uid, pids in setups:
                 # 8081: TCP in the sidecars' registry; HAProxy's mTLS pair in mode tcp
                 # on 9004 (the plaintext haproxy stays on its HTTP listener).
@@ -259,8 +283,15 @@ def main():
                 res[name] = (rps, lat, err, cpu, sock, seen)
                 print(f"handshakes {name}: {rps:,.0f} conn/s, cpu {cpu:.2f} s", file=sys.stderr,
                       flush=True)
+            hap1 = haproxy_info(setups)
+            conns = int(hap1.get("CumSslConns", 0)) - int(hap0.get("CumSslConns", 0))
             out.append(f"### A new connection per request (wrk -t1 -c4 `Connection: close`, {secs} s, "
                        "1 KiB bodies; the pairs' port 8081 is TCP in the registry)")
+            out.append(f"HAProxy's mTLS pair, server end: {conns:,} TLS connections accepted over "
+                       "this test (with its warm-up); SSL session reuse "
+                       f"{hap1.get('SslFrontendSessionReuse_pct', '?')}% (HAProxy's running "
+                       "figure); remora's client end resumes no session (no cache, no ticket "
+                       "kept), so each of its connections is a full handshake.")
             out.append("| setup | conn/s (= req/s) | / direct | / haproxy | / haproxy mTLS pair | "
                        "mTLS / plaintext pair | p50 | p99 | proxy CPU s | proxy CPU ms / 1000 conn | "
                        "conn per proxy CPU-second | per CPU-s / haproxy mTLS pair's | "

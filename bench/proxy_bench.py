@@ -209,7 +209,8 @@ def haproxy_mtls_pair(run, node, client, server, ca):
     to the server pod's HAProxy on 8443 (mode http) and 8444 (mode tcp),
     which requires one (verify required, both ways, same CA, certificates
     fetched from it as the sidecars'), in front of nginx on 8080 and 8081.
-    HAProxy's defaults otherwise: its backend resumes TLS sessions."""
+    HAProxy's defaults otherwise (its backend may resume TLS sessions: the
+    server end's stats socket, proc.stats_socket, says how many were)."""
     pems = {}
     for name in ("haproxy-client", "haproxy-server"):
         out = run.dir / f"{name}-certs"
@@ -223,7 +224,9 @@ def haproxy_mtls_pair(run, node, client, server, ca):
     root = ca["root"]
     common = "\nglobal\n  nbthread 1\ndefaults\n  timeout connect 5s\n  timeout client 30s\n" \
              "  timeout server 30s\n"
-    srv_cfg = run.tempfile("haproxy-server.cfg", common + f"""
+    sock = run.dir / "haproxy-server.sock"
+    srv_cfg = run.tempfile("haproxy-server.cfg", common.replace(
+        "nbthread 1\n", f"nbthread 1\n  stats socket {sock}\n") + f"""
 listen tls_http
   mode http
   option http-keep-alive
@@ -247,6 +250,7 @@ listen out_tcp
 """)
     srv = server.spawn(["haproxy", "-db", "-f", str(srv_cfg)], name="haproxy-tls-server")
     server.wait_listening(8444, srv)
+    srv.stats_socket = sock  # `show info`: how many TLS sessions were resumed
     cli = client.spawn(["haproxy", "-db", "-f", str(cli_cfg)], name="haproxy-tls-client")
     client.wait_listening(9004, cli)
     return [cli, srv]
