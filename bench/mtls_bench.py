@@ -57,17 +57,17 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import sys
 
 import latency_bench
 import proxy_bench
-from proxy_bench import cpu_seconds, local_get, netns, rss_kib, wrk
+from proxy_bench import cpu_seconds, local_get, netns, rss_kib
 
 SETUPS = ["direct", "haproxy", "remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"]
 WHAT = ["saturation", "latency", "handshakes", "bytes"]
 MIB = 1 << 20
 WARMUP = 2
-RUN = None
 
 
 def wrk_run(pod, url, conns, uid, seconds, headers=()):
@@ -111,12 +111,9 @@ def server_seen(pod):
             prom_sum(text, "istio_requests_total", reporter="destination"))
 
 
-def haproxy_info(setups):
+def haproxy_info(run):
     """`show info` of the server end of HAProxy's mTLS pair, as a dict."""
-    import socket
-    pids = next(p for n, _, _, _, p in setups if n == "haproxy-pair-mtls")
-    path = next(proc.stats_socket for proc in RUN.processes if proc.pid in pids
-                and hasattr(proc, "stats_socket"))
+    path = next(proc.stats_socket for proc in run.processes if hasattr(proc, "stats_socket"))
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(path))
         s.sendall(b"show info\n")
@@ -166,9 +163,7 @@ def main():
     fortio_built = latency_bench.fortio_binary() if "latency" in what else None
 
     out = []
-    global RUN
     with netns.Run() as run:
-        RUN = run
         all_setups = proxy_bench.start_setups(run, mtls=True)
         setups = [s for s in all_setups if s[0] in SETUPS]
         node = run.nodes[0]
@@ -265,7 +260,7 @@ def main():
         if "handshakes" in what:
             res = {}
             server_pod = {"remora-pair": pods["server2"], "remora-pair-mtls": pods["server3"]}
-            hap0 = haproxy_info(setups)
+            hap0 = haproxy_info(run)
             for name, pod, url, uid, pids in setups:
                 # 8081: TCP in the sidecars' registry; HAProxy's mTLS pair in mode tcp
                 # on 9004 (the plaintext haproxy stays on its HTTP listener).
@@ -283,7 +278,7 @@ def main():
                 res[name] = (rps, lat, err, cpu, sock, seen)
                 print(f"handshakes {name}: {rps:,.0f} conn/s, cpu {cpu:.2f} s", file=sys.stderr,
                       flush=True)
-            hap1 = haproxy_info(setups)
+            hap1 = haproxy_info(run)
             conns = int(hap1.get("CumSslConns", 0)) - int(hap0.get("CumSslConns", 0))
             out.append(f"### A new connection per request (wrk -t1 -c4 `Connection: close`, {secs} s, "
                        "1 KiB bodies; the pairs' port 8081 is TCP in the registry)")
