@@ -76,18 +76,36 @@ def wrk(pod, url, conns, uid, seconds):
     return rps, lat, int(errors.group(1)) if errors else 0
 
 
-def start_setups(run):
+def start_setups(run, mtls=False):
     """Starts the backends and proxies of every setup in `run` (a netns.Run) and
     returns the setups, in report order, as (name, client pod, URL, client uid,
-    proxy pids). Shared with bench/latency_bench.py."""
+    proxy pids). Shared with bench/latency_bench.py and bench/mtls_bench.py.
+
+    With mtls=True (bench/mtls_bench.py, issue 8) the remora pair gets a
+    twin that speaks mTLS, and both pairs are set up alike except for that:
+    a CA (`remora control`) in the node namespace, every remora sidecar with
+    its workload certificate from it, the client sidecar's registry declaring
+    each pair's server (ports 8080 HTTP and 8081 TCP), the mTLS one's endpoint
+    labelled security.istio.io/tlsMode=istio. The backends also answer a
+    1 MiB body on /1m and listen on 8081. The extra setup, last, is
+    remora-pair-mtls: meshed -> server3; remora-pair is meshed -> server2."""
     node = run.node()
     client = node.pod("client")
     server = node.pod("server")
     meshed = node.pod("meshed")
     server2 = node.pod("server2")
-    for p in (server, server2):
+    server3 = node.pod("server3") if mtls else None
+    extra = ""
+    if mtls:
+        big = run.tempfile("1m.bin", b"x" * (1 << 20))
+        os.chmod(big, 0o644)
+        extra = (f"listen 8081; location = /1m {{ alias {big}; "
+                 "default_type application/octet-stream; }")
+    for p in (server, server2, server3):
+        if p is None:
+            continue
         p.nginx(8080, body=BODY, http_extra="keepalive_requests 1000000;",
-                server_extra="access_log off;")
+                server_extra="access_log off; " + extra)
     # haproxy and an nginx reverse proxy in the client pod, on loopback.
     hap_cfg = run.tempfile("haproxy.cfg", f"""
 global
@@ -117,10 +135,18 @@ listen web
         pod.wait_listening(15001, proc)
         return proc
 
-    r_meshed = mesh(meshed)
-    r_server2 = mesh(server2)
+    if not mtls:
+        r_meshed = mesh(meshed)
+        r_server2 = mesh(server2)
+    else:
+        ca = start_ca(run, node, ["meshed", "server2", "server3", "haproxy-client",
+                                  "haproxy-server"])
+        services = registry([("plain", server2, False), ("secure", server3, True)])
+        r_meshed, r_server2, r_server3 = (mesh_with_ca(run, p, ca, services)
+                                          for p in (meshed, server2, server3))
+        hap_tls = haproxy_mtls_pair(run, node, client, server, ca)
 
-    return [
+    setups = [
         ("direct", client, f"http://{server.ip4}:8080/", 1000, []),
         ("haproxy", client, "http://127.0.0.1:9001/", 1000, [hap.pid]),
         ("nginx", client, "http://127.0.0.1:9002/p/", 1000, children(ngx.pid)),
@@ -128,6 +154,165 @@ listen web
         ("remora-pair", meshed, f"http://{server2.ip4}:8080/", 1000,
          [r_meshed.pid, r_server2.pid]),
     ]
+    if mtls:
+        setups.append(("haproxy-pair-mtls", client, "http://127.0.0.1:9003/", 1000,
+                       [p.pid for p in hap_tls]))
+        setups.append(("remora-pair-mtls", meshed, f"http://{server3.ip4}:8080/", 1000,
+                       [r_meshed.pid, r_server3.pid]))
+    return setups
+
+
+# --- mTLS between the sidecars (bench/mtls_bench.py) ------------------------
+
+CA_NAME = "istiod.istio-system.svc"
+CA_PORT = 15012
+NAMESPACE = "bench"
+
+
+def start_ca(run, node, names):
+    """`remora control` in the node namespace on the bridge address, one token
+    per name (identity spiffe://cluster.local/ns/bench/sa/<name>). Returns a
+    dict with the root certificate, the hosts file that makes CA_NAME resolve
+    to the bridge in the pods, and each name's token file."""
+    state = {"tokens": {}}
+    lines = []
+    for name in names:
+        token = f"bench-{name}-{os.urandom(8).hex()}"
+        lines.append(f"{token} {NAMESPACE} {name}\n")
+        path = run.tempfile(f"{name}.token", token + "\n")
+        os.chmod(path, 0o644)  # read by the sidecar, UID 1337
+        state["tokens"][name] = path
+    tokens = run.tempfile("ca-tokens", "".join(lines))
+    root = run.dir / "root-cert.pem"
+    ca = node.spawn([netns.remora_bin(), "control", "--address", str(node.gateway4), "--port",
+                     str(CA_PORT), "--token-file", str(tokens), "--ca-dir", str(run.dir / "ca"),
+                     "--root-cert-out", str(root), "--dns-name", CA_NAME], name="remora-control")
+    node.wait_listening(CA_PORT, ca)
+    deadline = time.monotonic() + 20
+    while not root.exists():
+        if time.monotonic() > deadline or not ca.alive():
+            raise netns.HarnessError(f"the CA wrote no root certificate\n{ca.log()}")
+        time.sleep(0.05)
+    # No DNS in the pods: each sidecar sees its own /etc/hosts (a bind mount in
+    # the mount namespace `ip netns exec` makes for it, so the host's is untouched).
+    state["hosts"] = run.tempfile("pod-hosts", f"127.0.0.1 localhost\n{node.gateway4} {CA_NAME}\n")
+    os.chmod(state["hosts"], 0o644)
+    state["root"] = root
+    state["proc"] = ca
+    return state
+
+
+def haproxy_mtls_pair(run, node, client, server, ca):
+    """The same TLS hop with HAProxy at both ends, the yardstick of the mTLS
+    pair: in the client pod, 127.0.0.1:9003 (mode http, keep-alive) and
+    127.0.0.1:9004 (mode tcp) originate TLS 1.3 with a client certificate
+    to the server pod's HAProxy on 8443 (mode http) and 8444 (mode tcp),
+    which requires one (verify required, both ways, same CA, certificates
+    fetched from it as the sidecars'), in front of nginx on 8080 and 8081.
+    HAProxy's defaults otherwise (its backend may resume TLS sessions: the
+    server end's stats socket, proc.stats_socket, says how many were)."""
+    pems = {}
+    for name in ("haproxy-client", "haproxy-server"):
+        out = run.dir / f"{name}-certs"
+        node.run_cmd([netns.remora_bin(), "control", "fetch-cert", "--ca-url",
+                      f"https://{node.gateway4}:{CA_PORT}", "--server-name", CA_NAME,
+                      "--root-cert", str(ca["root"]), "--token-file", str(ca["tokens"][name]),
+                      "--out-dir", str(out)])
+        pem = run.tempfile(f"{name}.pem", (out / "cert-chain.pem").read_text()
+                           + (out / "key.pem").read_text())
+        pems[name] = pem
+    root = ca["root"]
+    common = "\nglobal\n  nbthread 1\ndefaults\n  timeout connect 5s\n  timeout client 30s\n" \
+             "  timeout server 30s\n"
+    sock = run.dir / "haproxy-server.sock"
+    srv_cfg = run.tempfile("haproxy-server.cfg", common.replace(
+        "nbthread 1\n", f"nbthread 1\n  stats socket {sock}\n") + f"""
+listen tls_http
+  mode http
+  option http-keep-alive
+  bind :8443 ssl crt {pems['haproxy-server']} ca-file {root} verify required
+  server s1 127.0.0.1:8080
+listen tls_tcp
+  mode tcp
+  bind :8444 ssl crt {pems['haproxy-server']} ca-file {root} verify required
+  server s1 127.0.0.1:8081
+""")
+    cli_cfg = run.tempfile("haproxy-client.cfg", common + f"""
+listen out_http
+  mode http
+  option http-keep-alive
+  bind 127.0.0.1:9003
+  server s1 {server.ip4}:8443 ssl crt {pems['haproxy-client']} ca-file {root} verify required
+listen out_tcp
+  mode tcp
+  bind 127.0.0.1:9004
+  server s1 {server.ip4}:8444 ssl crt {pems['haproxy-client']} ca-file {root} verify required
+""")
+    srv = server.spawn(["haproxy", "-db", "-f", str(srv_cfg)], name="haproxy-tls-server")
+    server.wait_listening(8444, srv)
+    srv.stats_socket = sock  # `show info`: how many TLS sessions were resumed
+    cli = client.spawn(["haproxy", "-db", "-f", str(cli_cfg)], name="haproxy-tls-client")
+    client.wait_listening(9004, cli)
+    return [cli, srv]
+
+
+def registry(servers):
+    """The services every sidecar of the mTLS run is configured with: each
+    server pod as a headless service on 8080 (HTTP) and 8081 (TCP), its
+    endpoint marked as running a sidecar (auto mTLS) or not."""
+    out = []
+    for name, pod, tls in servers:
+        labels = f"app: {pod.name}" + (", security.istio.io/tlsMode: istio" if tls else "")
+        out.append(f"""- name: {name}
+  namespace: {NAMESPACE}
+  ports:
+  - {{name: http, port: 8080, protocol: HTTP}}
+  - {{name: tcp, port: 8081, protocol: TCP}}
+  endpoints:
+  - address: {pod.ip4}
+    workload: {pod.name}
+    serviceAccount: {pod.name}
+    labels: {{{labels}}}
+""")
+    return "services:\n" + "".join(out)
+
+
+def mesh_with_ca(run, pod, ca, services):
+    """A sidecar as mesh() starts one, plus its identity from the CA; waits
+    until 15021 says ready (the certificate has arrived)."""
+    cfg = run.tempfile(f"{pod.name}.yaml", f"""version: 1
+mesh:
+  trustDomain: cluster.local
+proxy:
+  workload: {pod.name}
+  namespace: {NAMESPACE}
+  app: {pod.name}
+  serviceAccount: {pod.name}
+  ip: {pod.ip4}
+{services}""")
+    pod.run_remora(["init", *INJECTOR], check=True)
+    argv = ["ip", "netns", "exec", pod.ns, "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
+            str(ca["hosts"]), "setpriv", "--reuid=1337", "--regid=1337", "--clear-groups", "--",
+            netns.remora_bin(), "proxy", "sidecar", "--concurrency", "1", "--config", str(cfg),
+            "--proxyLogLevel", "warning", "--ca-addr", f"{CA_NAME}:{CA_PORT}",
+            "--ca-root-cert", str(ca["root"]), "--token-path", str(ca["tokens"][pod.name]),
+            "--trust-domain", "cluster.local"]
+    proc = run.spawn(argv, name=f"{pod.name}-remora")
+    pod.wait_listening(15001, proc)
+    deadline = time.monotonic() + 30
+    while local_get(pod, 15021, "/healthz/ready")[0] != 200:
+        if time.monotonic() > deadline or not proc.alive():
+            raise netns.HarnessError(f"{pod.name}'s sidecar is not ready\n{proc.log()}")
+        time.sleep(0.1)
+    return proc
+
+
+def local_get(pod, port, path):
+    """(status, body) of GET http://127.0.0.1:port/path inside the pod (0 if refused)."""
+    res = pod.run_cmd(["curl", "-s", "-o", "-", "-w", "\\n%{http_code}",
+                       f"http://127.0.0.1:{port}{path}"], check=False, timeout=10)
+    body, _, code = res.stdout.decode(errors="replace").rpartition("\n")
+    return int(code) if code.isdigit() else 0, body
 
 
 def main():
