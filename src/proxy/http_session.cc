@@ -526,7 +526,7 @@ void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socke
     attachUpstream(std::make_unique<UpstreamConn>(Stream(std::move(*socket)), upstream_host_));
     return;
   }
-  auto ssl = worker_.newMtlsClient(*endpoint_, /*http=*/true);
+  auto ssl = worker_.newMtlsClient(*endpoint_, upstream_host_, /*http=*/true);
   if (!ssl) {
     connecting_.reset();
     upstreamConnectFailed(ssl.error().message);
@@ -545,6 +545,7 @@ void HttpSession::upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socke
       return;
     }
     connected();
+    worker_.tlsHandshook(Direction::Outbound, stream->ssl());
     PeerIdentity peer;
     if (auto id = tls::peerIdentity(stream->ssl())) peer = {true, id->uri()};
     attachUpstream(

@@ -98,6 +98,8 @@ class Observer {
   // peer's certificate was refused, or "handshake" for anything else.
   virtual void onTlsFailure(std::size_t /*worker*/, Direction /*direction*/,
                             std::string_view /*reason*/) {}
+  // An mTLS handshake completed; `resumed` when it resumed a session.
+  virtual void onTlsHandshake(std::size_t /*worker*/, Direction /*direction*/, bool /*resumed*/) {}
   // An inbound connection was closed without an answer: "strict_mtls"
   // (PeerAuthentication STRICT refused it) or "rbac_denied" (an
   // AuthorizationPolicy denied a TCP connection).

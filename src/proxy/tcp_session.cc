@@ -104,7 +104,7 @@ void TcpSession::onTcpConnected() {
     onConnected();
     return;
   }
-  auto ssl = worker_.newMtlsClient(*endpoint_, /*http=*/false);
+  auto ssl = worker_.newMtlsClient(*endpoint_, upstream_host_, /*http=*/false);
   if (!ssl) {
     connect_timer_.cancel();
     connectFailed(ssl.error().message);
@@ -119,6 +119,7 @@ void TcpSession::onTcpConnected() {
       connectFailed(fmt::format("TLS_error:{}:{}", ec.message(), reason));
       return;
     }
+    worker_.tlsHandshook(Direction::Outbound, up_.ssl());
     if (auto id = tls::peerIdentity(up_.ssl())) upstream_peer_ = {true, id->uri()};
     onConnected();
   });

@@ -118,6 +118,11 @@ void TelemetryObserver::onTlsFailure(std::size_t worker, Direction direction,
       direction == Direction::Outbound ? "outbound" : "inbound", reason);
 }
 
+void TelemetryObserver::onTlsHandshake(std::size_t worker, Direction direction, bool resumed) {
+  stats_.worker(worker).tlsHandshake(direction == Direction::Inbound ? "inbound" : "outbound",
+                                     resumed);
+}
+
 void TelemetryObserver::onInboundRefused(std::size_t worker, std::string_view reason) {
   stats_.worker(worker).inboundRefused(reason);
 }

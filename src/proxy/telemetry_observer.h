@@ -37,6 +37,7 @@ class TelemetryObserver : public Observer {
   void onTcpClose(const ConnectionReport& report) override;
   void onTlsFailure(std::size_t worker, Direction direction, std::string_view reason) override;
   void onInboundRefused(std::size_t worker, std::string_view reason) override;
+  void onTlsHandshake(std::size_t worker, Direction direction, bool resumed) override;
   void onTick(std::size_t worker) override;
 
  private:

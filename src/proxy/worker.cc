@@ -69,6 +69,7 @@ class TlsAcceptSession : public Session {
         forceClose();
         return;
       }
+      worker_.tlsHandshook(Direction::Inbound, stream_.ssl());
       std::string_view alpn = tls::negotiatedAlpn(stream_.ssl());
       bool http = alpn.starts_with("istio-http/1.") ||
                   (alpn.empty() && route_.protocol == mesh::Protocol::Http);
@@ -202,8 +203,13 @@ class SniffSession : public Session {
       worker_.inboundRefused("strict_mtls");
       stream_.close();
     } else {
-      handOff(worker_, std::move(stream_), std::move(buffer_), std::move(route_),
-              d == Detected::Http1, PeerIdentity{});
+      // A declared protocol wins over what the bytes look like (Istio's
+      // inbound filter chains match the port's protocol): detection only
+      // decides for ports declared as nothing in particular.
+      bool http = route_.protocol == mesh::Protocol::Http ||
+                  (route_.protocol == mesh::Protocol::Auto && d == Detected::Http1);
+      handOff(worker_, std::move(stream_), std::move(buffer_), std::move(route_), http,
+              PeerIdentity{});
     }
     worker_.closeSession(*this);
   }
@@ -345,9 +351,12 @@ void Worker::onAccepted(Listener& listener, asio::ip::tcp::socket socket) {
     if (!ec && local.address() == dst->address()) return;  // a loop
   }
   Route route = resolveRoute(*snapshot_, listener.direction, *dst);
-  // A declared protocol skips detection, except inbound with mTLS: a peer
-  // sidecar's TLS may come to any port.
-  bool sniff_tls = listener.direction == Direction::Inbound && mtlsEnabled();
+  // A declared protocol skips detection, except inbound with mTLS (a peer
+  // sidecar's TLS may come to any port) or under STRICT (which must see
+  // what arrives to refuse it).
+  bool sniff_tls =
+      listener.direction == Direction::Inbound &&
+      (mtlsEnabled() || snapshot_->security().mtlsMode(dst->port()) == security::MtlsMode::Strict);
   if (route.protocol != mesh::Protocol::Auto && !sniff_tls) {
     bool http = route.protocol == mesh::Protocol::Http;
     handOff(*this, Stream(std::move(socket)), std::string(), std::move(route), http,
@@ -385,7 +394,8 @@ const tls::CertificateStore::Snapshot* Worker::certificates() {
   return certs_.get();
 }
 
-Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint, bool http) {
+Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint,
+                                          const asio::ip::tcp::endpoint& upstream, bool http) {
   const tls::CertificateStore::Snapshot* certs = certificates();
   if (certs == nullptr) {
     return Error{Errc::Unavailable, "no workload certificate yet for mTLS"};
@@ -401,6 +411,30 @@ Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint, bool h
   if (!endpoint.workload.principal.empty()) {
     REMORA_TRY(tls::setAllowedPeerIdentities(ssl.get(), {endpoint.workload.principal}));
   }
+  // Resumption saves most of a handshake's CPU on every new connection to
+  // an upstream this worker has met. The slot is per expected identity too,
+  // so a session is only offered to the server it was verified for; a new
+  // workload certificate starts the slot afresh.
+  session_key_.clear();
+  const asio::ip::address& address = upstream.address();
+  if (address.is_v4()) {
+    auto bytes = address.to_v4().to_bytes();
+    session_key_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } else {
+    auto bytes = address.to_v6().to_bytes();
+    session_key_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  session_key_ += static_cast<char>(upstream.port() >> 8);
+  session_key_ += static_cast<char>(upstream.port() & 0xff);
+  session_key_ += endpoint.workload.principal;
+  auto found = tls_sessions_.find(session_key_);
+  if (found == tls_sessions_.end()) found = tls_sessions_.try_emplace(session_key_).first;
+  tls::SessionSlot& slot = found->second;
+  if (slot.generation != certs_generation_) {
+    slot.session.reset();
+    slot.generation = certs_generation_;
+  }
+  REMORA_TRY(tls::useSessionSlot(ssl.get(), &slot));
   return ssl;
 }
 

@@ -99,10 +99,17 @@ class Worker {
   // Whether outbound connections to mTLS endpoints use TLS: a store is
   // configured (with no certificate yet they fail rather than go plaintext).
   bool mtlsEnabled() const { return options_.certificates != nullptr; }
-  // A client connection to `endpoint` (the server must prove
+  // A client connection to `endpoint` at `upstream` (the server must prove
   // `endpoint.workload.principal` when known), offering Istio's ALPN for
-  // HTTP ("istio-http/1.1") or TCP ("istio-peer-exchange", "istio").
-  Result<tls::SslPtr> newMtlsClient(const mesh::Endpoint& endpoint, bool http);
+  // HTTP ("istio-http/1.1") or TCP ("istio-peer-exchange", "istio"), and
+  // resuming the last session that upstream gave this worker.
+  Result<tls::SslPtr> newMtlsClient(const mesh::Endpoint& endpoint,
+                                    const asio::ip::tcp::endpoint& upstream, bool http);
+  // Counts a completed mTLS handshake, full or resumed.
+  void tlsHandshook(Direction direction, const SSL* ssl) {
+    if (observer_ != nullptr)
+      observer_->onTlsHandshake(index_, direction, SSL_session_reused(ssl) == 1);
+  }
   // Counts a failed mTLS handshake on `ssl` by its reason; returns the
   // reason's name for the log line.
   std::string_view tlsFailed(Direction direction, const SSL* ssl);
@@ -131,6 +138,12 @@ class Worker {
   Observer* observer_;                        // nullable: no telemetry
   tls::CertificateStore::SnapshotPtr certs_;  // cached; refreshed when the generation moves
   std::uint64_t certs_generation_ = 0;
+  // Client TLS sessions by upstream address, port and expected identity
+  // (binary key). Never erased:
+  // a connection's SSL points at its slot until it ends, and the keys are
+  // bounded by the mesh's endpoints.
+  std::unordered_map<std::string, tls::SessionSlot> tls_sessions_;
+  std::string session_key_;  // scratch: no allocation to look a slot up
   LbState lb_;
   std::unique_ptr<UpstreamPool> pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;

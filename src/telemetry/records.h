@@ -211,6 +211,9 @@ class WorkerStats {
   // remora_tls_handshake_failures_total{direction="inbound|outbound",
   // reason="expired|untrusted_chain|identity_not_allowed|...|handshake"}.
   void tlsHandshakeFailed(std::string_view direction, std::string_view reason);
+  // remora_tls_handshakes_total{direction="inbound|outbound",
+  // session_reused="true|false"}.
+  void tlsHandshake(std::string_view direction, bool resumed);
   // remora_inbound_refused_total{reason="strict_mtls|rbac_denied"}.
   void inboundRefused(std::string_view reason);
 

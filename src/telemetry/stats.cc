@@ -284,6 +284,7 @@ struct WorkerStats::Table {
   EntryTable<TcpEntry> tcp;
   EntryTable<CounterEntry> tls_failures;
   EntryTable<CounterEntry> refused;
+  EntryTable<CounterEntry> tls_handshakes;
   std::string scratch;  // the lookup key, reused so a repeat allocates nothing
 
   template <typename Record>
@@ -394,6 +395,21 @@ void WorkerStats::tlsHandshakeFailed(std::string_view direction, std::string_vie
       .count.add(1);
 }
 
+void WorkerStats::tlsHandshake(std::string_view direction, bool resumed) {
+  std::string_view reused = resumed ? "true" : "false";
+  std::string& key = table_->scratch;
+  key.clear();
+  appendKeyField(key, direction);
+  appendKeyField(key, reused);
+  table_->tls_handshakes
+      .find(key,
+            [&](std::string& out) {
+              appendLabel(out, "direction", direction);
+              appendLabel(out, "session_reused", reused);
+            })
+      .count.add(1);
+}
+
 void WorkerStats::inboundRefused(std::string_view reason) {
   std::string& key = table_->scratch;
   key.clear();
@@ -493,7 +509,10 @@ std::string StatsRegistry::renderPrometheus() const {
   std::map<std::string_view, MergedTcp> tcp;
   std::map<std::string_view, std::uint64_t> tls_failures;
   std::map<std::string_view, std::uint64_t> refused;
+  std::map<std::string_view, std::uint64_t> tls_handshakes;
   for (const auto& w : workers_) {
+    w->table_->tls_handshakes.forEach(
+        [&](const CounterEntry& e) { tls_handshakes[e.labels] += e.count.get(); });
     w->table_->tls_failures.forEach(
         [&](const CounterEntry& e) { tls_failures[e.labels] += e.count.get(); });
     w->table_->refused.forEach([&](const CounterEntry& e) { refused[e.labels] += e.count.get(); });
@@ -530,6 +549,9 @@ std::string StatsRegistry::renderPrometheus() const {
   appendCounter(out, "remora_tls_handshake_failures_total",
                 "mTLS handshakes that failed, by direction and by why the peer was refused.",
                 tls_failures, [](std::uint64_t n) { return n; });
+  appendCounter(out, "remora_tls_handshakes_total",
+                "mTLS handshakes completed, by direction and whether a session was resumed.",
+                tls_handshakes, [](std::uint64_t n) { return n; });
   appendCounter(out, "remora_inbound_refused_total",
                 "Inbound connections closed unanswered: plaintext or non-mesh TLS under STRICT "
                 "mTLS (strict_mtls), TCP denied by an AuthorizationPolicy (rbac_denied).",

@@ -22,6 +22,7 @@ struct CtxPolicy {
 struct SslState {
   std::vector<std::string> allowed_identities;
   std::optional<PeerVerdict> verdict;
+  SessionSlot* session_slot = nullptr;  // clients: where new sessions go
 };
 
 void freeCtxPolicy(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
@@ -59,6 +60,19 @@ SslState* ensureState(SSL* ssl) {
   auto state = std::make_unique<SslState>();
   if (SSL_set_ex_data(ssl, sslStateIndex(), state.get()) != 1) return nullptr;
   return state.release();
+}
+
+// A client connection received a session (a TLS 1.3 ticket, after the
+// handshake): its slot keeps a copy. A copy, because OpenSSL marks the
+// connection's own session not resumable if that connection is later freed
+// without close_notify, which would spoil the slot's.
+int keepNewSession(SSL* ssl, SSL_SESSION* session) {
+  SslState* state = stateOf(ssl);
+  if (state == nullptr || state->session_slot == nullptr) return 0;
+  if (SslSessionPtr copy(SSL_SESSION_dup(session)); copy && SSL_SESSION_is_resumable(copy.get())) {
+    state->session_slot->session = std::move(copy);
+  }
+  return 0;  // OpenSSL keeps (and frees) the original
 }
 
 // Replaces X509_verify_cert in the handshake: the chain first, then the
@@ -176,8 +190,13 @@ Result<TlsContextPtr> TlsContext::build(const TlsContextOptions& options,
   // Our chain is sent as configured: no root pulled from the trust store.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
   // Resumption is by stateless tickets (servers keep no cache); clients keep
-  // sessions themselves, per upstream.
-  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  // sessions themselves, per upstream, in the SessionSlot a connection names.
+  if (isServer(mode)) {
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  } else {
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(c, keepNewSession);
+  }
 
   if (credential != nullptr && credential->key) REMORA_TRY(useCredential(c, *credential));
 
@@ -247,6 +266,16 @@ Status setAllowedPeerIdentities(SSL* ssl, std::vector<std::string> identities) {
   SslState* state = ensureState(ssl);
   if (state == nullptr) return openSslError(Errc::Internal, "attaching connection state");
   state->allowed_identities = std::move(identities);
+  return ok();
+}
+
+Status useSessionSlot(SSL* ssl, SessionSlot* slot) {
+  SslState* state = ensureState(ssl);
+  if (state == nullptr) return openSslError(Errc::Internal, "attaching connection state");
+  state->session_slot = slot;
+  if (slot->session && SSL_set_session(ssl, slot->session.get()) != 1) {
+    slot->session.reset();  // not for this context: a full handshake, and a new session
+  }
   return ok();
 }
 

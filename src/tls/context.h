@@ -30,10 +30,9 @@
 //     SSL_CTX, for asio::ssl::stream. Do not call its set_verify_* or
 //     use_* methods: they would change the shared SSL_CTX.
 //
-// Resumption (clients): take SSL_get1_session() after the first read (TLS
-// 1.3 tickets arrive after the handshake) and close connections with
-// SSL_shutdown(): OpenSSL marks the session of a connection freed without
-// close_notify as not resumable.
+// Resumption (clients): give the connection a SessionSlot (useSessionSlot):
+// it resumes the slot's session, and each session the server sends later
+// (TLS 1.3 tickets arrive after the handshake, on a read) replaces it.
 #pragma once
 
 #include <array>
@@ -121,6 +120,17 @@ class TlsContext {
 // Secure naming for an MtlsClient connection: the server must present one
 // of these SPIFFE URIs. Call before the handshake.
 Status setAllowedPeerIdentities(SSL* ssl, std::vector<std::string> identities);
+
+// Client session resumption for one upstream (one server identity): a
+// connection attached to a slot offers the slot's session and stores the
+// sessions it receives there. The slot must outlive every connection
+// attached to it; it is used by one thread (the proxy keeps one per worker,
+// upstream address and expected identity).
+struct SessionSlot {
+  SslSessionPtr session;
+  std::uint64_t generation = 0;  // the caller's: e.g. the certificate store's
+};
+Status useSessionSlot(SSL* ssl, SessionSlot* slot);
 
 // The verdict of the peer verification in this connection's handshake, or
 // nullptr if none ran (no certificate, or a resumed session).

@@ -51,9 +51,25 @@ class PeerRecorder : public Observer {
     failures_.push_back(
         fmt::format("{}:{}", d == Direction::Inbound ? "inbound" : "outbound", reason));
   }
+  void onTlsHandshake(std::size_t, Direction d, bool resumed) override {
+    std::lock_guard lock(mu_);
+    handshakes_.push_back(fmt::format("{}:{}", d == Direction::Inbound ? "inbound" : "outbound",
+                                    resumed ? "resumed" : "full"));
+  }
   void onInboundRefused(std::size_t, std::string_view reason) override {
     std::lock_guard lock(mu_);
     failures_.push_back(fmt::format("refused:{}", reason));
+  }
+  std::vector<std::string> waitHandshakes(std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (handshakes_.size() >= n) return handshakes_;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::lock_guard lock(mu_);
+    return handshakes_;
   }
   std::vector<std::string> waitFailures(std::size_t n) {
     for (int i = 0; i < 500; ++i) {
@@ -90,6 +106,7 @@ class PeerRecorder : public Observer {
   std::mutex mu_;
   std::vector<Seen> seen_;
   std::vector<std::string> failures_;
+  std::vector<std::string> handshakes_;
 };
 
 // One sidecar: a proxy with its own certificate store.
@@ -554,6 +571,65 @@ TEST_F(MtlsTest, AutoMtlsCallsADisableEndpointInPlaintext) {
   auto at_client = client.seen.wait(1);
   ASSERT_EQ(at_client.size(), 1U);
   EXPECT_FALSE(at_client[0].upstream_mtls);
+}
+
+// With a CA every inbound connection is looked at (a sidecar's TLS may come
+// to any port), but a port declared TCP stays TCP: plaintext that happens to
+// look like HTTP is proxied byte for byte, not parsed.
+TEST_F(MtlsTest, DeclaredTcpPortStaysTcpForPlaintext) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb,
+                 fmt::format(R"(
+mesh: {{protocolDetectionTimeout: 20ms}}
+proxy: {{namespace: default, ip: 127.0.0.1}}
+services:
+- name: web
+  addresses: [10.255.0.9]
+  ports: [{{name: tcp, port: 80, protocol: TCP, targetPort: {}}}]
+  endpoints: [{{address: 127.0.0.1}}]
+)",
+                             web.port()),
+                 loopback(web.port()));
+  {
+    Fd c = connectTo(server.inbound());
+    ASSERT_TRUE(sendAll(c.get(), "GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"));
+    ::shutdown(c.get(), SHUT_WR);
+    EXPECT_EQ(readAll(c.get()).rfind("HTTP/1.1 200", 0), 0U);
+  }
+  auto seen = server.seen.wait(1);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0].code, 0);  // a TCP connection's report, not an HTTP request's
+}
+
+// New connections to an upstream resume the worker's last TLS session with
+// it (a ticket), on both ends; a new workload certificate starts afresh.
+TEST_F(MtlsTest, NewConnectionsResumeTheUpstreamsSession) {
+  Backend echo(echoHandler);
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(echo.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound(), "TCP"),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  auto roundTrip = [&] {
+    Fd c = connectTo(client.outbound());
+    ASSERT_TRUE(sendAll(c.get(), "ping"));
+    ::shutdown(c.get(), SHUT_WR);
+    EXPECT_EQ(readAll(c.get()), "ping");
+  };
+  for (int i = 0; i < 3; ++i) roundTrip();
+  EXPECT_EQ(client.seen.waitHandshakes(3),
+            (std::vector<std::string>{"outbound:full", "outbound:resumed", "outbound:resumed"}));
+  EXPECT_EQ(server.seen.waitHandshakes(3),
+            (std::vector<std::string>{"inbound:full", "inbound:resumed", "inbound:resumed"}));
+  client.rotate(ca_, kSleep);
+  roundTrip();
+  auto after = client.seen.waitHandshakes(4);
+  ASSERT_EQ(after.size(), 4U);
+  EXPECT_EQ(after[3], "outbound:full");
+  // Resumed connections still carry both verified identities.
+  auto seen = server.seen.wait(4);
+  ASSERT_EQ(seen.size(), 4U);
+  EXPECT_EQ(seen[1].downstream_principal, kSleep);
+  auto at_client = client.seen.wait(4);
+  EXPECT_EQ(at_client[2].upstream_principal, kWeb);
 }
 
 // PERMISSIVE <-> STRICT ten times while a sidecar keeps calling, on one
