@@ -103,12 +103,16 @@ def stats(pod):
 
 
 def server_seen(pod):
-    """(TCP connections, of which mutual_tls, HTTP requests) a server sidecar has counted."""
+    """(TCP connections, of which mutual_tls, HTTP requests, mTLS handshakes, of which
+    resumed) a server sidecar has counted."""
     text = stats(pod)
     return (prom_sum(text, "istio_tcp_connections_opened_total", reporter="destination"),
             prom_sum(text, "istio_tcp_connections_opened_total", reporter="destination",
                      connection_security_policy="mutual_tls"),
-            prom_sum(text, "istio_requests_total", reporter="destination"))
+            prom_sum(text, "istio_requests_total", reporter="destination"),
+            prom_sum(text, "remora_tls_handshakes_total", direction="inbound"),
+            prom_sum(text, "remora_tls_handshakes_total", direction="inbound",
+                     session_reused="true"))
 
 
 def haproxy_info(run):
@@ -285,8 +289,10 @@ def main():
             out.append(f"HAProxy's mTLS pair, server end: {conns:,} TLS connections accepted over "
                        "this test (with its warm-up); SSL session reuse "
                        f"{hap1.get('SslFrontendSessionReuse_pct', '?')}% (HAProxy's running "
-                       "figure); remora's client end resumes no session (no cache, no ticket "
-                       "kept), so each of its connections is a full handshake.")
+                       "figure). remora's mTLS server sidecar: "
+                       f"{res['remora-pair-mtls'][5][3]:,.0f} handshakes, of which "
+                       f"{res['remora-pair-mtls'][5][4]:,.0f} resumed a session "
+                       "(remora_tls_handshakes_total).")
             out.append("| setup | conn/s (= req/s) | / direct | / haproxy | / haproxy mTLS pair | "
                        "mTLS / plaintext pair | p50 | p99 | proxy CPU s | proxy CPU ms / 1000 conn | "
                        "conn per proxy CPU-second | per CPU-s / haproxy mTLS pair's | "
