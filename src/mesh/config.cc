@@ -9,10 +9,21 @@
 #include <fmt/format.h>
 
 #include "core/json.h"
+#include "core/json_fields.h"
 #include "kube/yaml.h"
 
 namespace remora::mesh {
 namespace {
+
+using json_fields::invalid;
+using json_fields::listAt;
+using json_fields::mapAt;
+using json_fields::typeName;
+
+Status checkKeys(const Json& object, const std::string& path,
+                 std::initializer_list<std::string_view> allowed) {
+  return json_fields::checkKeys(object, path, allowed, "docs/proxy-config.md");
+}
 
 // "0", "0s", "0ms", "0m", "0h": the spellings of zero parseDuration refuses.
 bool isZeroDuration(std::string_view text) {
@@ -22,47 +33,6 @@ bool isZeroDuration(std::string_view text) {
 // Config files are small; these bounds keep a hostile one cheap to refuse.
 constexpr kube::YamlLimits kYamlLimits{
     .max_bytes = 16 * 1024 * 1024, .max_depth = 32, .max_nodes = 2 * 1024 * 1024};
-
-Error invalid(const std::string& path, std::string_view what) {
-  return Error{Errc::InvalidArgument, fmt::format("{}: {}", path, what)};
-}
-
-std::string typeName(const Json& v) {
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number()) return "a number";
-  if (v.is_array()) return "a list";
-  if (v.is_object()) return "a map";
-  return "null";
-}
-
-// Every key of `object` must be one of `allowed`.
-Status checkKeys(const Json& object, const std::string& path,
-                 std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : object.items()) {
-    bool known = false;
-    for (std::string_view a : allowed) known = known || a == key;
-    if (!known) {
-      return invalid(path.empty() ? key : path + "." + key,
-                     "unknown field (see docs/proxy-config.md)");
-    }
-  }
-  return ok();
-}
-
-Result<const Json*> mapAt(const Json& parent, std::string_view key, const std::string& path) {
-  const Json* v = findField(parent, key);
-  if (v == nullptr || v->is_null()) return static_cast<const Json*>(nullptr);
-  if (!v->is_object()) return invalid(path, "must be a map, not " + typeName(*v));
-  return v;
-}
-
-Result<const Json*> listAt(const Json& parent, std::string_view key, const std::string& path) {
-  const Json* v = findField(parent, key);
-  if (v == nullptr || v->is_null()) return static_cast<const Json*>(nullptr);
-  if (!v->is_array()) return invalid(path, "must be a list, not " + typeName(*v));
-  return v;
-}
 
 // Reads an optional string field into `out` (left alone when absent).
 Status readString(const Json& parent, std::string_view key, const std::string& path,

@@ -7,45 +7,19 @@
 
 #include <fmt/format.h>
 
+#include "core/json_fields.h"
+
 namespace remora::security {
 namespace {
 
-Error invalid(const std::string& path, std::string_view what) {
-  return Error{Errc::InvalidArgument, fmt::format("{}: {}", path, what)};
-}
-
-std::string typeName(const Json& v) {
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number()) return "a number";
-  if (v.is_array()) return "a list";
-  if (v.is_object()) return "a map";
-  return "null";
-}
+using json_fields::invalid;
+using json_fields::listAt;
+using json_fields::mapAt;
+using json_fields::typeName;
 
 Status checkKeys(const Json& object, const std::string& path,
                  std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : object.items()) {
-    bool known = false;
-    for (std::string_view a : allowed) known = known || a == key;
-    if (!known) return invalid(path + "." + key, "unknown field (see docs/security.md)");
-  }
-  return ok();
-}
-
-// The field `key` of `parent` if present and not null, checked to be a map.
-Result<const Json*> mapAt(const Json& parent, std::string_view key, const std::string& path) {
-  const Json* v = findField(parent, key);
-  if (v == nullptr || v->is_null()) return static_cast<const Json*>(nullptr);
-  if (!v->is_object()) return invalid(path, "must be a map, not " + typeName(*v));
-  return v;
-}
-
-Result<const Json*> listAt(const Json& parent, std::string_view key, const std::string& path) {
-  const Json* v = findField(parent, key);
-  if (v == nullptr || v->is_null()) return static_cast<const Json*>(nullptr);
-  if (!v->is_array()) return invalid(path, "must be a list, not " + typeName(*v));
-  return v;
+  return json_fields::checkKeys(object, path, allowed, "docs/security.md");
 }
 
 Result<std::string> stringAt(const Json& v, const std::string& path) {

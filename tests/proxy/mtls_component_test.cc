@@ -54,48 +54,33 @@ class PeerRecorder : public Observer {
   void onTlsHandshake(std::size_t, Direction d, bool resumed) override {
     std::lock_guard lock(mu_);
     handshakes_.push_back(fmt::format("{}:{}", d == Direction::Inbound ? "inbound" : "outbound",
-                                    resumed ? "resumed" : "full"));
+                                      resumed ? "resumed" : "full"));
   }
   void onInboundRefused(std::size_t, std::string_view reason) override {
     std::lock_guard lock(mu_);
     failures_.push_back(fmt::format("refused:{}", reason));
   }
-  std::vector<std::string> waitHandshakes(std::size_t n) {
-    for (int i = 0; i < 500; ++i) {
-      {
-        std::lock_guard lock(mu_);
-        if (handshakes_.size() >= n) return handshakes_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    std::lock_guard lock(mu_);
-    return handshakes_;
-  }
-  std::vector<std::string> waitFailures(std::size_t n) {
-    for (int i = 0; i < 500; ++i) {
-      {
-        std::lock_guard lock(mu_);
-        if (failures_.size() >= n) return failures_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    std::lock_guard lock(mu_);
-    return failures_;
-  }
+  std::vector<std::string> waitHandshakes(std::size_t n) { return waitFor(handshakes_, n); }
+  std::vector<std::string> waitFailures(std::size_t n) { return waitFor(failures_, n); }
 
-  std::vector<Seen> wait(std::size_t n) {
-    for (int i = 0; i < 500; ++i) {
-      {
-        std::lock_guard lock(mu_);
-        if (seen_.size() >= n) return seen_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    std::lock_guard lock(mu_);
-    return seen_;
-  }
+  std::vector<Seen> wait(std::size_t n) { return waitFor(seen_, n); }
 
  private:
+  // A copy of `list` once it holds `n` entries (or after 5 s): workers
+  // report from their own threads.
+  template <typename T>
+  std::vector<T> waitFor(const std::vector<T>& list, std::size_t n) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu_);
+        if (list.size() >= n) return list;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    std::lock_guard lock(mu_);
+    return list;
+  }
+
   template <typename Report>
   void add(const Report& r, int code) {
     std::lock_guard lock(mu_);  // workers report from their threads
