@@ -482,7 +482,9 @@ void HttpSession::startUpstream() {
   }
   bool tls =
       endpoint_ != nullptr && endpoint_->mtlsOn(upstream_host_.port()) && worker_.mtlsEnabled();
-  if (auto conn = worker_.pool().take(upstream_host_, tls)) {
+  if (auto conn = worker_.pool().take(
+          upstream_host_, tls,
+          tls ? std::string_view(endpoint_->workload.principal) : std::string_view())) {
     attachUpstream(std::move(conn));
     return;
   }

@@ -64,15 +64,17 @@ http::CallbackResult UpstreamConn::onMessageComplete() {
   return sink_ ? sink_->onMessageComplete() : http::CallbackResult::Pause;
 }
 
-std::unique_ptr<UpstreamConn> UpstreamPool::take(const asio::ip::tcp::endpoint& endpoint,
-                                                 bool tls) {
+std::unique_ptr<UpstreamConn> UpstreamPool::take(const asio::ip::tcp::endpoint& endpoint, bool tls,
+                                                 std::string_view principal) {
   auto it = idle_.find(endpoint);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
   while (!list.empty()) {
     std::unique_ptr<UpstreamConn> conn = std::move(list.back());
     list.pop_back();
-    if (conn->usable() && conn->stream().isTls() == tls) return conn;
+    if (!conn->usable() || conn->stream().isTls() != tls) continue;  // closed by its destructor
+    if (tls && !principal.empty() && conn->peer().principal != principal) continue;
+    return conn;
   }
   return nullptr;
 }

@@ -89,7 +89,11 @@ class UpstreamPool {
 
   // An idle, usable connection to `endpoint`, TLS or plain as `tls` says
   // (an endpoint that turned mTLS never gets an old plaintext one), or null.
-  std::unique_ptr<UpstreamConn> take(const asio::ip::tcp::endpoint& endpoint, bool tls);
+  // With `tls`, only a connection whose server proved `principal` (when not
+  // empty) is taken: secure naming holds for pooled connections too, also
+  // after the registry changed whom the endpoint must be.
+  std::unique_ptr<UpstreamConn> take(const asio::ip::tcp::endpoint& endpoint, bool tls,
+                                     std::string_view principal = {});
   // Keeps `conn` for reuse (or closes it when the endpoint has enough).
   void give(std::unique_ptr<UpstreamConn> conn);
   // Drops dead connections and those idle longer than `max_idle_time`.

@@ -384,6 +384,58 @@ def test_authorization_policy_in_real_pods(local, injected, tmp_path):
     assert status_of(local, "client", "/admin") == "403"  # the DENY still holds
 
 
+STRICT = """\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: hello}
+spec: {mtls: {mode: STRICT}}
+"""
+
+PERMISSIVE = STRICT.replace("STRICT", "PERMISSIVE")
+
+
+def proxy_config(local, workload) -> Path:
+    pod = local.pod(workload)
+    return local.dir / "pods" / "hello" / pod["name"] / "volumes" / "istio-envoy" / "remora.yaml"
+
+
+@pytest.mark.skipif(not HAS_PROXY, reason="needs remora proxy sidecar")
+def test_mtls_in_real_pods_secure_naming_and_switching_under_load(local, injected, tmp_path):
+    """Between real pods (iptables, nginx, curl, OpenSSL on both ends):
+    PERMISSIVE <-> STRICT switched four times while the meshed client keeps
+    calling loses no request; then the client's registry is made to expect
+    another identity for web's endpoint, and its sidecar refuses web's
+    valid certificate (secure naming): 503, counted by reason."""
+    local("up", "-f", injected)
+    for pod in ("client", "web"):
+        wait_ready(local, pod)
+    strict = write(tmp_path, "strict.yaml", STRICT)
+    permissive = write(tmp_path, "permissive.yaml", PERMISSIVE)
+    stop = time.monotonic() + 6
+    codes = []
+    switches = 0
+    while time.monotonic() < stop or switches < 4:
+        if len(codes) % 10 == 0 and switches < 4:
+            local("apply", "-f", strict if switches % 2 == 0 else permissive)
+            switches += 1
+        codes.append(status_of(local, "client", "/"))
+    assert len(codes) >= 20
+    assert set(codes) == {"200"}, codes
+
+    config = proxy_config(local, "client")
+    text = config.read_text()
+    assert "serviceAccount: web" in text
+    config.write_text(text.replace("serviceAccount: web", "serviceAccount: impostor"))
+    deadline = time.monotonic() + 10
+    while status_of(local, "client", "/") != "503" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status_of(local, "client", "/") == "503"
+    prom = local.exec("client", "curl", "-s", "-m", "5", "http://127.0.0.1:15090/stats/prometheus",
+                      container="istio-proxy").stdout
+    assert re.search(r'remora_tls_handshake_failures_total\{direction="outbound",'
+                     r'reason="identity_not_allowed"\} [1-9]', prom), prom
+
+
 def test_services_balance_over_pods_without_a_mesh(local):
     """Service VIPs as kube-proxy makes them: DNAT round robin, hairpin, refusal
     without endpoints; names resolve from the pod's /etc/hosts."""

@@ -617,6 +617,28 @@ TEST_F(MtlsTest, NewConnectionsResumeTheUpstreamsSession) {
   EXPECT_EQ(at_client[2].upstream_principal, kWeb);
 }
 
+// Secure naming holds for pooled connections: when the registry changes
+// whom an endpoint must be, the connection verified for the old identity is
+// not reused, and the real server fails the new check.
+TEST_F(MtlsTest, PooledConnectionsFollowTheRegistrysIdentity) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()));
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  std::string rest;
+  {
+    Fd c = connectTo(client.outbound());
+    ASSERT_TRUE(sendAll(c.get(), get("/first")));
+    ASSERT_EQ(readResponse(c.get(), rest).status, 200);
+  }
+  client.reconfigure(clientYaml(server.inbound(), "HTTP", "impostor"));
+  std::this_thread::sleep_for(50ms);  // the snapshot reaches the worker
+  Fd c = connectTo(client.outbound());
+  ASSERT_TRUE(sendAll(c.get(), get("/second")));
+  EXPECT_EQ(readResponse(c.get(), rest).status, 503);
+  EXPECT_EQ(client.seen.waitFailures(1), std::vector<std::string>{"outbound:identity_not_allowed"});
+}
+
 // PERMISSIVE <-> STRICT ten times while a sidecar keeps calling, on one
 // kept-alive connection and on new ones: no mTLS request fails; a plaintext
 // connection opened under PERMISSIVE keeps being served (open connections
