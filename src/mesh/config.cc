@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/file.h"
 #include "core/json.h"
 #include "core/json_fields.h"
 #include "kube/yaml.h"
@@ -199,6 +200,9 @@ Status parseLabels(const Json& parent, const std::string& path,
 Status parseProxy(const Json& p, const MeshSettings& mesh, ProxyIdentity& out) {
   REMORA_TRY(checkKeys(
       p, "proxy", {"workload", "namespace", "app", "version", "serviceAccount", "ip", "labels"}));
+  if (const Json* given = findField(p, "labels"); given != nullptr && !given->is_null()) {
+    out.labels.clear();  // the config's labels replace the downward API's
+  }
   REMORA_TRY(parseLabels(p, "proxy.labels", out.labels));
   REMORA_TRY(readString(p, "workload", "proxy.workload", out.workload.workload));
   REMORA_TRY(readString(p, "namespace", "proxy.namespace", out.workload.namespace_));
@@ -387,8 +391,73 @@ std::uint16_t Endpoint::portFor(const ServicePort& sp) const {
   return it == ports.end() ? sp.target_port : it->second;
 }
 
-IdentityDefaults IdentityDefaults::fromEnvironment() {
+Result<std::map<std::string, std::string>> parsePodLabels(std::string_view text) {
+  constexpr std::size_t kMaxBytes = 64 * 1024;
+  constexpr std::size_t kMaxLabels = 1024;
+  if (text.size() > kMaxBytes) return Error{Errc::PayloadTooLarge, "pod labels: over 64 KiB"};
+  std::map<std::string, std::string> labels;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    std::size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    ++line_no;
+    if (line.empty()) continue;
+    auto bad = [&](std::string_view why) {
+      return Error{Errc::ParseError, fmt::format("pod labels line {}: {}", line_no, why)};
+    };
+    std::size_t eq = line.find('=');
+    if (eq == 0 || eq == std::string_view::npos) return bad("not key=\"value\"");
+    std::string key(line.substr(0, eq));
+    std::string_view quoted = line.substr(eq + 1);
+    if (quoted.size() < 2 || quoted.front() != '"' || quoted.back() != '"') {
+      return bad("the value is not quoted");
+    }
+    quoted = quoted.substr(1, quoted.size() - 2);
+    std::string value;
+    for (std::size_t i = 0; i < quoted.size(); ++i) {
+      char c = quoted[i];
+      if (c == '"') return bad("an unescaped quote in the value");
+      if (c != '\\') {
+        value += c;
+        continue;
+      }
+      if (++i == quoted.size()) return bad("a trailing backslash");
+      switch (quoted[i]) {
+        case '"': value += '"'; break;
+        case '\\': value += '\\'; break;
+        case 'n': value += '\n'; break;
+        case 't': value += '\t'; break;
+        case 'r': value += '\r'; break;
+        case 'x': {
+          if (i + 2 >= quoted.size()) return bad("a truncated \\x escape");
+          auto hex = [](char h) -> int {
+            if (h >= '0' && h <= '9') return h - '0';
+            if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+            if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+            return -1;
+          };
+          int hi = hex(quoted[i + 1]);
+          int lo = hex(quoted[i + 2]);
+          if (hi < 0 || lo < 0) return bad("a bad \\x escape");
+          value += static_cast<char>(hi * 16 + lo);
+          i += 2;
+          break;
+        }
+        default: return bad(fmt::format("an unknown escape \\{}", quoted[i]));
+      }
+    }
+    if (labels.size() >= kMaxLabels && !labels.contains(key)) return bad("over 1024 labels");
+    labels[std::move(key)] = std::move(value);
+  }
+  return labels;
+}
+
+IdentityDefaults IdentityDefaults::fromEnvironment(const std::string& pod_labels_path) {
   IdentityDefaults d;
+  if (auto text = readFile(pod_labels_path, 64 * 1024)) {
+    if (auto labels = parsePodLabels(*text)) d.labels = std::move(*labels);
+  }
   d.workload = envOr("ISTIO_META_WORKLOAD_NAME");
   if (d.workload.empty()) d.workload = envOr("POD_NAME");
   d.namespace_ = envOr("POD_NAMESPACE");
@@ -405,6 +474,7 @@ Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaul
   config.proxy.workload.workload = defaults.workload;
   config.proxy.workload.namespace_ = defaults.namespace_;
   config.proxy.workload.service_account = defaults.service_account;
+  config.proxy.labels = defaults.labels;  // proxy.labels, when given, replaces them
   if (!defaults.ip.empty()) {
     std::error_code ec;
     auto addr = asio::ip::make_address(defaults.ip, ec);

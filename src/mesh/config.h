@@ -128,10 +128,20 @@ struct IdentityDefaults {
   std::string namespace_;
   std::string service_account;
   std::string ip;
+  // The pod's labels (proxy.labels when the config has none).
+  std::map<std::string, std::string> labels;
   // From the process environment (ISTIO_META_WORKLOAD_NAME or POD_NAME,
-  // POD_NAMESPACE, SERVICE_ACCOUNT, INSTANCE_IP).
-  static IdentityDefaults fromEnvironment();
+  // POD_NAMESPACE, SERVICE_ACCOUNT, INSTANCE_IP) and the pod's labels from
+  // the downward API file the injected container mounts (`pod_labels_path`,
+  // /etc/istio/pod/labels; ignored when absent or unreadable).
+  static IdentityDefaults fromEnvironment(const std::string& pod_labels_path = kPodLabelsPath);
+  static constexpr const char* kPodLabelsPath = "/etc/istio/pod/labels";
 };
+
+// The downward API's `labels` file: one `key="value"` per line, the value
+// quoted as Go's %q does (\", \\, \n, \t, \xNN ... escapes). A line that
+// does not read so is an Error naming it. At most 64 KiB and 1024 labels.
+Result<std::map<std::string, std::string>> parsePodLabels(std::string_view text);
 
 // Go-style duration ("250ms", "10s", "1m30s"); positive, at most 30 days.
 Result<std::chrono::milliseconds> parseDuration(std::string_view text);

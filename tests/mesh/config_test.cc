@@ -1,5 +1,7 @@
 #include "mesh/config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -224,6 +226,55 @@ TEST(MeshSnapshot, InboundFindsTheServiceThisPodServes) {
   ASSERT_NE(r.service, nullptr);
   EXPECT_EQ(r.service->name, "productpage");
   EXPECT_EQ(snap->inbound(9090).service, nullptr);
+}
+
+TEST(PodLabels, DownwardApiFileReadsAsKubeletWritesIt) {
+  auto labels = parsePodLabels(
+      "app=\"web\"\nsecurity.istio.io/tlsMode=\"istio\"\nnote=\"a \\\"q\\\" \\\\ \\x41\\n\"\n\n");
+  ASSERT_TRUE(labels) << labels.error().message;
+  EXPECT_EQ(labels->size(), 3U);
+  EXPECT_EQ(labels->at("app"), "web");
+  EXPECT_EQ(labels->at("security.istio.io/tlsMode"), "istio");
+  EXPECT_EQ(labels->at("note"), "a \"q\" \\ A\n");
+}
+
+TEST(PodLabels, HostileLinesAreErrorsThatNameTheLine) {
+  for (const char* text : {"app=web\n", "=\"x\"\n", "noequals\n", "a=\"x\n", "a=\"x\\\"\n",
+                           "a=\"\\q\"\n", "a=\"\\x4\"\n", "a=\"\\xzz\"\n", "a=\"x\"y\"\n"}) {
+    auto labels = parsePodLabels(text);
+    EXPECT_FALSE(labels) << text;
+    if (!labels) {
+      EXPECT_NE(labels.error().message.find("line 1"), std::string::npos) << text;
+    }
+  }
+  EXPECT_FALSE(parsePodLabels(std::string(70 * 1024, 'a')));
+}
+
+TEST(PodLabels, LabelsFromTheDownwardApiSelectPoliciesUnlessTheConfigGivesItsOwn) {
+  auto dir = std::filesystem::temp_directory_path() / "remora-pod-labels-test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "labels") << "app=\"web\"\nversion=\"v2\"\n";
+  IdentityDefaults defaults = IdentityDefaults::fromEnvironment((dir / "labels").string());
+  EXPECT_EQ(defaults.labels.at("app"), "web");
+  auto config = parseConfig(R"(
+proxy: {namespace: shop}
+policies:
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata: {name: web}
+  spec: {selector: {matchLabels: {app: web}}, mtls: {mode: STRICT}}
+)",
+                            defaults);
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->proxy.labels.at("version"), "v2");
+  EXPECT_EQ(Snapshot::build(std::move(*config))->security().mtlsMode(80),
+            security::MtlsMode::Strict);
+  auto own = parseConfig("proxy: {labels: {app: db}}\n", defaults);
+  ASSERT_TRUE(own) << own.error().message;
+  EXPECT_EQ(own->proxy.labels, (std::map<std::string, std::string>{{"app", "db"}}));
+  // No file: no labels, no error.
+  EXPECT_TRUE(IdentityDefaults::fromEnvironment((dir / "absent").string()).labels.empty());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MeshSnapshot, SecurityPoliciesApplyToThisProxysWorkload) {
