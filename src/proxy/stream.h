@@ -104,7 +104,8 @@ class Stream {
     readStep(tls_, buffer, std::forward<Handler>(handler));
   }
 
-  // Writes all of `buffers`; handler(std::error_code, std::size_t).
+  // Writes all of `buffers`; handler(std::error_code, std::size_t). The
+  // buffer array the span views must live until the handler runs.
   template <typename Handler>
   void asyncWrite(std::span<const asio::const_buffer> buffers, Handler&& handler) {
     if (!tls_) {
@@ -123,9 +124,17 @@ class Stream {
     asio::buffer_copy(asio::buffer(g), buffers);
     writeStep(tls_, g.data(), total, 0, std::forward<Handler>(handler));
   }
+  // One buffer. Not through the span overload for plaintext: asio keeps the
+  // buffer sequence it is given for the whole write, and a span over this
+  // parameter would dangle once we return (ASan: stack-use-after-return).
   template <typename Handler>
   void asyncWrite(asio::const_buffer buffer, Handler&& handler) {
-    asyncWrite(std::span<const asio::const_buffer>(&buffer, 1), std::forward<Handler>(handler));
+    if (!tls_) {
+      asio::async_write(socket_, buffer, std::forward<Handler>(handler));
+      return;
+    }
+    writeStep(tls_, static_cast<const unsigned char*>(buffer.data()), buffer.size(), 0,
+              std::forward<Handler>(handler));
   }
 
   // Half-close: nothing more is written (TLS: close_notify, then FIN); the
