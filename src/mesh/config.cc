@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "core/dns_name.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "core/json_fields.h"
@@ -50,29 +51,6 @@ Result<std::uint16_t> portValue(const Json& v, const std::string& path) {
   std::int64_t n = v.get<std::int64_t>();
   if (n < 1 || n > 65535) return invalid(path, fmt::format("{} is not a port (1-65535)", n));
   return static_cast<std::uint16_t>(n);
-}
-
-// RFC 1123 label, as Kubernetes names are.
-bool isDnsLabel(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && !(c == '-' && i != 0 && i + 1 != s.size())) return false;
-  }
-  return true;
-}
-
-bool isHostname(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    std::size_t dot = s.find('.', start);
-    if (dot == std::string_view::npos) dot = s.size();
-    if (!isDnsLabel(s.substr(start, dot - start))) return false;
-    start = dot + 1;
-  }
-  return true;
 }
 
 Result<asio::ip::address> addressValue(const Json& v, const std::string& path) {
@@ -159,7 +137,7 @@ Status parseMesh(const Json& m, MeshSettings& out) {
       {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration", "idleTimeout",
        "protocolDetectionTimeout", "requestHeadersTimeout", "routeTimeout", "rootNamespace"}));
   REMORA_TRY(readString(m, "trustDomain", "mesh.trustDomain", out.trust_domain));
-  if (!isHostname(out.trust_domain)) {
+  if (!isDnsSubdomain(out.trust_domain)) {
     return invalid("mesh.trustDomain", fmt::format("\"{}\" is not a DNS name", out.trust_domain));
   }
   REMORA_TRY(readString(m, "rootNamespace", "mesh.rootNamespace", out.root_namespace));
@@ -316,7 +294,7 @@ Status parseService(const Json& j, const std::string& path, const MeshSettings& 
   }
   out.hostname = fmt::format("{}.{}.svc.cluster.local", out.name, out.namespace_);
   REMORA_TRY(readString(j, "hostname", path + ".hostname", out.hostname));
-  if (!isHostname(out.hostname)) {
+  if (!isDnsSubdomain(out.hostname)) {
     return invalid(path + ".hostname", fmt::format("\"{}\" is not a DNS name", out.hostname));
   }
   REMORA_ASSIGN_OR_RETURN(const Json* addresses, listAt(j, "addresses", path + ".addresses"));

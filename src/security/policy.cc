@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/dns_name.h"
 #include "core/json_fields.h"
 
 namespace remora::security {
@@ -333,28 +334,6 @@ Status parseAuthzSpec(const Json& spec, const std::string& path, AuthorizationPo
   return ok();
 }
 
-bool isDnsLabel(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && !(c == '-' && i != 0 && i + 1 != s.size())) return false;
-  }
-  return true;
-}
-
-bool isObjectName(std::string_view s) {  // RFC 1123 subdomain
-  if (s.empty() || s.size() > 253) return false;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    std::size_t dot = s.find('.', start);
-    if (dot == std::string_view::npos) dot = s.size();
-    if (!isDnsLabel(s.substr(start, dot - start))) return false;
-    start = dot + 1;
-  }
-  return true;
-}
-
 bool equalsIgnoreCase(char a, char b) {
   auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
   return lower(a) == lower(b);
@@ -527,7 +506,7 @@ Status parsePolicy(const Json& doc, const std::string& path, Policies& out,
   const Json* name_field = findField(*meta, "name");
   if (name_field == nullptr) return invalid(mp + ".name", "required");
   REMORA_ASSIGN_OR_RETURN(std::string name, stringAt(*name_field, mp + ".name"));
-  if (!isObjectName(name)) {
+  if (!isDnsSubdomain(name)) {
     return invalid(mp + ".name", fmt::format("\"{}\" is not a Kubernetes object name", name));
   }
   std::string ns(default_namespace);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/dns_name.h"
+
 namespace remora::tls {
 
 namespace {
@@ -68,29 +70,6 @@ Status checkPath(std::string_view path, std::string_view whole) {
   return ok();
 }
 
-// RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?
-bool isDnsLabel(std::string_view s, std::size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  if (!isLowerAlnum(s.front()) || !isLowerAlnum(s.back())) return false;
-  for (char c : s) {
-    if (!isLowerAlnum(c) && c != '-') return false;
-  }
-  return true;
-}
-
-// RFC 1123 subdomain: labels joined by '.', 253 bytes at most.
-bool isDnsSubdomain(std::string_view s) {
-  if (s.empty() || s.size() > kMaxServiceAccountBytes) return false;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t dot = s.find('.', start);
-    std::string_view label = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (!isDnsLabel(label, 63)) return false;
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 }  // namespace
 
 Status validateTrustDomain(std::string_view trust_domain) {
@@ -101,7 +80,7 @@ Status validateTrustDomain(std::string_view trust_domain) {
 }
 
 Status validateNamespaceName(std::string_view ns) {
-  if (!isDnsLabel(ns, kMaxNamespaceBytes)) {
+  if (!isDnsLabel(ns)) {
     return Error{Errc::InvalidArgument,
                  fmt::format("invalid namespace name \"{}\": must be a DNS label "
                              "([a-z0-9-], at most 63 bytes)",
@@ -160,7 +139,7 @@ std::optional<WorkloadIdentity> SpiffeId::workload() const {
   if (sa_pos == std::string_view::npos) return std::nullopt;
   std::string_view ns = p.substr(0, sa_pos);
   std::string_view sa = p.substr(sa_pos + 4);
-  if (!isDnsLabel(ns, kMaxNamespaceBytes) || !isDnsSubdomain(sa)) return std::nullopt;
+  if (!isDnsLabel(ns) || !isDnsSubdomain(sa)) return std::nullopt;
   return WorkloadIdentity{std::string(ns), std::string(sa)};
 }
 
