@@ -222,6 +222,12 @@ void HttpSession::pumpUp() {
     }
     if (closing_ || up_.get() != up || up->parser().isPaused()) return;
     if (up->pending().empty()) {
+      if (head_buffered_) {
+        // The read ended with the head: it goes now (a slow or streamed
+        // body must not hold it), and reading resumes once it is out.
+        head_buffered_ = false;
+        if (!writeDownNow(0, {}, false, &HttpSession::afterDownWrite)) return;
+      }
       readUp();
       return;
     }
@@ -356,7 +362,15 @@ http::CallbackResult HttpSession::onRequestHead(http::RequestHead& head) {
     route_generation_ = snapshot_->generation();
   }
   if (!req_.keep_alive || worker_.draining()) close_after_ = true;
+  in_request_head_ = true;
   if (admitRequest()) startUpstream();
+  in_request_head_ = false;
+  if (head_written_now_) {
+    // A pooled upstream took the head at once: the body (or the request's
+    // end) follows in this same feed.
+    head_written_now_ = false;
+    return http::CallbackResult::Continue;
+  }
   return http::CallbackResult::Pause;
 }
 
@@ -589,8 +603,7 @@ void HttpSession::attachUpstream(std::unique_ptr<UpstreamConn> conn) {
   up_->parser().setRequestMethod(req_.method);
   // A 101 is accepted only when this request asked to upgrade (R16).
   up_->parser().setUpgradeRequested(req_.upgrade);
-  std::error_code ec;
-  upstream_local_ = up_->socket().local_endpoint(ec);
+  upstream_local_ = up_->localEndpoint();  // no getsockname per request
   sendRequestHead();
 }
 
@@ -620,7 +633,18 @@ void HttpSession::sendRequestHead() {
   req_.version = http::Version::Http11;
   up_out_.clear();
   http::serializeRequestHead(req_, up_out_);
-  up_->stream().asyncWrite(asio::buffer(up_out_),
+  // Most heads fit the socket's buffer: written at once, the request goes on
+  // without a turn through the event loop. A partial write or an error goes
+  // the asynchronous way, which finishes it or reports the error.
+  std::error_code write_error;
+  const asio::const_buffer head = asio::buffer(up_out_);
+  std::size_t written = up_->stream().writeNow(std::span(&head, 1), write_error);
+  if (!write_error && written == head.size()) {
+    requestHeadWritten(/*inline_write=*/true);
+    return;
+  }
+  if (write_error) written = 0;
+  up_->stream().asyncWrite(asio::buffer(up_out_) + written,
                            [this, alive = alive_](const std::error_code& ec, std::size_t) {
                              if (!*alive || closing_ || ec == asio::error::operation_aborted)
                                return;
@@ -628,16 +652,23 @@ void HttpSession::sendRequestHead() {
                                onUpstreamEnd(ec);
                                return;
                              }
-                             bool resend = head_sent_;
-                             head_sent_ = true;
-                             readUp();
-                             // The body, or the end of a body-less request (unless
-                             // this was a resend: the request was read already).
-                             if (!resend) {
-                               parser_.resume();
-                               pumpDown();
-                             }
+                             requestHeadWritten(/*inline_write=*/false);
                            });
+}
+
+void HttpSession::requestHeadWritten(bool inline_write) {
+  bool resend = head_sent_;
+  head_sent_ = true;
+  readUp();
+  // The body, or the end of a body-less request (unless this was a resend:
+  // the request was read already).
+  if (resend) return;
+  if (inline_write && in_request_head_) {
+    head_written_now_ = true;  // onRequestHead() lets its parser go on
+    return;
+  }
+  parser_.resume();
+  pumpDown();
 }
 
 // ------------------------------------------------------- upstream events
@@ -680,15 +711,27 @@ http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
   }
   head.version = http::Version::Http11;
   http::serializeResponseHead(head, down_out_);
-  writeDown(0, {}, false, &HttpSession::afterDownWrite);
-  return http::CallbackResult::Pause;
+  if (switching) {
+    // Out on its own: the tunnel starts once it is written.
+    writeDown(0, {}, false, &HttpSession::afterDownWrite);
+    return http::CallbackResult::Pause;
+  }
+  // The head waits in down_out_ for the body's first piece, usually in the
+  // same read, so a response leaves in one write; pumpUp() flushes it alone
+  // when the read ends before the body starts.
+  head_buffered_ = true;
+  return http::CallbackResult::Continue;
 }
 
 http::CallbackResult HttpSession::upBody(std::string_view data) {
   resp_bytes_ += data.size();
-  down_out_.clear();
-  writeDown(data.size(), data, rechunk_, &HttpSession::afterDownWrite);
-  return http::CallbackResult::Pause;
+  if (!head_buffered_) down_out_.clear();
+  head_buffered_ = false;
+  // Written at once, the parser goes on with the next piece; otherwise it
+  // waits for the write (backpressure).
+  return writeDownNow(data.size(), data, rechunk_, &HttpSession::afterDownWrite)
+             ? http::CallbackResult::Continue
+             : http::CallbackResult::Pause;
 }
 
 http::CallbackResult HttpSession::upTrailers(http::HeaderMap& trailers) {
@@ -714,11 +757,10 @@ void HttpSession::finishResponse() {
   clearDeadline();
   response_details_ = "via_upstream";
   ++up_->uses();
-  down_out_.clear();
-  if (rechunk_) {
-    http::appendLastChunk(down_out_, resp_has_trailers_ ? &resp_trailers_ : nullptr);
-    writeDown(0, {}, false, &HttpSession::afterResponseEnd);
-  } else {
+  if (!head_buffered_) down_out_.clear();  // else: a body-less response's head
+  head_buffered_ = false;
+  if (rechunk_) http::appendLastChunk(down_out_, resp_has_trailers_ ? &resp_trailers_ : nullptr);
+  if (down_out_.empty() || writeDownNow(0, {}, false, &HttpSession::afterResponseEnd)) {
     afterResponseEnd();
   }
 }
@@ -733,6 +775,32 @@ void HttpSession::afterResponseEnd() {
 // until it completes.
 void HttpSession::writeDown(std::size_t body_bytes, std::string_view body, bool chunk,
                             void (HttpSession::*then)()) {
+  startDownWrite(0, fillDownBuffers(body_bytes, body, chunk), then);
+}
+
+bool HttpSession::writeDownNow(std::size_t body_bytes, std::string_view body, bool chunk,
+                               void (HttpSession::*then)()) {
+  std::size_t count = fillDownBuffers(body_bytes, body, chunk);
+  std::error_code ec;
+  std::size_t written =
+      down_.writeNow(std::span<const asio::const_buffer>(down_bufs_.data(), count), ec);
+  if (ec) {
+    abort(flags::kDownstreamConnectionTermination);
+    return false;
+  }
+  std::size_t first = 0;
+  while (first < count && written >= down_bufs_[first].size()) {
+    written -= down_bufs_[first].size();
+    ++first;
+  }
+  if (first == count) return true;
+  down_bufs_[first] += written;  // the socket's buffer is full: the rest waits
+  startDownWrite(first, count, then);
+  return false;
+}
+
+std::size_t HttpSession::fillDownBuffers(std::size_t body_bytes, std::string_view body,
+                                         bool chunk) {
   auto& bufs = down_bufs_;  // kept alive across partial writes, see onBody()
   std::size_t count = 0;
   if (!down_out_.empty()) bufs[count++] = asio::buffer(down_out_);
@@ -745,7 +813,12 @@ void HttpSession::writeDown(std::size_t body_bytes, std::string_view body, bool 
     bufs[count++] = asio::buffer(body);
     if (chunk) bufs[count++] = asio::buffer("\r\n", 2);
   }
-  down_.asyncWrite(std::span<const asio::const_buffer>(bufs.data(), count),
+  return count;
+}
+
+void HttpSession::startDownWrite(std::size_t first, std::size_t count,
+                                 void (HttpSession::*then)()) {
+  down_.asyncWrite(std::span<const asio::const_buffer>(down_bufs_.data() + first, count - first),
                    [this, alive = alive_, then](const std::error_code& ec, std::size_t) {
                      if (!*alive || closing_) return;
                      if (ec) {
@@ -850,7 +923,7 @@ void HttpSession::maybeFinishStream() {
   endpoint_ = nullptr;
   attempts_ = 0;
   head_sent_ = request_done_ = request_sent_ = discard_body_ = reused_ = false;
-  response_started_ = response_written_ = rechunk_ = up_keep_alive_ = false;
+  response_started_ = response_written_ = rechunk_ = up_keep_alive_ = head_buffered_ = false;
   req_has_trailers_ = resp_has_trailers_ = false;
   status_ = 0;
   flags_ = 0;

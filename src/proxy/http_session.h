@@ -114,8 +114,20 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void upstreamConnectFailed(std::string_view why);
   void attachUpstream(std::unique_ptr<UpstreamConn> conn);
   void sendRequestHead();
+  // The head is out (written at once, or its asynchronous write completed):
+  // read the response, and go on with the request's body or end.
+  void requestHeadWritten(bool inline_write);
+  // writeDown: down_out_ (if any), then `body` (chunk-framed when asked),
+  // then `then` once written. writeDownNow: the same, written at once when
+  // the socket takes it all (true: `then` is not called, the caller goes
+  // on); false when the rest was queued (`then` follows) or the write failed
+  // (the session is aborted).
   void writeDown(std::size_t body_bytes, std::string_view body, bool chunk,
                  void (HttpSession::*then)());
+  bool writeDownNow(std::size_t body_bytes, std::string_view body, bool chunk,
+                    void (HttpSession::*then)());
+  std::size_t fillDownBuffers(std::size_t body_bytes, std::string_view body, bool chunk);
+  void startDownWrite(std::size_t first, std::size_t count, void (HttpSession::*then)());
   void afterDownWrite();
   void afterUpBodyWrite();
   void afterResponseEnd();
@@ -186,13 +198,16 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   std::string path_scratch_;  // normalizePath()'s output, reused across requests
   int attempts_ = 0;
   bool lb_counted_ = false;
-  bool head_sent_ = false;     // request head written upstream
-  bool request_done_ = false;  // request fully read from downstream
-  bool request_sent_ = false;  // request fully written upstream
-  bool discard_body_ = false;  // request body read and dropped (local reply)
+  bool head_sent_ = false;         // request head written upstream
+  bool in_request_head_ = false;   // inside onRequestHead(): the parser is ours
+  bool head_written_now_ = false;  // ... and the head went upstream at once
+  bool request_done_ = false;      // request fully read from downstream
+  bool request_sent_ = false;      // request fully written upstream
+  bool discard_body_ = false;      // request body read and dropped (local reply)
   bool response_started_ = false;
   bool response_written_ = false;
   bool rechunk_ = false;
+  bool head_buffered_ = false;  // the response head waits in down_out_ for its body
   bool up_keep_alive_ = false;
   bool upgraded_ = false;
   bool interim_ = false;

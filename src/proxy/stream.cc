@@ -1,5 +1,6 @@
 #include "proxy/stream.h"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -7,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/log.h"
 
@@ -132,6 +134,29 @@ std::error_code tlsError() {
 
 void Stream::startTls(tls::SslPtr ssl, std::string prefix) {
   tls_ = std::make_shared<detail::TlsIo>(std::move(socket_), std::move(ssl), std::move(prefix));
+}
+
+std::size_t Stream::writeNow(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
+  ec.clear();
+  constexpr std::size_t kMaxPieces = 8;  // the sessions write at most four
+  if (tls_ || !socket_.is_open() || buffers.empty() || buffers.size() > kMaxPieces) return 0;
+  std::array<iovec, kMaxPieces> iov{};
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    iov[i].iov_base = const_cast<void*>(buffers[i].data());
+    iov[i].iov_len = buffers[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = buffers.size();
+  ssize_t n = 0;
+  do {
+    n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return static_cast<std::size_t>(n);
+  if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    ec = std::error_code(errno, asio::error::get_system_category());
+  }
+  return 0;
 }
 
 void Stream::shutdownSend() {

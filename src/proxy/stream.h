@@ -137,6 +137,15 @@ class Stream {
               std::forward<Handler>(handler));
   }
 
+  // Plaintext only: writes what the socket takes at once (one sendmsg,
+  // never waiting, never queued) and returns how many bytes that was. On a
+  // keep-alive connection a response piece almost always fits the socket's
+  // buffer, so the session goes on at once instead of taking a turn through
+  // the event loop (asio completes even an immediate write from the loop).
+  // The caller writes the rest, if any, with asyncWrite. TLS streams write
+  // nothing here and return 0: their records go through asyncWrite. Errors
+  // (a reset peer) come back in `ec`; a full buffer is 0 bytes, no error.
+  std::size_t writeNow(std::span<const asio::const_buffer> buffers, std::error_code& ec);
   // Half-close: nothing more is written (TLS: close_notify, then FIN); the
   // peer may go on sending.
   void shutdownSend();

@@ -35,14 +35,18 @@ UpstreamConn::UpstreamConn(Stream stream, asio::ip::tcp::endpoint endpoint, Peer
       peer_(std::move(peer)),
       endpoint_(std::move(endpoint)),
       parser_(http::Http1Parser::Mode::Response, *this),
-      buffer_(kReadBuffer) {}
+      buffer_(kReadBuffer) {
+  std::error_code ec;
+  local_ = stream_.socket().local_endpoint(ec);  // unset if it failed: logged as unknown
+}
 
 UpstreamConn::~UpstreamConn() { stream_.close(); }
 
-bool UpstreamConn::usable() {
+bool UpstreamConn::usable(bool ask_socket) {
+  if (!socket().is_open() || !parser_.isIdle() || !pending_.empty()) return false;
+  if (!ask_socket) return true;
   // For TLS too: an idle TLS connection has nothing to say either (a late
   // ticket or a close_notify retires it, which is the safe side).
-  if (!socket().is_open() || !parser_.isIdle() || !pending_.empty()) return false;
   char byte = 0;
   ssize_t n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -69,10 +73,18 @@ std::unique_ptr<UpstreamConn> UpstreamPool::take(const asio::ip::tcp::endpoint& 
   auto it = idle_.find(endpoint);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
+  const auto now = std::chrono::steady_clock::now();
   while (!list.empty()) {
     std::unique_ptr<UpstreamConn> conn = std::move(list.back());
     list.pop_back();
-    if (!conn->usable() || conn->stream().isTls() != tls) continue;  // closed by its destructor
+    // A connection idle only briefly is taken without asking its socket (a
+    // syscall per request at any real rate): servers close idle keep-alives
+    // after seconds (nginx 75 s, Node 5 s), not within a fraction of one of
+    // answering, and a close we race with anyway is retried for body-less
+    // requests (HttpSession::onUpstreamEnd). Older ones are peeked at.
+    bool ask_socket = now - conn->idle_since >= kTrustedIdle;
+    if (!conn->usable(ask_socket) || conn->stream().isTls() != tls)
+      continue;  // closed when dropped
     if (tls && !principal.empty() && conn->peer().principal != principal) continue;
     return conn;
   }

@@ -50,6 +50,8 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   Stream& stream() { return stream_; }
   asio::ip::tcp::socket& socket() { return stream_.socket(); }
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  // The connection's own address, read once when it was made.
+  const asio::ip::tcp::endpoint& localEndpoint() const { return local_; }
   // Who answered the handshake: every request on this connection, also
   // after it came back from the pool, reports it.
   const PeerIdentity& peer() const { return peer_; }
@@ -62,8 +64,9 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   // Exchanges completed on this connection (for tests: reuse is visible).
   std::uint64_t& uses() { return uses_; }
 
-  // True when the peer has not closed and sent nothing unsolicited.
-  bool usable();
+  // True when the connection is between exchanges and, with `ask_socket`,
+  // its peer has not closed and sent nothing unsolicited (a peek).
+  bool usable(bool ask_socket = true);
   std::chrono::steady_clock::time_point idle_since{};
 
  private:
@@ -76,6 +79,7 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   Stream stream_;
   PeerIdentity peer_;
   asio::ip::tcp::endpoint endpoint_;
+  asio::ip::tcp::endpoint local_;
   http::Http1Parser parser_;
   http::Http1ParserCallbacks* sink_ = nullptr;  // the session using it; null when idle
   std::vector<char> buffer_;
@@ -85,6 +89,10 @@ class UpstreamConn : private http::Http1ParserCallbacks {
 
 class UpstreamPool {
  public:
+  // Idle for less than this, a pooled connection is reused without a peek
+  // at its socket (see take()).
+  static constexpr std::chrono::milliseconds kTrustedIdle{100};
+
   explicit UpstreamPool(std::size_t max_idle) : max_idle_(max_idle) {}
 
   // An idle, usable connection to `endpoint`, TLS or plain as `tls` says

@@ -48,6 +48,11 @@ void appendJsonString(std::string& out, std::string_view v) {
   const auto* p = reinterpret_cast<const unsigned char*>(v.data());
   const auto* end = p + v.size();
   while (p < end) {
+    // The common case, printable ASCII, goes in runs rather than byte by byte.
+    const auto* run = p;
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') ++p;
+    if (p != run) out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    if (p == end) break;
     const unsigned char c = *p;
     if (c < 0x80) {
       if (c == '"' || c == '\\') {
@@ -118,8 +123,7 @@ void appendStringField(std::string& out, std::string_view key, std::string_view 
   }
 }
 
-void appendNumberField(std::string& out, std::string_view key, std::uint64_t v) {
-  appendKey(out, key);
+void appendDecimal(std::string& out, std::uint64_t v) {
   char buf[24];
   auto* e = buf + sizeof(buf);
   auto* b = e;
@@ -128,6 +132,11 @@ void appendNumberField(std::string& out, std::string_view key, std::uint64_t v) 
     v /= 10;
   } while (v != 0);
   out.append(b, e);
+}
+
+void appendNumberField(std::string& out, std::string_view key, std::uint64_t v) {
+  appendKey(out, key);
+  appendDecimal(out, v);
 }
 
 // "10.0.0.1:80", "[::1]:80"; null when the endpoint is unset (port 0).
@@ -142,8 +151,12 @@ void appendEndpointField(std::string& out, std::string_view key,
   const auto addr = ep.address();
   out.push_back('"');
   if (addr.is_v4()) {
+    // By hand: inet_ntop formats through sprintf, a tenth of a line's cost.
     const auto bytes = addr.to_v4().to_bytes();
-    if (inet_ntop(AF_INET, bytes.data(), buf, sizeof(buf)) != nullptr) out.append(buf);
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+      if (i != 0) out.push_back('.');
+      appendDecimal(out, bytes[i]);
+    }
   } else {
     const auto bytes = addr.to_v6().to_bytes();
     out.push_back('[');
@@ -151,7 +164,7 @@ void appendEndpointField(std::string& out, std::string_view key,
     out.push_back(']');
   }
   out.push_back(':');
-  out.append(std::to_string(ep.port()));
+  appendDecimal(out, ep.port());
   out.push_back('"');
 }
 

@@ -153,6 +153,27 @@ TEST(AccessLogJson, HostileHeaderBytesStillParse) {
   }
 }
 
+TEST(AccessLogJson, EndpointsPrintEveryOctetAndPort) {
+  struct Case {
+    const char* address;
+    std::uint16_t port;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"0.0.0.0", 1, "0.0.0.0:1"},
+      {"255.0.10.100", 65535, "255.0.10.100:65535"},
+      {"127.0.0.6", 15001, "127.0.0.6:15001"},
+      {"fd00::6", 80, "[fd00::6]:80"},
+  };
+  for (const auto& c : cases) {
+    RequestRecord r;
+    r.upstream_host = {asio::ip::make_address(c.address), c.port};
+    std::string line;
+    appendAccessLogJson(line, r);
+    EXPECT_EQ(parseLine(line)["upstream_host"], c.want) << c.address;
+  }
+}
+
 TEST(AccessLogJson, TcpConnectionLine) {
   ConnectionRecord c;
   c.bytes_received = 10;
