@@ -179,7 +179,7 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   bool timer_waiting_ = false;
   std::chrono::milliseconds stream_idle_timeout_{0};  // the stream's mesh.streamIdleTimeout
   std::chrono::steady_clock::time_point stream_idle_deadline_{};
-  bool stream_idle_armed_ = false;  // a stream is active and the timeout is on
+  bool stream_idle_armed_ = false;                     // a stream is active and the timeout is on
   std::shared_ptr<asio::ip::tcp::socket> connecting_;  // closed by the connect deadline
   bool reading_down_ = false;
   bool down_done_ = false;  // nothing more is read from the downstream
