@@ -900,6 +900,36 @@ TEST_F(ProxyTest, StreamIdleSilentUpstreamIs408SIWithoutARouteTimeout) {
   EXPECT_TRUE(waitFor(silent.closed_by_proxy, 3s));
 }
 
+TEST_F(ProxyTest, StreamIdleDuringTheUpstreamConnectIsOne408) {
+  // A listener that never accepts, its queue (backlog 0: one connection)
+  // full: the proxy's SYN is dropped and its connect hangs.
+  Fd full(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(full.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ASSERT_EQ(::listen(full.get(), 0), 0);
+  socklen_t len = sizeof(sa);
+  ::getsockname(full.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::uint16_t port = ntohs(sa.sin_port);
+  Fd filler = connectTo(port);
+  ASSERT_GE(filler.get(), 0);
+  startProxy("mesh: {streamIdleTimeout: 300ms, connectTimeout: 5s}\n" + serviceYaml(port), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string got;
+  EXPECT_LT(msUntilEof(c.get(), &got), 3000);
+  // The abandoned connect adds nothing: no retry, no 503 after the 408.
+  EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0U) << got;
+  EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << got;
+  auto reqs = recorder_.waitRequests(1);
+  std::this_thread::sleep_for(100ms);
+  reqs = recorder_.requestsSnapshot();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].flags, flags::kStreamIdleTimeout);
+}
+
 TEST_F(ProxyTest, StreamIdleDoesNotRunBetweenRequestsOfAKeepAlive) {
   Backend web([](int fd) { httpHandler(fd, "web"); });
   startProxy("mesh: {streamIdleTimeout: 200ms, idleTimeout: 1500ms}\n" + serviceYaml(web.port()),
