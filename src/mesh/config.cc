@@ -107,7 +107,8 @@ Result<std::chrono::milliseconds> parseDuration(std::string_view text) {
 namespace {
 
 // zero_is_off: "0s" is accepted and means "no timeout" (routeTimeout, as
-// Istio's VirtualService timeout); elsewhere a zero duration is an error.
+// Istio's VirtualService timeout; streamIdleTimeout, as Envoy's stream
+// idle timeout); elsewhere a zero duration is an error.
 Status readDuration(const Json& parent, std::string_view key, const std::string& path,
                     std::chrono::milliseconds& out, bool zero_is_off = false) {
   const Json* v = findField(parent, key);
@@ -132,10 +133,10 @@ std::string principalOf(const std::string& trust_domain, const std::string& ns,
 }
 
 Status parseMesh(const Json& m, MeshSettings& out) {
-  REMORA_TRY(checkKeys(
-      m, "mesh",
-      {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration", "idleTimeout",
-       "protocolDetectionTimeout", "requestHeadersTimeout", "routeTimeout", "rootNamespace"}));
+  REMORA_TRY(checkKeys(m, "mesh",
+                       {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration",
+                        "idleTimeout", "protocolDetectionTimeout", "requestHeadersTimeout",
+                        "routeTimeout", "streamIdleTimeout", "rootNamespace"}));
   REMORA_TRY(readString(m, "trustDomain", "mesh.trustDomain", out.trust_domain));
   if (!isDnsSubdomain(out.trust_domain)) {
     return invalid("mesh.trustDomain", fmt::format("\"{}\" is not a DNS name", out.trust_domain));
@@ -166,6 +167,8 @@ Status parseMesh(const Json& m, MeshSettings& out) {
   REMORA_TRY(readDuration(m, "requestHeadersTimeout", "mesh.requestHeadersTimeout",
                           out.request_headers_timeout));
   REMORA_TRY(readDuration(m, "routeTimeout", "mesh.routeTimeout", out.route_timeout,
+                          /*zero_is_off=*/true));
+  REMORA_TRY(readDuration(m, "streamIdleTimeout", "mesh.streamIdleTimeout", out.stream_idle_timeout,
                           /*zero_is_off=*/true));
   REMORA_TRY(readDuration(m, "protocolDetectionTimeout", "mesh.protocolDetectionTimeout",
                           out.protocol_detection_timeout));

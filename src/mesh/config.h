@@ -54,6 +54,11 @@ struct MeshSettings {
   // Zero (the default) is no timeout, as Istio's VirtualService has none
   // unless set (Envoy's own default would be 15 s).
   std::chrono::milliseconds route_timeout{0};
+  // Envoy's stream_idle_timeout: a stream (a request from its first byte
+  // until its response is written) with no bytes moving on either side, to
+  // the client or to the upstream, for this long ends: 408 SI before the
+  // response began, a reset after. Zero is no timeout.
+  std::chrono::milliseconds stream_idle_timeout{300'000};
   std::chrono::milliseconds protocol_detection_timeout{100};
   // Where mesh-wide security policies live (Istio's meshConfig.rootNamespace).
   std::string root_namespace = std::string(security::kDefaultRootNamespace);

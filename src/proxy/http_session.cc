@@ -1,5 +1,6 @@
 #include "proxy/http_session.h"
 
+#include <algorithm>
 #include <random>
 #include <span>
 
@@ -113,6 +114,7 @@ void HttpSession::readDown() {
                           abort(flags::kDownstreamConnectionTermination);
                           return;
                         }
+                        streamActivity();
                         din_ = std::string_view(down_buf_.data(), n);
                         pumpDown();
                       });
@@ -164,6 +166,7 @@ void HttpSession::readUp() {
           onUpstreamEnd(ec);
           return;
         }
+        streamActivity();
         up->pending() = std::string_view(up->buffer().data(), n);
         pumpUp();
       });
@@ -239,9 +242,14 @@ void HttpSession::pumpUp() {
 void HttpSession::setDeadline(Deadline kind, std::chrono::milliseconds after) {
   deadline_kind_ = kind;
   deadline_ = std::chrono::steady_clock::now() + after;
-  // A wait that ends earlier re-arms itself at deadline_ (onDeadline).
-  if (timer_waiting_ && timer_.expiry() <= deadline_) return;
-  timer_.expires_at(deadline_);  // a pending wait ends with operation_aborted
+  waitUntil(deadline_);
+}
+
+// The timer only moves earlier: a wait that ends before the deadlines
+// re-arms itself at the earliest of them (onDeadline).
+void HttpSession::waitUntil(std::chrono::steady_clock::time_point when) {
+  if (timer_waiting_ && timer_.expiry() <= when) return;
+  timer_.expires_at(when);  // a pending wait ends with operation_aborted
   waitTimer();
 }
 
@@ -257,10 +265,22 @@ void HttpSession::waitTimer() {
 }
 
 void HttpSession::onDeadline() {
-  if (deadline_kind_ == Deadline::None) return;
-  if (std::chrono::steady_clock::now() < deadline_) {
-    timer_.expires_at(deadline_);
-    waitTimer();
+  const auto now = std::chrono::steady_clock::now();
+  const bool deadline_set = deadline_kind_ != Deadline::None;
+  if (stream_idle_armed_ && now >= stream_idle_deadline_ &&
+      (!deadline_set || stream_idle_deadline_ <= deadline_)) {
+    onStreamIdle();
+    return;
+  }
+  if (!deadline_set || now < deadline_) {
+    // Early: the deadline moved or went, or the stream was busy meanwhile.
+    if (deadline_set && stream_idle_armed_) {
+      waitUntil(std::min(deadline_, stream_idle_deadline_));
+    } else if (deadline_set) {
+      waitUntil(deadline_);
+    } else if (stream_idle_armed_) {
+      waitUntil(stream_idle_deadline_);
+    }
     return;
   }
   Deadline kind = deadline_kind_;
@@ -309,6 +329,51 @@ void HttpSession::onDeadline() {
   }
 }
 
+void HttpSession::armStreamIdle(std::chrono::steady_clock::time_point now) {
+  stream_idle_timeout_ = worker_.snapshot()->mesh().stream_idle_timeout;
+  stream_idle_armed_ = stream_idle_timeout_ != std::chrono::milliseconds::zero();
+  if (!stream_idle_armed_) return;  // streamIdleTimeout: 0s
+  stream_idle_deadline_ = now + stream_idle_timeout_;
+  waitUntil(stream_idle_deadline_);
+}
+
+// Envoy's stream idle timeout: nothing moved either way for
+// mesh.streamIdleTimeout (a body that stopped coming, an upstream gone
+// silent, a client that stopped reading).
+void HttpSession::onStreamIdle() {
+  stream_idle_armed_ = false;
+  REMORA_CONN_LOG(proxy, debug, id_, "stream idle timeout");
+  if (response_started_ || interim_) {
+    // Part of the response is out (or a 1xx on its way, and a reply cannot
+    // queue behind it): all the client can learn is a cut.
+    flags_ |= flags::kStreamIdleTimeout;
+    response_details_ = "stream_idle_timeout";
+    abort(0);
+    return;
+  }
+  // A head not even complete is a request of its own (as for the header
+  // timeout): the report names no previous request.
+  if (deadline_kind_ == Deadline::RequestHeaders) beginLocalStream();
+  // The request's end is unknown, or the upstream never answered: 408,
+  // then close. Nothing more is read from the client, and the upstream
+  // connection (or a connect in progress) is dropped, not pooled: a
+  // response may still be coming on it.
+  down_done_ = true;
+  close_after_ = true;
+  cancelConnect();
+  localReply(408, flags::kStreamIdleTimeout, "stream_idle_timeout", "stream timeout");
+}
+
+// Abandons a connect (or mTLS handshake) in progress: its handler, no
+// longer the current one, does nothing (no retry, no 503 after our reply).
+void HttpSession::cancelConnect() {
+  if (auto handshake = std::move(handshaking_)) handshake->close();
+  if (auto socket = std::move(connecting_)) {
+    std::error_code ignored;
+    socket->close(ignored);
+  }
+}
+
 void HttpSession::armRouteTimeout() {
   const auto timeout = snapshot_->mesh().route_timeout;
   if (timeout == std::chrono::milliseconds::zero()) {
@@ -347,6 +412,7 @@ http::CallbackResult HttpSession::onMessageBegin() {
   active_ = true;
   start_time_ = systemClock().now();
   start_mono_ = std::chrono::steady_clock::now();
+  armStreamIdle(start_mono_);
   return http::CallbackResult::Continue;
 }
 
@@ -397,6 +463,8 @@ http::CallbackResult HttpSession::onBody(std::string_view data) {
                              if (ec) {
                                // The upstream went away; its read side reports it.
                                discard_body_ = true;
+                             } else {
+                               streamActivity();
                              }
                              afterUpBodyWrite();
                            });
@@ -434,7 +502,10 @@ http::CallbackResult HttpSession::onMessageComplete() {
                            [this, alive = alive_](const std::error_code& ec, std::size_t) {
                              if (!*alive || closing_ || ec == asio::error::operation_aborted)
                                return;
-                             if (!ec) request_sent_ = true;
+                             if (!ec) {
+                               request_sent_ = true;
+                               streamActivity();
+                             }
                              maybeFinishStream();
                            });
   return http::CallbackResult::Pause;
@@ -511,7 +582,8 @@ void HttpSession::connectUpstream() {
   connecting_ = socket;
   setDeadline(Deadline::Connect, snapshot_->mesh().connect_timeout);
   socket->async_connect(upstream_host_, [this, alive = alive_, socket](const std::error_code& ec) {
-    if (!*alive || closing_) return;
+    // Not connecting_ any more: abandoned (cancelConnect()).
+    if (!*alive || closing_ || connecting_ != socket) return;
     if (ec) {
       connecting_.reset();
       upstreamConnectFailed(ec.message());
@@ -657,6 +729,7 @@ void HttpSession::sendRequestHead() {
 }
 
 void HttpSession::requestHeadWritten(bool inline_write) {
+  streamActivity();
   bool resend = head_sent_;
   head_sent_ = true;
   readUp();
@@ -825,6 +898,7 @@ void HttpSession::startDownWrite(std::size_t first, std::size_t count,
                        abort(flags::kDownstreamConnectionTermination);
                        return;
                      }
+                     streamActivity();
                      (this->*then)();
                    });
 }
@@ -917,8 +991,10 @@ void HttpSession::maybeFinishStream() {
     closeAfterResponse();
     return;
   }
-  // Ready for the next request on this connection.
+  // Ready for the next request on this connection; between requests only
+  // the keep-alive idle timeout runs, not the stream's.
   active_ = false;
+  stream_idle_armed_ = false;
   snapshot_.reset();
   endpoint_ = nullptr;
   attempts_ = 0;
@@ -973,6 +1049,9 @@ void HttpSession::report() {
 
 void HttpSession::upgrade() {
   // The 101 (or CONNECT's 2xx) is out; from here both sides are a tunnel.
+  // Envoy keeps applying stream_idle_timeout to an upgraded stream; we do
+  // not: the tunnel is a TcpSession, with no stream idle deadline (a quiet
+  // WebSocket stays open, ended by either side).
   response_details_ = "via_upstream";
   report();
   std::string to_upstream(din_);

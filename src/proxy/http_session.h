@@ -27,7 +27,11 @@
 // Deadlines (one timer per connection, see setDeadline()): the request head
 // within mesh.requestHeadersTimeout (408 and close), the upstream connect
 // within mesh.connectTimeout, the response within mesh.routeTimeout of the
-// request's end (504 UT), the next request within mesh.idleTimeout.
+// request's end (504 UT), the next request within mesh.idleTimeout. Beside
+// them, while a stream is active (its first byte until it ends), no more
+// than mesh.streamIdleTimeout without a byte moving on either connection
+// (Envoy's stream_idle_timeout): 408 SI and close before the response
+// began, a cut after; never between requests, nor once upgraded (101).
 //
 // Threading: its worker's thread.
 #pragma once
@@ -99,8 +103,22 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   enum class Deadline : std::uint8_t { None, Idle, RequestHeaders, Connect, Route };
   void setDeadline(Deadline kind, std::chrono::milliseconds after);
   void clearDeadline() { deadline_kind_ = Deadline::None; }
+  void waitUntil(std::chrono::steady_clock::time_point when);
   void waitTimer();
   void onDeadline();
+  // The stream idle deadline runs beside the one above (a connect or route
+  // deadline is set while a stream is active): its own time point, which
+  // every I/O completion of the stream pushes back without touching the
+  // timer; the timer waits for the earlier of the two, and a wake-up that
+  // finds the stream busy since just waits again.
+  void armStreamIdle(std::chrono::steady_clock::time_point now);
+  void streamActivity() {
+    if (stream_idle_armed_) {
+      stream_idle_deadline_ = std::chrono::steady_clock::now() + stream_idle_timeout_;
+    }
+  }
+  void onStreamIdle();
+  void cancelConnect();
   void armRouteTimeout();
   void beginLocalStream();
 
@@ -171,6 +189,9 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   Deadline deadline_kind_ = Deadline::None;
   std::chrono::steady_clock::time_point deadline_{};
   bool timer_waiting_ = false;
+  std::chrono::milliseconds stream_idle_timeout_{0};  // the stream's mesh.streamIdleTimeout
+  std::chrono::steady_clock::time_point stream_idle_deadline_{};
+  bool stream_idle_armed_ = false;                     // a stream is active and the timeout is on
   std::shared_ptr<asio::ip::tcp::socket> connecting_;  // closed by the connect deadline
   bool reading_down_ = false;
   bool down_done_ = false;  // nothing more is read from the downstream

@@ -18,6 +18,7 @@ mesh:
   drainDuration: 250ms
   requestHeadersTimeout: 3s
   routeTimeout: 2m
+  streamIdleTimeout: 45s
 proxy:
   workload: productpage-v1
   namespace: bookinfo
@@ -55,6 +56,7 @@ TEST(MeshConfig, ParsesTheDocumentedExample) {
   EXPECT_EQ(config->mesh.drain_duration, std::chrono::milliseconds(250));
   EXPECT_EQ(config->mesh.request_headers_timeout, std::chrono::seconds(3));
   EXPECT_EQ(config->mesh.route_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(config->mesh.stream_idle_timeout, std::chrono::seconds(45));
   EXPECT_EQ(config->proxy.workload.principal, "spiffe://example.org/ns/bookinfo/sa/pp");
   ASSERT_EQ(config->services.size(), 2U);
   const Service& reviews = config->services[0];
@@ -95,6 +97,20 @@ TEST(MeshConfig, RouteTimeoutIsOffUnlessSetAsInIstio) {
   EXPECT_FALSE(parseConfig("mesh: {connectTimeout: 0s}\n"));
 }
 
+TEST(MeshConfig, StreamIdleTimeoutIsFiveMinutesAsInEnvoyAndZeroTurnsItOff) {
+  auto defaults = parseConfig("");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->mesh.stream_idle_timeout, std::chrono::minutes(5));
+  for (const char* zero : {"0", "0s", "0ms"}) {
+    auto off = parseConfig(std::string("mesh: {streamIdleTimeout: \"") + zero + "\"}\n");
+    ASSERT_TRUE(off) << zero << ": " << off.error().message;
+    EXPECT_EQ(off->mesh.stream_idle_timeout, std::chrono::milliseconds::zero()) << zero;
+  }
+  auto set = parseConfig("mesh: {streamIdleTimeout: 1m30s}\n");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->mesh.stream_idle_timeout, std::chrono::seconds(90));
+}
+
 TEST(MeshConfig, IdentityFallsBackToTheEnvironmentDefaults) {
   IdentityDefaults d{
       .workload = "pod-1", .namespace_ = "ns", .service_account = "sa", .ip = "10.1.1.1"};
@@ -133,6 +149,13 @@ const BadCase kBad[] = {
     {"bad_unit", "mesh: {connectTimeout: 10x}\n", "expected a unit"},
     {"zero_duration", "mesh: {drainDuration: 0s}\n", "must be positive"},
     {"huge_duration", "mesh: {idleTimeout: 99999999999h}\n", "duration too large"},
+    {"stream_idle_not_string", "mesh: {streamIdleTimeout: 300}\n",
+     "mesh.streamIdleTimeout: must be a duration"},
+    {"stream_idle_bad_unit", "mesh: {streamIdleTimeout: 5x}\n",
+     "mesh.streamIdleTimeout: \"5x\": expected a unit"},
+    {"stream_idle_negative", "mesh: {streamIdleTimeout: -1s}\n",
+     "mesh.streamIdleTimeout: \"-1s\": expected a number"},
+    {"stream_idle_too_long", "mesh: {streamIdleTimeout: 721h}\n", "longer than 30 days"},
     {"bad_trust_domain", "mesh: {trustDomain: \"a b\"}\n", "is not a DNS name"},
     {"bad_proxy_ip", "proxy: {ip: 10.0.0.256}\n", "proxy.ip: \"10.0.0.256\" is not an IP"},
     {"proxy_ip_zone", "proxy: {ip: \"fe80::1%eth0\"}\n", "is not an IP address"},

@@ -769,6 +769,192 @@ TEST_F(ProxyTest, RouteTimeoutAfterTheResponseBeganCutsTheConnection) {
   EXPECT_EQ(reqs[0].flags & flags::kUpstreamRequestTimeout, flags::kUpstreamRequestTimeout);
 }
 
+// --- mesh.streamIdleTimeout (Envoy's stream_idle_timeout)
+
+// A backend that reads the request head and whatever body comes, never
+// answers, and notes when the proxy closes its connection.
+struct SilentBackend {
+  std::atomic<std::size_t> body_bytes{0};
+  std::atomic<bool> closed_by_proxy{false};
+  void operator()(int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    body_bytes = in.size() - (in.find("\r\n\r\n") + 4);
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        body_bytes += static_cast<std::size_t>(n);
+        continue;
+      }
+      // EOF or a reset, not the 10 s receive timeout.
+      closed_by_proxy = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+      return;
+    }
+  }
+};
+
+bool waitFor(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
+  for (auto t0 = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t0 < limit;) {
+    if (flag) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return flag;
+}
+
+TEST_F(ProxyTest, StreamIdleStalledRequestBodyIs408SIAndTheUpstreamClosed) {
+  SilentBackend silent;
+  Backend web([&](int fd) { silent(fd); });
+  startProxy("mesh: {streamIdleTimeout: 300ms}\n" + serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  // 10 of the 100 body bytes, then nothing: the upstream waits for the rest.
+  ASSERT_TRUE(
+      sendAll(c.get(), "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 100\r\n\r\n0123456789"));
+  std::string got;
+  long ms = msUntilEof(c.get(), &got);
+  EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0U) << got;
+  EXPECT_NE(got.find("connection: close"), std::string::npos) << got;
+  EXPECT_EQ(got.substr(got.size() - 14), "stream timeout") << got;
+  EXPECT_GE(ms, 250);
+  EXPECT_LT(ms, 3000);
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].code, 408);
+  EXPECT_EQ(reqs[0].flags, flags::kStreamIdleTimeout);
+  EXPECT_EQ(reqs[0].details, "stream_idle_timeout");
+  // The upstream had the head and the 10 bytes, and its connection was
+  // closed (not pooled with a request half sent).
+  EXPECT_TRUE(waitFor(silent.closed_by_proxy, 3s));
+  EXPECT_EQ(silent.body_bytes, 10U);
+}
+
+TEST_F(ProxyTest, StreamIdleTricklingBodyKeepsTheStreamAlive) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy("mesh: {streamIdleTimeout: 300ms}\n" + serviceYaml(web.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sendAll(c.get(), "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 10\r\n\r\n"));
+  // One byte every 100 ms: a second in all, each gap well inside 300 ms.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(sendAll(c.get(), "b"));
+  }
+  std::string rest;
+  Response r = readResponse(c.get(), rest);
+  EXPECT_EQ(r.status, 200) << r.head;
+  EXPECT_NE(r.body.find("body=10"), std::string::npos) << r.body;
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 900ms);
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].flags, 0U);
+  // The connection carries on.
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  EXPECT_EQ(readResponse(c.get(), rest).status, 200);
+}
+
+TEST_F(ProxyTest, StreamIdleStalledResponseBodyCutsTheConnectionWithSI) {
+  std::atomic<bool> upstream_closed{false};
+  Backend stall([&](int fd) {
+    std::string in;
+    if (!readUntil(fd, in, "\r\n\r\n")) return;
+    sendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+    char b;
+    ssize_t n = ::recv(fd, &b, 1, 0);
+    upstream_closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  });
+  // No route timeout (the default): only the stream idle timeout ends it.
+  startProxy("mesh: {streamIdleTimeout: 300ms}\n" + serviceYaml(stall.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string got;
+  long ms = msUntilEof(c.get(), &got);
+  EXPECT_GE(ms, 250);
+  EXPECT_LT(ms, 3000);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0U) << got;
+  ASSERT_NE(got.find("\r\n\r\n"), std::string::npos) << got;
+  EXPECT_EQ(got.substr(got.find("\r\n\r\n") + 4), "partial");  // cut short of the 100 bytes
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].code, 200);
+  EXPECT_EQ(reqs[0].flags & flags::kStreamIdleTimeout, flags::kStreamIdleTimeout);
+  EXPECT_EQ(reqs[0].details, "stream_idle_timeout");
+  EXPECT_TRUE(waitFor(upstream_closed, 3s));
+}
+
+TEST_F(ProxyTest, StreamIdleSilentUpstreamIs408SIWithoutARouteTimeout) {
+  SilentBackend silent;
+  Backend mute([&](int fd) { silent(fd); });
+  startProxy("mesh: {streamIdleTimeout: 300ms}\n" + serviceYaml(mute.port()), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string got;
+  EXPECT_LT(msUntilEof(c.get(), &got), 3000);
+  EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0U) << got;
+  auto reqs = recorder_.waitRequests(1);
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].flags, flags::kStreamIdleTimeout);
+  EXPECT_TRUE(waitFor(silent.closed_by_proxy, 3s));
+}
+
+TEST_F(ProxyTest, StreamIdleDuringTheUpstreamConnectIsOne408) {
+  // A listener that never accepts, its queue (backlog 0: one connection)
+  // full: the proxy's SYN is dropped and its connect hangs.
+  Fd full(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(full.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ASSERT_EQ(::listen(full.get(), 0), 0);
+  socklen_t len = sizeof(sa);
+  ::getsockname(full.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::uint16_t port = ntohs(sa.sin_port);
+  Fd filler = connectTo(port);
+  ASSERT_GE(filler.get(), 0);
+  startProxy("mesh: {streamIdleTimeout: 300ms, connectTimeout: 5s}\n" + serviceYaml(port), 1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  sendAll(c.get(), "GET / HTTP/1.1\r\nHost: w\r\n\r\n");
+  std::string got;
+  EXPECT_LT(msUntilEof(c.get(), &got), 3000);
+  // The abandoned connect adds nothing: no retry, no 503 after the 408.
+  EXPECT_EQ(got.rfind("HTTP/1.1 408", 0), 0U) << got;
+  EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << got;
+  auto reqs = recorder_.waitRequests(1);
+  std::this_thread::sleep_for(100ms);
+  reqs = recorder_.requestsSnapshot();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].flags, flags::kStreamIdleTimeout);
+}
+
+TEST_F(ProxyTest, StreamIdleDoesNotRunBetweenRequestsOfAKeepAlive) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  startProxy("mesh: {streamIdleTimeout: 200ms, idleTimeout: 1500ms}\n" + serviceYaml(web.port()),
+             1);
+  setDestination("10.255.0.1", 80);
+  Fd c = client();
+  std::string rest;
+  for (int i = 0; i < 3; ++i) {
+    sendAll(c.get(), fmt::format("GET /{} HTTP/1.1\r\nHost: w\r\n\r\n", i));
+    ASSERT_EQ(readResponse(c.get(), rest).status, 200) << i;
+    // Quiet between requests for longer than the stream idle timeout.
+    if (i < 2) std::this_thread::sleep_for(500ms);
+  }
+  // Only the keep-alive idle timeout closes it, quietly.
+  std::string got;
+  long ms = msUntilEof(c.get(), &got);
+  EXPECT_EQ(got, "");
+  EXPECT_GT(ms, 1000);
+  EXPECT_LT(ms, 4000);
+  auto reqs = recorder_.waitRequests(3);
+  ASSERT_EQ(reqs.size(), 3U);
+  for (const auto& r : reqs) EXPECT_EQ(r.flags, 0U);
+  EXPECT_EQ(web.connections(), 1);  // one upstream connection, pooled throughout
+}
+
 TEST_F(ProxyTest, DrainClosesIdleKeepAlivesAtOnce) {
   // Every idle keep-alive connection ends within a moment of the drain,
   // not at its deadline (10 s here), however the drain lands relative to

@@ -284,6 +284,7 @@ class Recorder : public Observer {
     std::string request_id;
     std::uint64_t request_bytes;
     std::uint64_t response_bytes;
+    std::string details;  // response_code_details
   };
   struct Tcp {
     std::uint32_t flags;
@@ -295,7 +296,8 @@ class Recorder : public Observer {
     std::lock_guard lock(mu_);  // guards the vectors: workers call from their threads
     requests.push_back({r.response_code, r.response_flags, r.route->cluster,
                         r.route->destination_service, std::string(r.request_id),
-                        r.request_body_bytes, r.response_body_bytes});
+                        r.request_body_bytes, r.response_body_bytes,
+                        std::string(r.response_code_details)});
   }
   void onTcpOpen(const ConnectionReport&) override { ++opened; }
   void onTcpClose(const ConnectionReport& r) override {

@@ -52,6 +52,7 @@ TEST(ResponseFlags, EnvoyNamesInBitOrder) {
       {flags::kNoHealthyUpstream, "UH"},
       {flags::kNoRouteFound, "NR"},
       {flags::kUpstreamRequestTimeout, "UT"},
+      {flags::kStreamIdleTimeout, "SI"},
       {flags::kDownstreamConnectionTermination, "DC"},
       {flags::kUpstreamConnectionTermination, "UC"},
       {flags::kLocalReset | flags::kDownstreamRemoteReset, "LR,DR"},
