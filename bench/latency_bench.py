@@ -20,6 +20,7 @@ the machine falls on all of them alike; read the ratios first.
 Figures, not assertions: never run by the tests. Needs root, haproxy, nginx,
 Go (to build fortio once) and build/remora (REMORA_BIN).
 Usage: bench/latency_bench.py [seconds per point, default 10] [--json PATH]
+       [--rates 1000,10000] [--conns 4,64] [--setups remora,remora-pair]
 """
 
 import argparse
@@ -73,7 +74,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("seconds", nargs="?", type=int, default=10)
     parser.add_argument("--json", help="also write every raw fortio result here")
+    parser.add_argument("--rates", default=",".join(map(str, RATES)),
+                        help="comma-separated request rates (default: %(default)s)")
+    parser.add_argument("--conns", default=",".join(map(str, CONNS)),
+                        help="comma-separated connection counts (default: %(default)s)")
+    parser.add_argument("--setups", help="comma-separated setups to run (default: all; direct "
+                                         "and haproxy always run, the ratios need them)")
     args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    conn_counts = [int(c) for c in args.conns.split(",")]
+    wanted = set(args.setups.split(",")) | {"direct", "haproxy"} if args.setups else None
 
     built = fortio_binary()
     raw = {}
@@ -83,10 +93,10 @@ def main():
         binary = str(run.dir / "fortio")
         shutil.copy(built, binary)
         os.chmod(binary, 0o755)
-        setups = proxy_bench.start_setups(run)
+        setups = [s for s in proxy_bench.start_setups(run) if wanted is None or s[0] in wanted]
         load_before = os.getloadavg()[0]
-        for rate in RATES:
-            for conns in CONNS:
+        for rate in rates:
+            for conns in conn_counts:
                 for name, pod, url, uid, pids in setups:
                     # Connections, upstream pools and caches warm at this point's shape.
                     fortio(binary, pod, url, rate, conns, uid, WARMUP_SECONDS)
@@ -110,8 +120,8 @@ def main():
           "added p99 | added / haproxy's (p50, p90, p99) | proxy CPU s / 1000 req | "
           "proxy peak RSS | non-200 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for rate in RATES:
-        for conns in CONNS:
+    for rate in rates:
+        for conns in conn_counts:
             _, direct, *_ = results[("direct", rate, conns)]
             _, hap, *_ = results[("haproxy", rate, conns)]
             for name, *_ in setups:

@@ -51,7 +51,7 @@ class EventLoop {
  private:
   void clearDeferredDeleteList();
 
-  asio::io_context context_{1};  // concurrency hint 1: one thread, no internal locking
+  asio::io_context context_{1};  // concurrency hint 1: run by one thread (asio still locks)
   std::atomic<std::thread::id> thread_id_{};
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
   bool delete_scheduled_ = false;

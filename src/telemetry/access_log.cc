@@ -13,6 +13,9 @@
 // the worker a futex call only when the writer sleeps, and at most once per
 // kMinPublishInterval under steady load (a quiet log publishes each line at
 // once, a busy one in batches of up to kPublishBytes).
+// The writer runs under SCHED_BATCH (core/thread.h): woken, it must not
+// preempt a worker, which would then wait for a time slice (that was the
+// proxy's p99 at 10,000 requests/s, docs/performance.md).
 // When the ring is full (the pipe is blocked) the worker keeps appending to
 // its own buffer up to kMaxPendingBytes, then drops lines and counts them:
 // memory stays bounded and the data path never waits for the log.
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/assert.h"
+#include "core/thread.h"
 #include "telemetry/records.h"
 
 namespace remora::telemetry {
@@ -366,7 +370,10 @@ AccessLog::AccessLog(std::size_t workers, int fd) : shared_(std::make_unique<Sha
     sink->state_->shared = shared_.get();
     shared_->sinks.push_back(std::move(sink));
   }
-  shared_->writer = std::thread([s = shared_.get()] { s->run(); });
+  shared_->writer = std::thread([s = shared_.get()] {
+    runAsBackgroundThread();  // its wake-ups must not preempt a worker
+    s->run();
+  });
 }
 
 AccessLog::~AccessLog() {

@@ -7,6 +7,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "tls/csr.h"
 #include "tls/key.h"
 #include "tls/pem.h"
@@ -187,6 +188,7 @@ void CertificateProvider::start() {
     stopping_ = false;
   }
   thread_ = std::thread([this] {
+    runAsBackgroundThread();  // rotation can wait a moment; requests cannot
     std::unique_lock lock(wake_mutex_);
     while (!stopping_) {
       lock.unlock();

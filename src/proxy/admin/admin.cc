@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/client.h"
 
 namespace remora::proxy::admin {
@@ -228,8 +229,15 @@ Status AdminServer::start() {
     }
   }
   started_ = true;
-  admin_thread_ = std::thread([this] { admin_loop_.run(); });
-  agent_thread_ = std::thread([this] { agent_loop_.run(); });
+  // Scrapes and probes can wait a moment; the workers' requests cannot.
+  admin_thread_ = std::thread([this] {
+    runAsBackgroundThread();
+    admin_loop_.run();
+  });
+  agent_thread_ = std::thread([this] {
+    runAsBackgroundThread();
+    agent_loop_.run();
+  });
   return {};
 }
 
