@@ -136,12 +136,20 @@ Status parseMesh(const Json& m, MeshSettings& out) {
   REMORA_TRY(checkKeys(m, "mesh",
                        {"trustDomain", "outboundTrafficPolicy", "connectTimeout", "drainDuration",
                         "idleTimeout", "protocolDetectionTimeout", "requestHeadersTimeout",
-                        "routeTimeout", "streamIdleTimeout", "rootNamespace"}));
+                        "routeTimeout", "streamIdleTimeout", "rootNamespace", "accessLogFile"}));
   REMORA_TRY(readString(m, "trustDomain", "mesh.trustDomain", out.trust_domain));
   if (!isDnsSubdomain(out.trust_domain)) {
     return invalid("mesh.trustDomain", fmt::format("\"{}\" is not a DNS name", out.trust_domain));
   }
   REMORA_TRY(readString(m, "rootNamespace", "mesh.rootNamespace", out.root_namespace));
+  REMORA_TRY(readString(m, "accessLogFile", "mesh.accessLogFile", out.access_log_file));
+  if (!out.access_log_file.empty() && out.access_log_file != kAccessLogStdout) {
+    // A file inside the container is rarely what anyone wants (the runtime
+    // collects stdout); say so rather than silently logging elsewhere.
+    return invalid("mesh.accessLogFile",
+                   fmt::format("\"{}\" is not supported: \"{}\" (on) or \"\" (off)",
+                               out.access_log_file, kAccessLogStdout));
+  }
   if (!isDnsLabel(out.root_namespace)) {
     return invalid("mesh.rootNamespace",
                    fmt::format("\"{}\" is not a namespace name", out.root_namespace));

@@ -39,6 +39,8 @@ enum class LoadBalancer : std::uint8_t { RoundRobin, LeastRequest };
 
 std::string_view protocolName(Protocol p) noexcept;
 
+inline constexpr std::string_view kAccessLogStdout = "/dev/stdout";
+
 struct MeshSettings {
   std::string trust_domain = "cluster.local";
   OutboundPolicy outbound_policy = OutboundPolicy::AllowAny;
@@ -60,6 +62,12 @@ struct MeshSettings {
   // response began, a reset after. Zero is no timeout.
   std::chrono::milliseconds stream_idle_timeout{300'000};
   std::chrono::milliseconds protocol_detection_timeout{100};
+  // Istio's meshConfig.accessLogFile: "/dev/stdout" prints every request and
+  // TCP connection as a JSON line (Remora's default, as Istio's demo profile),
+  // "" prints none (Istio's default profile). Read per request, so a reload
+  // turns it on or off at once.
+  std::string access_log_file = std::string(kAccessLogStdout);
+  bool accessLogOn() const { return !access_log_file.empty(); }
   // Where mesh-wide security policies live (Istio's meshConfig.rootNamespace).
   std::string root_namespace = std::string(security::kDefaultRootNamespace);
 };

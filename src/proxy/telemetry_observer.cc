@@ -91,7 +91,7 @@ void TelemetryObserver::onRequest(const RequestReport& r) {
   rec.request_body_bytes = r.request_body_bytes;
   rec.response_body_bytes = r.response_body_bytes;
   stats_.worker(r.worker).recordRequest(rec);
-  if (log_ != nullptr) log_->worker(r.worker).log(rec);
+  if (log_ != nullptr && (*r.snapshot)->mesh().accessLogOn()) log_->worker(r.worker).log(rec);
 }
 
 telemetry::ConnectionRecord TelemetryObserver::connectionRecord(const ConnectionReport& r) {
@@ -109,7 +109,7 @@ void TelemetryObserver::onTcpOpen(const ConnectionReport& r) {
 void TelemetryObserver::onTcpClose(const ConnectionReport& r) {
   telemetry::ConnectionRecord rec = connectionRecord(r);
   stats_.worker(r.worker).tcpClosed(rec);
-  if (log_ != nullptr) log_->worker(r.worker).log(rec);
+  if (log_ != nullptr && (*r.snapshot)->mesh().accessLogOn()) log_->worker(r.worker).log(rec);
 }
 
 void TelemetryObserver::onTlsFailure(std::size_t worker, Direction direction,

@@ -111,6 +111,19 @@ TEST(MeshConfig, StreamIdleTimeoutIsFiveMinutesAsInEnvoyAndZeroTurnsItOff) {
   EXPECT_EQ(set->mesh.stream_idle_timeout, std::chrono::seconds(90));
 }
 
+TEST(MeshConfig, AccessLogFileIsStdoutUnlessEmptiedAsInIstio) {
+  auto defaults = parseConfig("");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->mesh.access_log_file, "/dev/stdout");
+  EXPECT_TRUE(defaults->mesh.accessLogOn());
+  auto off = parseConfig("mesh: {accessLogFile: \"\"}\n");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->mesh.accessLogOn());
+  auto on = parseConfig("mesh: {accessLogFile: /dev/stdout}\n");
+  ASSERT_TRUE(on) << on.error().message;
+  EXPECT_TRUE(on->mesh.accessLogOn());
+}
+
 TEST(MeshConfig, IdentityFallsBackToTheEnvironmentDefaults) {
   IdentityDefaults d{
       .workload = "pod-1", .namespace_ = "ns", .service_account = "sa", .ip = "10.1.1.1"};
@@ -203,6 +216,9 @@ const BadCase kBad[] = {
      "services: [{name: web, ports: [{port: 80}], endpoints: [{address: 10.0.0.1, weight: 3}]}]\n",
      "endpoints[0].weight: unknown field"},
     {"bad_root_namespace", "mesh: {rootNamespace: Istio_System}\n", "mesh.rootNamespace"},
+    {"access_log_to_a_file", "mesh: {accessLogFile: /var/log/access.log}\n",
+     "mesh.accessLogFile: \"/var/log/access.log\" is not supported"},
+    {"access_log_not_string", "mesh: {accessLogFile: [a]}\n", "mesh.accessLogFile"},
     {"proxy_labels_not_map", "proxy: {labels: [a]}\n", "proxy.labels: must be a map"},
     {"proxy_label_not_string", "proxy: {labels: {version: 2}}\n", "proxy.labels.version"},
     {"policies_not_list", "policies: {a: 1}\n", "policies: must be a list"},

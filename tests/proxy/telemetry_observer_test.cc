@@ -124,5 +124,32 @@ TEST_F(TelemetryObserverTest, TcpReportCarriesTheSameLabels) {
   EXPECT_NE(log.find("outbound|80||web.shop.svc.cluster.local"), std::string::npos) << log;
 }
 
+TEST_F(TelemetryObserverTest, AnEmptyAccessLogFileKeepsTheMetricsAndDropsTheLines) {
+  auto config = mesh::parseConfig(std::string(kYaml) + "mesh: {accessLogFile: \"\"}\n");
+  ASSERT_TRUE(config) << config.error().message;
+  snapshot_ = mesh::Snapshot::build(std::move(*config));
+  route_ = resolveRoute(*snapshot_, Direction::Outbound,
+                        asio::ip::tcp::endpoint(asio::ip::make_address("10.255.0.1"), 80));
+  telemetry::StatsRegistry stats(1);
+  {
+    telemetry::AccessLog access_log(1, pipe_[1]);
+    TelemetryObserver observer(1, stats, &access_log);
+    RequestReport request;
+    fill(request);
+    request.method = "GET";
+    request.response_code = 200;
+    observer.onRequest(request);
+    ConnectionReport connection;
+    fill(connection);
+    observer.onTcpOpen(connection);
+    observer.onTcpClose(connection);
+    observer.onTick(0);
+  }
+  EXPECT_EQ(drainPipe(), "");
+  std::string prom = stats.renderPrometheus();
+  EXPECT_NE(prom.find("istio_requests_total{"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("istio_tcp_connections_closed_total{"), std::string::npos) << prom;
+}
+
 }  // namespace
 }  // namespace remora::proxy
