@@ -5,6 +5,7 @@
     haproxy     wrk -> haproxy (127.0.0.1) -> nginx          (HTTP/1.1 reverse proxy, keep-alive)
     nginx       wrk -> nginx proxy (127.0.0.1) -> nginx      (proxy_pass, upstream keepalive)
     remora      wrk -> [capture] remora 15001 -> nginx        (one sidecar, outbound)
+    remora-nolog  the same, with mesh.accessLogFile "" (no access log, as haproxy/nginx here)
     remora-pair wrk -> [capture] remora -> [capture] remora -> nginx  (two meshed pods)
 
 Pods are network namespaces (tests/netns/netns.py), the redirection rules
@@ -93,6 +94,7 @@ def start_setups(run, mtls=False):
     client = node.pod("client")
     server = node.pod("server")
     meshed = node.pod("meshed")
+    quiet = node.pod("quiet")
     server2 = node.pod("server2")
     server3 = node.pod("server3") if mtls else None
     extra = ""
@@ -135,6 +137,9 @@ listen web
         pod.wait_listening(15001, proc)
         return proc
 
+    # The same sidecar without its access log (mesh.accessLogFile ""), as
+    # Istio's default profile runs it and as HAProxy and nginx run here.
+    r_quiet = mesh(quiet, 'mesh: {accessLogFile: ""}\n')
     if not mtls:
         r_meshed = mesh(meshed)
         r_server2 = mesh(server2)
@@ -151,6 +156,7 @@ listen web
         ("haproxy", client, "http://127.0.0.1:9001/", 1000, [hap.pid]),
         ("nginx", client, "http://127.0.0.1:9002/p/", 1000, children(ngx.pid)),
         ("remora", meshed, f"http://{server.ip4}:8080/", 1000, [r_meshed.pid]),
+        ("remora-nolog", quiet, f"http://{server.ip4}:8080/", 1000, [r_quiet.pid]),
         ("remora-pair", meshed, f"http://{server2.ip4}:8080/", 1000,
          [r_meshed.pid, r_server2.pid]),
     ]

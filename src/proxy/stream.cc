@@ -139,7 +139,9 @@ void Stream::startTls(tls::SslPtr ssl, std::string prefix) {
 std::size_t Stream::writeNow(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
   ec.clear();
   constexpr std::size_t kMaxPieces = 8;  // the sessions write at most four
-  if (tls_ || !socket_.is_open() || buffers.empty() || buffers.size() > kMaxPieces) return 0;
+  if (buffers.empty() || buffers.size() > kMaxPieces) return 0;
+  if (tls_) return writeTlsNow(buffers, ec);
+  if (!socket_.is_open()) return 0;
   std::array<iovec, kMaxPieces> iov{};
   for (std::size_t i = 0; i < buffers.size(); ++i) {
     iov[i].iov_base = const_cast<void*>(buffers[i].data());
@@ -157,6 +159,32 @@ std::size_t Stream::writeNow(std::span<const asio::const_buffer> buffers, std::e
     ec = std::error_code(errno, asio::error::get_system_category());
   }
   return 0;
+}
+
+std::size_t Stream::writeTlsNow(std::span<const asio::const_buffer> buffers, std::error_code& ec) {
+  if (!tls_->socket.is_open()) return 0;
+  const auto* data = static_cast<const unsigned char*>(buffers[0].data());
+  std::size_t size = buffers[0].size();
+  if (buffers.size() > 1) {
+    // One record rather than one per piece, as asyncWrite does.
+    size = asio::buffer_size(buffers);
+    tls_->gather.resize(size);
+    asio::buffer_copy(asio::buffer(tls_->gather), buffers);
+    data = tls_->gather.data();
+  }
+  std::size_t done = 0;
+  while (done < size) {
+    std::size_t n = 0;
+    int r = SSL_write_ex(tls_->ssl.get(), data + done, size - done, &n);
+    switch (detail::classify(tls_->ssl.get(), r)) {
+      case detail::TlsStep::Done: done += n; continue;
+      case detail::TlsStep::WantRead:
+      case detail::TlsStep::WantWrite: return done;  // asyncWrite retries the rest
+      case detail::TlsStep::Eof: ec = asio::error::broken_pipe; return done;
+      case detail::TlsStep::Failed: ec = detail::tlsError(); return done;
+    }
+  }
+  return done;
 }
 
 void Stream::shutdownSend() {

@@ -137,14 +137,16 @@ class Stream {
               std::forward<Handler>(handler));
   }
 
-  // Plaintext only: writes what the socket takes at once (one sendmsg,
-  // never waiting, never queued) and returns how many bytes that was. On a
-  // keep-alive connection a response piece almost always fits the socket's
-  // buffer, so the session goes on at once instead of taking a turn through
-  // the event loop (asio completes even an immediate write from the loop).
-  // The caller writes the rest, if any, with asyncWrite. TLS streams write
-  // nothing here and return 0: their records go through asyncWrite. Errors
-  // (a reset peer) come back in `ec`; a full buffer is 0 bytes, no error.
+  // Writes what the socket takes at once (never waiting, never queued) and
+  // returns how many bytes that was. On a keep-alive connection a response
+  // piece almost always fits the socket's buffer, so the session goes on at
+  // once instead of taking a turn through the event loop (asio completes
+  // even an immediate write from the loop). The caller writes the rest, if
+  // any, with asyncWrite. Plaintext: one sendmsg. TLS: the pieces as one
+  // record (SSL_write_ex); when the socket is full, OpenSSL keeps what it
+  // sealed and the caller's asyncWrite of the rest, the same bytes, finishes
+  // it (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). Errors (a reset peer, a TLS
+  // failure) come back in `ec`; a full buffer is 0 bytes, no error.
   std::size_t writeNow(std::span<const asio::const_buffer> buffers, std::error_code& ec);
   // Half-close: nothing more is written (TLS: close_notify, then FIN); the
   // peer may go on sending.
@@ -154,6 +156,7 @@ class Stream {
 
  private:
   using IoPtr = std::shared_ptr<detail::TlsIo>;
+  std::size_t writeTlsNow(std::span<const asio::const_buffer> buffers, std::error_code& ec);
 
   template <typename Handler>
   static void complete(const IoPtr& io, Handler&& handler, std::error_code ec, std::size_t n) {
