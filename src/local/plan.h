@@ -29,6 +29,9 @@ namespace remora::local {
 
 inline constexpr std::string_view kPodSubnet = "10.244.0.0/24";
 inline constexpr std::string_view kGateway = "10.244.0.1";  // the bridge; the CA listens here
+// The bridge's fixed, locally administered MAC (each run has its own node
+// namespace, so runs never share it).
+inline constexpr std::string_view kBridgeMac = "02:52:4d:00:00:01";
 inline constexpr int kPodPrefixLength = 24;
 inline constexpr std::string_view kNodeName = "remora-local";
 inline constexpr std::size_t kMaxPods = 250;      // a /24 minus gateway and broadcast

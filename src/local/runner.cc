@@ -379,10 +379,16 @@ Status Up::setUpNode() {
   // Replies between pods cross the bridge without being routed; the node's
   // conntrack must see them to undo a VIP's DNAT (kube-proxy needs the same).
   (void)runToolIn(node_ns_, {"sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"});
+  // The bridge gets a MAC of its own. Left alone, Linux gives it the lowest
+  // MAC of its ports, so each pod's veth added later could change it: the
+  // pods already up then send to the gateway's old MAC (their ARP entry
+  // stays REACHABLE for ~30 s) and their connections to the CA on the
+  // gateway hang while pod-to-pod traffic flows (seen as a fetch-cert that
+  // got no answer for 10 s, one test run in five).
   return runTool({"ip", "-n", node_ns_, "-batch", "-"},
-                 fmt::format("link set lo up\nlink add br0 type bridge\n"
+                 fmt::format("link set lo up\nlink add br0 address {} type bridge\n"
                              "addr add {}/{} dev br0\nlink set br0 up\n",
-                             kGateway, kPodPrefixLength));
+                             kBridgeMac, kGateway, kPodPrefixLength));
 }
 
 Status Up::setUpServices() {

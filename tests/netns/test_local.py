@@ -192,6 +192,9 @@ def test_up_runs_the_injected_pods_as_written(local, injected):
     if HAS_PROXY:
         assert_each_sidecar_has_its_identity(local)
 
+    if HAS_PROXY:
+        assert_pods_know_the_gateway_as_it_is(local, state)
+
     # Traffic from the client to the server.
     res = local.exec("client", "curl", "-sS", "-m", "5", "http://web.hello/")
     if HAS_PROXY:
@@ -204,6 +207,19 @@ def test_up_runs_the_injected_pods_as_written(local, injected):
     else:
         # Captured to :15001 where no proxy listens: refused, never bypassed.
         assert res.returncode == 7, res.stdout + res.stderr
+
+
+def assert_pods_know_the_gateway_as_it_is(local, state):
+    """Pods set up later must not change the bridge's MAC under the pods
+    already up: their sidecars reached the CA on the gateway, so they hold
+    its MAC, and a stale one silently drops their traffic to the CA."""
+    link = subprocess.run(["ip", "-n", state["node"], "-json", "link", "show", "br0"],
+                          capture_output=True, text=True, check=True).stdout
+    bridge_mac = json.loads(link)[0]["address"]
+    for workload in ("client", "web"):
+        neigh = local.exec(workload, "ip", "-json", "neigh", "show", "10.244.0.1").stdout
+        macs = {n.get("lladdr") for n in json.loads(neigh or "[]") if n.get("lladdr")}
+        assert macs == {bridge_mac}, f"{workload} sees the gateway at {macs}, br0 is {bridge_mac}"
 
 
 def assert_each_sidecar_has_its_identity(local):
