@@ -173,23 +173,50 @@ void appendEndpointField(std::string& out, std::string_view key,
 }
 
 // Envoy's %START_TIME%: "2025-01-01T00:00:00.000Z".
+void appendTwoDigits(std::string& out, int v) {
+  out.push_back(static_cast<char>('0' + v / 10));
+  out.push_back(static_cast<char>('0' + v % 10));
+}
+
 void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
   appendKey(out, key);
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  long frac = static_cast<long>(ms % 1000);
+  int frac = static_cast<int>(ms % 1000);
   if (frac < 0) {
     frac += 1000;
     --secs;
   }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const int n =
-      std::snprintf(buf, sizeof(buf), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"", tm.tm_year + 1900,
-                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+  // A busy worker logs many lines within one second: the date and time up to
+  // the second are formatted once per second and thread, not per line.
+  thread_local std::time_t cached_secs = -1;
+  thread_local std::string cached;  // "\"2025-01-01T00:00:00"
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    cached.clear();
+    cached.push_back('"');
+    const int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) {
+      cached += "0000";  // outside RFC 3339's four digits: never a real clock
+    } else {
+      appendTwoDigits(cached, year / 100);
+      appendTwoDigits(cached, year % 100);
+    }
+    for (auto [sep, v] :
+         {std::pair{'-', tm.tm_mon + 1}, std::pair{'-', tm.tm_mday}, std::pair{'T', tm.tm_hour},
+          std::pair{':', tm.tm_min}, std::pair{':', tm.tm_sec}}) {
+      cached.push_back(sep);
+      appendTwoDigits(cached, v);
+    }
+    cached_secs = secs;
+  }
+  out += cached;
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + frac / 100));
+  appendTwoDigits(out, frac % 100);
+  out += "Z\"";
 }
 
 // As the metric label says it (stats.cc): what the destination saw, or

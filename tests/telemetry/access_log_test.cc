@@ -174,6 +174,32 @@ TEST(AccessLogJson, EndpointsPrintEveryOctetAndPort) {
   }
 }
 
+TEST(AccessLogJson, StartTimesInOneSecondAndAcrossSecondsEachPrintTheirOwn) {
+  // The date up to the second is cached per thread: consecutive lines in the
+  // same second, the next second and a jump back must all print exactly.
+  struct Case {
+    std::int64_t ms;
+    const char* want;
+  };
+  const Case cases[] = {
+      {1'735'689'600'123, "2025-01-01T00:00:00.123Z"},
+      {1'735'689'600'999, "2025-01-01T00:00:00.999Z"},
+      {1'735'689'601'000, "2025-01-01T00:00:01.000Z"},
+      {1'709'164'799'007, "2024-02-28T23:59:59.007Z"},
+      {1'709'251'199'050, "2024-02-29T23:59:59.050Z"},
+      {1'735'689'600'123, "2025-01-01T00:00:00.123Z"},
+      {-1, "1969-12-31T23:59:59.999Z"},
+      {7'289'654'399'000, "2200-12-31T23:59:59.000Z"},
+  };
+  for (const auto& c : cases) {
+    RequestRecord r;
+    r.start_time = SystemTime(std::chrono::milliseconds(c.ms));
+    std::string line;
+    appendAccessLogJson(line, r);
+    EXPECT_EQ(parseLine(line)["start_time"], c.want) << c.ms;
+  }
+}
+
 TEST(AccessLogJson, TcpConnectionLine) {
   ConnectionRecord c;
   c.bytes_received = 10;
