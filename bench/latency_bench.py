@@ -11,8 +11,9 @@ Reported per point: the rate achieved against the one asked for, p50/p90/p99
 from fortio's JSON (histogram resolution 10 µs), the latency each proxy
 setup ADDS over direct measured in the same point (its percentile minus
 direct's, in µs), that added latency as a ratio to HAProxy's (none where
-HAProxy's is under 20 µs, i.e. noise), the proxies'
-CPU seconds per 1000 requests and their peak RSS.
+HAProxy's is under 20 µs, i.e. noise), and to HAProxy's in the same place
+(haproxy-sidecar, haproxy-sidecar-pair: HAProxy behind the same capture,
+see proxy_bench), the proxies' CPU seconds per 1000 requests and their peak RSS.
 
 The setups of one point run back to back, so that load from elsewhere on
 the machine falls on all of them alike; read the ratios first.
@@ -78,12 +79,16 @@ def main():
                         help="comma-separated request rates (default: %(default)s)")
     parser.add_argument("--conns", default=",".join(map(str, CONNS)),
                         help="comma-separated connection counts (default: %(default)s)")
-    parser.add_argument("--setups", help="comma-separated setups to run (default: all; direct "
-                                         "and haproxy always run, the ratios need them)")
+    parser.add_argument("--setups", help="comma-separated setups to run (default: all; direct, "
+                                         "haproxy and the same-place haproxy always run, the "
+                                         "ratios need them)")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     conn_counts = [int(c) for c in args.conns.split(",")]
-    wanted = set(args.setups.split(",")) | {"direct", "haproxy"} if args.setups else None
+    wanted = None
+    if args.setups:
+        wanted = set(args.setups.split(",")) | {"direct", "haproxy"}
+        wanted |= {proxy_bench.SAME_PLACE[s] for s in wanted if s in proxy_bench.SAME_PLACE}
 
     built = fortio_binary()
     raw = {}
@@ -117,9 +122,10 @@ def main():
           f"-uniform, GET, 1 KiB bodies, keep-alive; load average {load_before:.1f} before, "
           f"{load_after:.1f} after")
     print("| rate | conns | setup | achieved qps | p50 | p90 | p99 | added p50 | added p90 | "
-          "added p99 | added / haproxy's (p50, p90, p99) | proxy CPU s / 1000 req | "
-          "proxy peak RSS | non-200 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "added p99 | added / haproxy's (p50, p90, p99) | added / same place's | "
+          "proxy CPU s / 1000 req | proxy peak RSS | non-200 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+          "--- |")
     for rate in rates:
         for conns in conn_counts:
             _, direct, *_ = results[("direct", rate, conns)]
@@ -130,7 +136,7 @@ def main():
                 cells = [f"{rate:,}", str(conns), name, f"{qps:,.0f}{reached}"]
                 cells += [f"{us(pct[p])} µs" for p in PERCENTILES]
                 if name == "direct":
-                    cells += ["-", "-", "-", "-", "-", "-"]
+                    cells += ["-", "-", "-", "-", "-", "-", "-"]
                 else:
                     added = {p: pct[p] - direct[p] for p in PERCENTILES}
                     cells += [f"{us(added[p])} µs" for p in PERCENTILES]
@@ -140,6 +146,13 @@ def main():
                         ratios.append(f"{added[p] / hap_added:.2f}"
                                       if hap_added >= MIN_RATIO_BASE else "-")
                     cells.append(", ".join(ratios))
+                    same = results.get((proxy_bench.SAME_PLACE.get(name), rate, conns))
+                    ratios = []
+                    for p in PERCENTILES if same else []:
+                        same_added = same[1][p] - direct[p]
+                        ratios.append(f"{added[p] / same_added:.2f}"
+                                      if same_added >= MIN_RATIO_BASE else "-")
+                    cells.append(", ".join(ratios) or "-")
                     cells.append(f"{cpu / count * 1000:.3f}" if count else "-")
                     cells.append(f"{rss / 1024:.1f} MiB")
                 cells.append(str(errors))

@@ -7,6 +7,21 @@
     remora      wrk -> [capture] remora 15001 -> nginx        (one sidecar, outbound)
     remora-nolog  the same, with mesh.accessLogFile "" (no access log, as haproxy/nginx here)
     remora-pair wrk -> [capture] remora -> [capture] remora -> nginx  (two meshed pods)
+    haproxy-sidecar  wrk -> [capture] haproxy 15001 -> nginx     (HAProxy in the sidecar's place)
+    haproxy-sidecar-pair  wrk -> [capture] haproxy -> [capture] haproxy -> nginx
+
+The haproxy-sidecar setups put HAProxy exactly where the sidecar is: a pod
+with `remora init`'s rules, HAProxy as UID 1337 on 15001 (and 15006 in the
+server pod), forwarding to the original destination (`server 0.0.0.0`, which
+HAProxy reads with SO_ORIGINAL_DST as remora does; the inbound side from
+127.0.0.6, Istio's inbound source). The capture's kernel work (conntrack,
+NAT on every packet) is then the same for both, so these rows compare the
+proxies alone; haproxy (on loopback, no capture) is what a hop costs without
+interception. The "/ same place" column is remora's ratio to them. Each
+HAProxy setup has its own client pod: one HAProxy 2.6 sending to a second
+original destination slowed to about 1 ms a request once its connections to
+the first sat idle (not investigated further; remora's meshed pod serves both
+of its setups).
 
 Pods are network namespaces (tests/netns/netns.py), the redirection rules
 are `remora init`'s, the proxies run as UID 1337 as in a pod. The backend
@@ -38,6 +53,9 @@ INJECTOR = ["-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", 
             "-b", "*", "-d", "15090,15021,15020"]
 BODY = "x" * 1023
 CONNS = [4, 64]
+# Each remora setup and HAProxy in the same place (same capture, same pods).
+SAME_PLACE = {"remora": "haproxy-sidecar", "remora-nolog": "haproxy-sidecar",
+              "remora-pair": "haproxy-sidecar-pair"}
 
 
 def cpu_seconds(pids):
@@ -96,6 +114,9 @@ def start_setups(run, mtls=False):
     meshed = node.pod("meshed")
     quiet = node.pod("quiet")
     server2 = node.pod("server2")
+    hside = node.pod("hside")
+    hpair = node.pod("hpair")
+    hserver = node.pod("hserver")
     server3 = node.pod("server3") if mtls else None
     extra = ""
     if mtls:
@@ -103,7 +124,7 @@ def start_setups(run, mtls=False):
         os.chmod(big, 0o644)
         extra = (f"listen 8081; location = /1m {{ alias {big}; "
                  "default_type application/octet-stream; }")
-    for p in (server, server2, server3):
+    for p in (server, server2, server3, hserver):
         if p is None:
             continue
         p.nginx(8080, body=BODY, http_extra="keepalive_requests 1000000;",
@@ -128,6 +149,30 @@ listen web
                        server_extra="access_log off; location /p/ { proxy_pass http://be; "
                                     "proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
                        name="client-nginxproxy")
+
+    def haproxy_sidecar(pod, listen_port, source=""):
+        cfg = run.tempfile(f"{pod.name}-haproxy.cfg", f"""
+global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+listen captured
+  bind 0.0.0.0:{listen_port}
+  server original 0.0.0.0{source}
+""")
+        os.chmod(cfg, 0o644)
+        pod.run_remora(["init", *INJECTOR], check=True)
+        proc = pod.spawn(["haproxy", "-db", "-f", str(cfg)], name=f"{pod.name}-haproxy", uid=1337)
+        pod.wait_listening(listen_port, proc)
+        return proc
+
+    h_side = haproxy_sidecar(hside, 15001)
+    h_pair = haproxy_sidecar(hpair, 15001)
+    h_server = haproxy_sidecar(hserver, 15006, " source 127.0.0.6")
 
     def mesh(pod, services=""):
         cfg = run.tempfile(f"{pod.name}.yaml", services)
@@ -159,6 +204,9 @@ listen web
         ("remora-nolog", quiet, f"http://{server.ip4}:8080/", 1000, [r_quiet.pid]),
         ("remora-pair", meshed, f"http://{server2.ip4}:8080/", 1000,
          [r_meshed.pid, r_server2.pid]),
+        ("haproxy-sidecar", hside, f"http://{server.ip4}:8080/", 1000, [h_side.pid]),
+        ("haproxy-sidecar-pair", hpair, f"http://{hserver.ip4}:8080/", 1000,
+         [h_pair.pid, h_server.pid]),
     ]
     if mtls:
         setups.append(("haproxy-pair-mtls", client, "http://127.0.0.1:9003/", 1000,
@@ -335,9 +383,9 @@ def main():
                 results[(name, conns)] = (rps, lat, errors, cpu, rss_kib(pids))
         print(f"# proxy_bench: {seconds}s per point, wrk -t1, 1 KiB bodies, keep-alive; "
               f"load average {os.getloadavg()[0]:.1f}")
-        print("| setup | conns | req/s | / direct | / haproxy | p50 | p90 | p99 | proxy CPU s "
-              "per 1000 req | proxy peak RSS | non-2xx |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| setup | conns | req/s | / direct | / haproxy | / same place | p50 | p90 | p99 | "
+              "proxy CPU s per 1000 req | CPU / same place | proxy peak RSS | non-2xx |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for conns in CONNS:
             base = results[("direct", conns)][0]
             hap_rps = results[("haproxy", conns)][0]
@@ -345,9 +393,16 @@ def main():
                 rps, lat, errors, cpu, rss = results[(name, conns)]
                 total = rps * seconds
                 per_k = f"{cpu / total * 1000:.3f}" if name != "direct" and total else "-"
+                same, same_cpu = "-", "-"
+                if name in SAME_PLACE and (SAME_PLACE[name], conns) in results:
+                    s_rps, _, _, s_cpu, _ = results[(SAME_PLACE[name], conns)]
+                    same = f"{rps / s_rps:.2f}"
+                    if cpu and s_cpu and total:
+                        same_cpu = f"{(cpu / total) / (s_cpu / (s_rps * seconds)):.2f}"
                 print(f"| {name} | {conns} | {rps:,.0f} | {rps / base:.2f} | {rps / hap_rps:.2f} | "
-                      f"{lat.get('50', '-')} | {lat.get('90', '-')} | {lat.get('99', '-')} | "
-                      f"{per_k} | {rss / 1024:.1f} MiB | {errors} |")
+                      f"{same} | {lat.get('50', '-')} | {lat.get('90', '-')} | "
+                      f"{lat.get('99', '-')} | {per_k} | {same_cpu} | {rss / 1024:.1f} MiB | "
+                      f"{errors} |")
 
 
 if __name__ == "__main__":

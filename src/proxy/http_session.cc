@@ -89,7 +89,7 @@ void HttpSession::start() {
 void HttpSession::readDown() {
   if (reading_down_ || closing_ || down_done_) return;
   reading_down_ = true;
-  down_.asyncReadSome(asio::buffer(down_buf_),
+  down_.asyncReadSome(down_buf_.asBuffer(),
                       [this, alive = alive_](const std::error_code& ec, std::size_t n) {
                         if (!*alive) return;
                         if (lingering_) {
@@ -156,7 +156,7 @@ void HttpSession::pumpDown() {
 void HttpSession::readUp() {
   UpstreamConn* up = up_.get();
   up->stream().asyncReadSome(
-      asio::buffer(up->buffer()),
+      up->buffer().asBuffer(),
       [this, alive = alive_, up](const std::error_code& ec, std::size_t n) {
         // operation_aborted: we closed it on purpose (and may have a new one).
         if (!*alive || closing_ || ec == asio::error::operation_aborted || up_.get() != up) {
@@ -1110,7 +1110,7 @@ void HttpSession::closeAfterResponse() {
 
 void HttpSession::drainDown() {
   reading_down_ = true;
-  down_.asyncReadSome(asio::buffer(down_buf_),
+  down_.asyncReadSome(down_buf_.asBuffer(),
                       [this, alive = alive_](const std::error_code& ec, std::size_t) {
                         if (!*alive || !lingering_) return;
                         reading_down_ = false;

@@ -49,6 +49,7 @@
 
 #include "http/http1_parser.h"
 #include "proxy/observer.h"
+#include "proxy/read_buffer.h"
 #include "proxy/route.h"
 #include "proxy/stream.h"
 #include "proxy/upstream.h"
@@ -175,7 +176,7 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   asio::ip::tcp::endpoint downstream_local_;
   http::Http1Parser parser_;
   UpCallbacks up_callbacks_{*this};
-  std::vector<char> down_buf_;
+  ReadBuffer down_buf_;
   std::string_view din_;  // unparsed bytes in down_buf_ (or initial_)
   std::string initial_;   // bytes read while sniffing
   std::string down_out_;  // response heads, chunk framing, local replies

@@ -147,8 +147,8 @@ void TcpSession::onConnected() {
     worker_.observer()->onTcpOpen(report());
     reported_open_ = true;
   }
-  down_to_up_.buffer.resize(kPipeBuffer);
-  up_to_down_.buffer.resize(kPipeBuffer);
+  down_to_up_.buffer = ReadBuffer(kPipeBuffer);
+  up_to_down_.buffer = ReadBuffer(kPipeBuffer);
   pump(down_to_up_);
   pump(up_to_down_);
 }
@@ -178,7 +178,7 @@ void TcpSession::pump(Pipe& pipe) {
                         });
     return;
   }
-  pipe.from->asyncReadSome(asio::buffer(pipe.buffer),
+  pipe.from->asyncReadSome(pipe.buffer.asBuffer(),
                            [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
                              if (!*alive || finished_) return;
                              if (ec == asio::error::eof) {

@@ -25,6 +25,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "proxy/observer.h"
+#include "proxy/read_buffer.h"
 #include "proxy/route.h"
 #include "proxy/stream.h"
 #include "proxy/worker.h"
@@ -52,7 +53,7 @@ class TcpSession : public Session {
   struct Pipe {
     Stream* from;
     Stream* to;
-    std::vector<char> buffer;
+    ReadBuffer buffer;
     std::string pending;  // bytes to write before reading again
     std::uint64_t bytes = 0;
     bool done = false;

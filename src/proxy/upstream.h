@@ -24,6 +24,7 @@
 
 #include "http/http1_parser.h"
 #include "proxy/load_balancer.h"
+#include "proxy/read_buffer.h"
 #include "proxy/stream.h"
 
 namespace remora::proxy {
@@ -59,7 +60,7 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   // Where the parser's events go; null while idle in the pool.
   void setSink(http::Http1ParserCallbacks* sink) { sink_ = sink; }
   // The read buffer and the unparsed bytes in it.
-  std::vector<char>& buffer() { return buffer_; }
+  ReadBuffer& buffer() { return buffer_; }
   std::string_view& pending() { return pending_; }
   // Exchanges completed on this connection (for tests: reuse is visible).
   std::uint64_t& uses() { return uses_; }
@@ -82,7 +83,7 @@ class UpstreamConn : private http::Http1ParserCallbacks {
   asio::ip::tcp::endpoint local_;
   http::Http1Parser parser_;
   http::Http1ParserCallbacks* sink_ = nullptr;  // the session using it; null when idle
-  std::vector<char> buffer_;
+  ReadBuffer buffer_;
   std::string_view pending_;
   std::uint64_t uses_ = 0;
 };
