@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -253,8 +256,39 @@ Status parsePort(const Json& j, const std::string& path, ServicePort& out) {
   return ok();
 }
 
+// One EndpointWorkload per distinct labels and identity (see config.h).
+class EndpointWorkloads {
+ public:
+  std::shared_ptr<const EndpointWorkload> intern(EndpointWorkload w) {
+    key_.clear();
+    auto add = [this](std::string_view field) {
+      key_ += std::to_string(field.size());  // length-prefixed: no separator to escape
+      key_ += ':';
+      key_ += field;
+    };
+    for (const auto& [name, value] : w.labels) {
+      add(name);
+      add(value);
+    }
+    const WorkloadInfo& i = w.workload;
+    for (std::string_view field :
+         {std::string_view(i.workload), std::string_view(i.namespace_), std::string_view(i.app),
+          std::string_view(i.version), std::string_view(i.service_account),
+          std::string_view(i.principal)}) {
+      add(field);
+    }
+    auto [it, added] = seen_.try_emplace(key_);
+    if (added) it->second = std::make_shared<const EndpointWorkload>(std::move(w));
+    return it->second;
+  }
+
+ private:
+  std::string key_;
+  std::unordered_map<std::string, std::shared_ptr<const EndpointWorkload>> seen_;
+};
+
 Status parseEndpoint(const Json& j, const std::string& path, const Service& svc,
-                     const MeshSettings& mesh, Endpoint& out) {
+                     const MeshSettings& mesh, EndpointWorkloads& workloads, Endpoint& out) {
   if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
   REMORA_TRY(checkKeys(j, path,
                        {"address", "ports", "labels", "workload", "namespace", "serviceAccount"}));
@@ -272,23 +306,25 @@ Status parseEndpoint(const Json& j, const std::string& path, const Service& svc,
       REMORA_ASSIGN_OR_RETURN(out.ports[name], portValue(value, path + ".ports." + name));
     }
   }
-  REMORA_TRY(parseLabels(j, path + ".labels", out.labels));
-  WorkloadInfo& w = out.workload;
+  EndpointWorkload meta;
+  REMORA_TRY(parseLabels(j, path + ".labels", meta.labels));
+  WorkloadInfo& w = meta.workload;
   w.namespace_ = svc.namespace_;
   REMORA_TRY(readString(j, "namespace", path + ".namespace", w.namespace_));
   REMORA_TRY(readString(j, "serviceAccount", path + ".serviceAccount", w.service_account));
-  if (auto it = out.labels.find("app"); it != out.labels.end()) w.app = it->second;
-  if (auto it = out.labels.find("version"); it != out.labels.end()) w.version = it->second;
+  if (auto it = meta.labels.find("app"); it != meta.labels.end()) w.app = it->second;
+  if (auto it = meta.labels.find("version"); it != meta.labels.end()) w.version = it->second;
   w.workload = w.app.empty() ? svc.name : w.app;
   REMORA_TRY(readString(j, "workload", path + ".workload", w.workload));
   w.principal = principalOf(mesh.trust_domain, w.namespace_, w.service_account);
-  auto mode = out.labels.find("security.istio.io/tlsMode");
-  out.mtls = mode != out.labels.end() && mode->second == "istio";
+  auto mode = meta.labels.find("security.istio.io/tlsMode");
+  out.mtls = mode != meta.labels.end() && mode->second == "istio";
+  out.meta = workloads.intern(std::move(meta));
   return ok();
 }
 
 Status parseService(const Json& j, const std::string& path, const MeshSettings& mesh,
-                    Service& out) {
+                    EndpointWorkloads& workloads, Service& out) {
   if (!j.is_object()) return invalid(path, "must be a map, not " + typeName(j));
   REMORA_TRY(checkKeys(
       j, path,
@@ -343,10 +379,11 @@ Status parseService(const Json& j, const std::string& path, const MeshSettings& 
   }
   REMORA_ASSIGN_OR_RETURN(const Json* endpoints, listAt(j, "endpoints", path + ".endpoints"));
   if (endpoints != nullptr) {
+    out.endpoints.reserve(endpoints->size());
     for (std::size_t i = 0; i < endpoints->size(); ++i) {
       Endpoint ep;
-      REMORA_TRY(
-          parseEndpoint((*endpoints)[i], fmt::format("{}.endpoints[{}]", path, i), out, mesh, ep));
+      REMORA_TRY(parseEndpoint((*endpoints)[i], fmt::format("{}.endpoints[{}]", path, i), out, mesh,
+                               workloads, ep));
       out.endpoints.push_back(std::move(ep));
     }
   }
@@ -373,6 +410,12 @@ std::string_view protocolName(Protocol p) noexcept {
 bool Endpoint::mtlsOn(std::uint16_t port) const {
   return mtls &&
          std::find(plaintext_ports.begin(), plaintext_ports.end(), port) == plaintext_ports.end();
+}
+
+const std::shared_ptr<const EndpointWorkload>& EndpointWorkload::none() {
+  static const std::shared_ptr<const EndpointWorkload> empty =
+      std::make_shared<const EndpointWorkload>();
+  return empty;
 }
 
 std::uint16_t Endpoint::portFor(const ServicePort& sp) const {
@@ -488,10 +531,11 @@ Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaul
   if (services != nullptr) {
     std::set<std::pair<std::string, std::string>> names;
     std::set<std::pair<std::string, std::uint16_t>> vips;
+    EndpointWorkloads workloads;
     for (std::size_t i = 0; i < services->size(); ++i) {
       std::string p = fmt::format("services[{}]", i);
       Service svc;
-      REMORA_TRY(parseService((*services)[i], p, config.mesh, svc));
+      REMORA_TRY(parseService((*services)[i], p, config.mesh, workloads, svc));
       if (!names.emplace(svc.namespace_, svc.name).second) {
         return invalid(p + ".name",
                        fmt::format("service {}/{} defined twice", svc.namespace_, svc.name));
@@ -545,10 +589,10 @@ SnapshotPtr Snapshot::build(Config config, std::uint64_t generation) {
       for (Endpoint& ep : svc.endpoints) {
         if (!ep.mtls) continue;
         const std::string& ns =
-            ep.workload.namespace_.empty() ? svc.namespace_ : ep.workload.namespace_;
-        auto policy = security::WorkloadPolicy::build(snap->config_.policies,
-                                                      security::WorkloadSelectorInfo{ns, ep.labels},
-                                                      snap->config_.mesh.root_namespace);
+            ep.workload().namespace_.empty() ? svc.namespace_ : ep.workload().namespace_;
+        auto policy = security::WorkloadPolicy::build(
+            snap->config_.policies, security::WorkloadSelectorInfo{ns, ep.labels()},
+            snap->config_.mesh.root_namespace);
         for (const ServicePort& sp : svc.ports) {
           std::uint16_t port = ep.portFor(sp);
           if (policy.mtlsMode(port) == security::MtlsMode::Disable)

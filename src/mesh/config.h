@@ -98,15 +98,30 @@ struct ServicePort {
   Protocol protocol = Protocol::Auto;
 };
 
+// An endpoint's labels and the workload identity resolved from them. The
+// endpoints of one workload (a Deployment's pods) have the same, so
+// parseConfig() keeps one copy per distinct workload and the endpoints share
+// it: a mesh of 10,000 endpoints in 1,000 workloads holds 1,000, not 10,000
+// label maps and identities.
+struct EndpointWorkload {
+  std::map<std::string, std::string> labels;
+  WorkloadInfo workload;  // for metrics and the mTLS peer check
+
+  // The shared empty one, for endpoints built without a config.
+  static const std::shared_ptr<const EndpointWorkload>& none();
+};
+
 struct Endpoint {
   asio::ip::address address;
   std::map<std::string, std::uint16_t> ports;  // per-port-name override of targetPort
-  std::map<std::string, std::string> labels;
-  WorkloadInfo workload;  // labels and identity resolved for metrics
-  bool mtls = false;      // labels["security.istio.io/tlsMode"] == "istio"
+  std::shared_ptr<const EndpointWorkload> meta = EndpointWorkload::none();  // never null
+  bool mtls = false;  // labels["security.istio.io/tlsMode"] == "istio"
   // Ports where the endpoint's own PeerAuthentication says DISABLE: auto
   // mTLS calls it in plaintext there (Snapshot::build() fills it).
   std::vector<std::uint16_t> plaintext_ports;
+
+  const std::map<std::string, std::string>& labels() const { return meta->labels; }
+  const WorkloadInfo& workload() const { return meta->workload; }
 
   // The port to dial for `sp` on this endpoint.
   std::uint16_t portFor(const ServicePort& sp) const;

@@ -1,6 +1,12 @@
 #include "mesh/watcher.h"
 
+#include <functional>
+#include <string_view>
 #include <utility>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "core/file.h"
 #include "core/log.h"
@@ -8,6 +14,15 @@
 namespace remora::mesh {
 namespace {
 constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+
+// Parsing a config allocates far more than the snapshot keeps (yaml-cpp's node
+// tree, the intermediate strings), and glibc keeps the freed memory mapped:
+// hands the free pages back to the kernel once a config is read.
+void releaseParseMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 }  // namespace
 
 Result<Config> loadConfigFile(const std::string& path, const IdentityDefaults& defaults) {
@@ -38,9 +53,12 @@ Result<SnapshotPtr> ConfigWatcher::start() {
   if (!text) return std::move(text).error().context(path_);
   auto config = parseConfig(*text, defaults_);
   if (!config) return std::move(config).error().context(path_);
-  content_ = std::move(*text);
+  content_size_ = text->size();
+  content_hash_ = std::hash<std::string_view>{}(*text);
   arm();
-  return Snapshot::build(std::move(*config), generation_);
+  SnapshotPtr snapshot = Snapshot::build(std::move(*config), generation_);
+  releaseParseMemory();
+  return snapshot;
 }
 
 void ConfigWatcher::arm() {
@@ -63,9 +81,11 @@ void ConfigWatcher::poll() {
     }
     return;
   }
-  if (*text == content_) return;
-  content_ = std::move(*text);
-  auto config = parseConfig(content_, defaults_);
+  std::size_t hash = std::hash<std::string_view>{}(*text);
+  if (text->size() == content_size_ && hash == content_hash_) return;
+  content_size_ = text->size();
+  content_hash_ = hash;
+  auto config = parseConfig(*text, defaults_);
   if (!config) {
     ++rejected_;
     last_error_ = config.error().message;
@@ -78,6 +98,7 @@ void ConfigWatcher::poll() {
   REMORA_LOG(mesh, info, "config {} accepted (generation {}, {} services)", path_, generation_,
              config->services.size());
   on_update_(Snapshot::build(std::move(*config), generation_));
+  releaseParseMemory();
 }
 
 }  // namespace remora::mesh

@@ -57,7 +57,11 @@ class ConfigWatcher {
   UpdateFn on_update_;
   std::chrono::milliseconds interval_;
   asio::steady_timer timer_;
-  std::string content_;     // of the last file seen (accepted or not)
+  // Of the last file seen (accepted or not): its size and hash, not its
+  // bytes, which a large mesh's config makes megabytes. A change that keeps
+  // both (a 64-bit hash collision) would go unnoticed until the next edit.
+  std::size_t content_size_ = 0;
+  std::size_t content_hash_ = 0;
   std::string last_error_;  // logged once per distinct error
   std::uint64_t generation_ = 0;
   std::uint64_t rejected_ = 0;

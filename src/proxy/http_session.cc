@@ -569,7 +569,7 @@ void HttpSession::startUpstream() {
       endpoint_ != nullptr && endpoint_->mtlsOn(upstream_host_.port()) && worker_.mtlsEnabled();
   if (auto conn = worker_.pool().take(
           upstream_host_, tls,
-          tls ? std::string_view(endpoint_->workload.principal) : std::string_view())) {
+          tls ? std::string_view(endpoint_->workload().principal) : std::string_view())) {
     attachUpstream(std::move(conn));
     return;
   }

@@ -54,7 +54,7 @@ void TelemetryObserver::fillCommon(const Report& r, Record& rec) {
   rec.reporter = outbound ? telemetry::Reporter::Source : telemetry::Reporter::Destination;
   const telemetry::Workload* self = workload(w, *r.snapshot, r.self);
   const telemetry::Workload* peer =
-      workload(w, *r.snapshot, r.endpoint != nullptr ? &r.endpoint->workload : nullptr);
+      workload(w, *r.snapshot, r.endpoint != nullptr ? &r.endpoint->workload() : nullptr);
   rec.source = outbound ? self : peerWorkload(w, r.downstream_peer);
   rec.destination = outbound ? peer : self;
   const PeerIdentity* tls_peer = outbound ? r.upstream_peer : r.downstream_peer;

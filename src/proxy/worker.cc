@@ -408,8 +408,8 @@ Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint,
   int rc = http ? SSL_set_alpn_protos(ssl.get(), kHttpAlpn, sizeof kHttpAlpn - 1)
                 : SSL_set_alpn_protos(ssl.get(), kTcpAlpn, sizeof kTcpAlpn - 1);
   if (rc != 0) return tls::openSslError(Errc::Internal, "setting ALPN");
-  if (!endpoint.workload.principal.empty()) {
-    REMORA_TRY(tls::setAllowedPeerIdentities(ssl.get(), {endpoint.workload.principal}));
+  if (!endpoint.workload().principal.empty()) {
+    REMORA_TRY(tls::setAllowedPeerIdentities(ssl.get(), {endpoint.workload().principal}));
   }
   // Resumption saves most of a handshake's CPU on every new connection to
   // an upstream this worker has met. The slot is per expected identity too,
@@ -426,7 +426,7 @@ Result<tls::SslPtr> Worker::newMtlsClient(const mesh::Endpoint& endpoint,
   }
   session_key_ += static_cast<char>(upstream.port() >> 8);
   session_key_ += static_cast<char>(upstream.port() & 0xff);
-  session_key_ += endpoint.workload.principal;
+  session_key_ += endpoint.workload().principal;
   auto found = tls_sessions_.find(session_key_);
   if (found == tls_sessions_.end()) found = tls_sessions_.try_emplace(session_key_).first;
   tls::SessionSlot& slot = found->second;

@@ -100,7 +100,7 @@ class Worker {
   // configured (with no certificate yet they fail rather than go plaintext).
   bool mtlsEnabled() const { return options_.certificates != nullptr; }
   // A client connection to `endpoint` at `upstream` (the server must prove
-  // `endpoint.workload.principal` when known), offering Istio's ALPN for
+  // `endpoint.workload().principal` when known), offering Istio's ALPN for
   // HTTP ("istio-http/1.1") or TCP ("istio-peer-exchange", "istio"), and
   // resuming the last session that upstream gave this worker.
   Result<tls::SslPtr> newMtlsClient(const mesh::Endpoint& endpoint,

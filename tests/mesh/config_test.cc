@@ -68,12 +68,52 @@ TEST(MeshConfig, ParsesTheDocumentedExample) {
   ASSERT_EQ(reviews.endpoints.size(), 2U);
   EXPECT_TRUE(reviews.endpoints[0].mtls);
   EXPECT_FALSE(reviews.endpoints[1].mtls);
-  EXPECT_EQ(reviews.endpoints[0].workload.workload, "reviews");
-  EXPECT_EQ(reviews.endpoints[0].workload.principal, "spiffe://example.org/ns/bookinfo/sa/reviews");
-  EXPECT_EQ(reviews.endpoints[1].workload.workload, "reviews-v2");
+  EXPECT_EQ(reviews.endpoints[0].workload().workload, "reviews");
+  EXPECT_EQ(reviews.endpoints[0].workload().principal,
+            "spiffe://example.org/ns/bookinfo/sa/reviews");
+  EXPECT_EQ(reviews.endpoints[1].workload().workload, "reviews-v2");
   EXPECT_EQ(reviews.endpoints[1].portFor(reviews.ports[0]), 9090);
   EXPECT_EQ(reviews.endpoints[0].portFor(reviews.ports[0]), 9080);
   EXPECT_EQ(config->services[1].load_balancer, LoadBalancer::LeastRequest);
+}
+
+// The endpoints of one workload share one copy of their labels and identity
+// (EndpointWorkload); any difference, even in one label, makes its own.
+TEST(MeshConfig, EndpointsOfOneWorkloadShareTheirLabelsAndIdentity) {
+  auto config = parseConfig(R"(
+services:
+- name: a
+  namespace: ns
+  ports: [{port: 80, name: http}]
+  endpoints:
+  - {address: 10.0.0.1, serviceAccount: sa, labels: {app: a, version: v1}}
+  - {address: 10.0.0.2, serviceAccount: sa, labels: {app: a, version: v1}}
+  - {address: 10.0.0.3, serviceAccount: sa, labels: {app: a, version: v2}}
+  - {address: 10.0.0.4, serviceAccount: other, labels: {app: a, version: v1}}
+- name: b
+  namespace: ns
+  ports: [{port: 80, name: http}]
+  endpoints:
+  - {address: 10.0.1.1, serviceAccount: sa, labels: {app: a, version: v1}}
+  - {address: 10.0.1.2, workload: a, serviceAccount: sa, labels: {app: a, version: v1}}
+  - {address: 10.0.1.3, serviceAccount: sa, labels: {app: a, version: v1, x: "y"}}
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  const auto& a = config->services[0].endpoints;
+  const auto& b = config->services[1].endpoints;
+  EXPECT_EQ(a[0].meta, a[1].meta);
+  EXPECT_NE(a[0].meta, a[2].meta);  // another version label
+  EXPECT_NE(a[0].meta, a[3].meta);  // another service account
+  EXPECT_EQ(a[0].meta, b[0].meta);  // across services too
+  EXPECT_EQ(a[0].meta, b[1].meta);  // the workload name given is the one derived
+  EXPECT_NE(a[0].meta, b[2].meta);  // one more label
+  EXPECT_EQ(a[3].workload().principal, "spiffe://cluster.local/ns/ns/sa/other");
+  EXPECT_EQ(b[2].labels().at("x"), "y");
+  // An endpoint made without a config has the shared empty one, never null.
+  Endpoint bare;
+  ASSERT_NE(bare.meta, nullptr);
+  EXPECT_TRUE(bare.labels().empty());
+  EXPECT_TRUE(bare.workload().workload.empty());
 }
 
 TEST(MeshConfig, EmptyFileIsAllowAnyWithNoServices) {

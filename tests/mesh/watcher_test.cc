@@ -46,9 +46,19 @@ TEST_F(WatcherTest, AcceptsChangesAndKeepsTheLastGoodConfigOnErrors) {
   EXPECT_EQ(updates[0]->generation(), 1U);
   EXPECT_EQ(updates[0]->config().services.size(), 2U);
 
+  // An edit that keeps the file's size is a change too (the watcher keeps
+  // the size and a hash of the last file, not its bytes).
+  write("services: [{name: a, ports: [{port: 80}]}, {name: c, ports: [{port: 81}]}]\n");
+  watcher.poll();
+  ASSERT_EQ(updates.size(), 2U);
+  EXPECT_EQ(updates[1]->config().services[1].name, "c");
+  updates.pop_back();
+
   write("services: [{name: a, ports: [{port: 99999}]}]\n");  // refused
   watcher.poll();
   EXPECT_EQ(updates.size(), 1U);
+  EXPECT_EQ(watcher.rejected(), 1U);
+  watcher.poll();  // the same refused file: not parsed (nor refused) again
   EXPECT_EQ(watcher.rejected(), 1U);
 
   std::filesystem::remove(path_);  // vanished: kept
@@ -58,7 +68,7 @@ TEST_F(WatcherTest, AcceptsChangesAndKeepsTheLastGoodConfigOnErrors) {
   write("mesh: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}\n");
   watcher.poll();
   ASSERT_EQ(updates.size(), 2U);
-  EXPECT_EQ(updates[1]->generation(), 2U);
+  EXPECT_EQ(updates[1]->generation(), 3U);
   EXPECT_EQ(updates[1]->mesh().outbound_policy, OutboundPolicy::RegistryOnly);
 }
 
