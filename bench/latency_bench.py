@@ -13,7 +13,9 @@ setup ADDS over direct measured in the same point (its percentile minus
 direct's, in µs), that added latency as a ratio to HAProxy's (none where
 HAProxy's is under 20 µs, i.e. noise), and to HAProxy's in the same place
 (haproxy-sidecar, haproxy-sidecar-pair: HAProxy behind the same capture,
-see proxy_bench), the proxies' CPU seconds per 1000 requests and their peak RSS.
+see proxy_bench) and to the L4 relay floor's in the same place (relay,
+relay-pair: bench/relay_floor.cc), the proxies' CPU seconds per 1000
+requests and their peak RSS.
 
 The setups of one point run back to back, so that load from elsewhere on
 the machine falls on all of them alike; read the ratios first.
@@ -89,6 +91,7 @@ def main():
     if args.setups:
         wanted = set(args.setups.split(",")) | {"direct", "haproxy"}
         wanted |= {proxy_bench.SAME_PLACE[s] for s in wanted if s in proxy_bench.SAME_PLACE}
+        wanted |= {proxy_bench.FLOOR[s] for s in wanted if s in proxy_bench.FLOOR}
 
     built = fortio_binary()
     raw = {}
@@ -123,9 +126,9 @@ def main():
           f"{load_after:.1f} after")
     print("| rate | conns | setup | achieved qps | p50 | p90 | p99 | added p50 | added p90 | "
           "added p99 | added / haproxy's (p50, p90, p99) | added / same place's | "
-          "proxy CPU s / 1000 req | proxy peak RSS | non-200 |")
+          "added / floor's | proxy CPU s / 1000 req | proxy peak RSS | non-200 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
-          "--- |")
+          "--- | --- |")
     for rate in rates:
         for conns in conn_counts:
             _, direct, *_ = results[("direct", rate, conns)]
@@ -136,7 +139,7 @@ def main():
                 cells = [f"{rate:,}", str(conns), name, f"{qps:,.0f}{reached}"]
                 cells += [f"{us(pct[p])} µs" for p in PERCENTILES]
                 if name == "direct":
-                    cells += ["-", "-", "-", "-", "-", "-", "-"]
+                    cells += ["-", "-", "-", "-", "-", "-", "-", "-"]
                 else:
                     added = {p: pct[p] - direct[p] for p in PERCENTILES}
                     cells += [f"{us(added[p])} µs" for p in PERCENTILES]
@@ -146,13 +149,14 @@ def main():
                         ratios.append(f"{added[p] / hap_added:.2f}"
                                       if hap_added >= MIN_RATIO_BASE else "-")
                     cells.append(", ".join(ratios))
-                    same = results.get((proxy_bench.SAME_PLACE.get(name), rate, conns))
-                    ratios = []
-                    for p in PERCENTILES if same else []:
-                        same_added = same[1][p] - direct[p]
-                        ratios.append(f"{added[p] / same_added:.2f}"
-                                      if same_added >= MIN_RATIO_BASE else "-")
-                    cells.append(", ".join(ratios) or "-")
+                    for yardstick in (proxy_bench.SAME_PLACE, proxy_bench.FLOOR):
+                        other = results.get((yardstick.get(name), rate, conns))
+                        ratios = []
+                        for p in PERCENTILES if other else []:
+                            other_added = other[1][p] - direct[p]
+                            ratios.append(f"{added[p] / other_added:.2f}"
+                                          if other_added >= MIN_RATIO_BASE else "-")
+                        cells.append(", ".join(ratios) or "-")
                     cells.append(f"{cpu / count * 1000:.3f}" if count else "-")
                     cells.append(f"{rss / 1024:.1f} MiB")
                 cells.append(str(errors))

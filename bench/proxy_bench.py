@@ -9,6 +9,13 @@
     remora-pair wrk -> [capture] remora -> [capture] remora -> nginx  (two meshed pods)
     haproxy-sidecar  wrk -> [capture] haproxy 15001 -> nginx     (HAProxy in the sidecar's place)
     haproxy-sidecar-pair  wrk -> [capture] haproxy -> [capture] haproxy -> nginx
+    relay       wrk -> [capture] relay_floor -> nginx          (the L4 floor: no HTTP)
+    relay-pair  wrk -> [capture] relay_floor -> [capture] relay_floor -> nginx
+
+relay_floor (bench/relay_floor.cc, built here if missing) is PERFORMANCE.md's
+relay floor: it accepts the captured connection, reads SO_ORIGINAL_DST and
+copies bytes with epoll_wait/read/write, one upstream connection per client
+connection. Its setups are the least any sidecar in that place can cost.
 
 The haproxy-sidecar setups put HAProxy exactly where the sidecar is: a pod
 with `remora init`'s rules, HAProxy as UID 1337 on 15001 (and 15006 in the
@@ -28,7 +35,8 @@ are `remora init`'s, the proxies run as UID 1337 as in a pod. The backend
 answers 1 KiB bodies; wrk keeps its connections alive. For each setup and
 connection count: requests/s at saturation, the ratio to direct and to
 haproxy, and the proxies' CPU seconds per 1000 requests (utime+stime from
-/proc, all proxy processes of the setup) and peak RSS.
+/proc, all proxy processes of the setup), peak RSS, and the RSS they had
+idle, started and listening before the first load.
 
 The setups are start_setups(), shared with bench/latency_bench.py (the
 added latency at fixed rates, with fortio).
@@ -56,6 +64,9 @@ CONNS = [4, 64]
 # Each remora setup and HAProxy in the same place (same capture, same pods).
 SAME_PLACE = {"remora": "haproxy-sidecar", "remora-nolog": "haproxy-sidecar",
               "remora-pair": "haproxy-sidecar-pair"}
+# Each sidecar setup and the L4 relay floor in the same place.
+FLOOR = {"remora": "relay", "remora-nolog": "relay", "haproxy-sidecar": "relay",
+         "remora-pair": "relay-pair", "haproxy-sidecar-pair": "relay-pair"}
 
 
 def cpu_seconds(pids):
@@ -95,6 +106,15 @@ def wrk(pod, url, conns, uid, seconds):
     return rps, lat, int(errors.group(1)) if errors else 0
 
 
+def relay_floor_binary():
+    """build/bench/relay_floor, built if missing (it is not in `all`)."""
+    binary = ROOT / "build" / "bench" / "relay_floor"
+    if not binary.exists():
+        subprocess.run(["cmake", "--build", str(ROOT / "build"), "--target", "relay_floor"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return str(binary)
+
+
 def start_setups(run, mtls=False):
     """Starts the backends and proxies of every setup in `run` (a netns.Run) and
     returns the setups, in report order, as (name, client pod, URL, client uid,
@@ -117,6 +137,8 @@ def start_setups(run, mtls=False):
     hside = node.pod("hside")
     hpair = node.pod("hpair")
     hserver = node.pod("hserver")
+    rside = node.pod("rside")
+    rserver = node.pod("rserver")
     server3 = node.pod("server3") if mtls else None
     extra = ""
     if mtls:
@@ -124,7 +146,7 @@ def start_setups(run, mtls=False):
         os.chmod(big, 0o644)
         extra = (f"listen 8081; location = /1m {{ alias {big}; "
                  "default_type application/octet-stream; }")
-    for p in (server, server2, server3, hserver):
+    for p in (server, server2, server3, hserver, rserver):
         if p is None:
             continue
         p.nginx(8080, body=BODY, http_extra="keepalive_requests 1000000;",
@@ -174,6 +196,16 @@ listen captured
     h_pair = haproxy_sidecar(hpair, 15001)
     h_server = haproxy_sidecar(hserver, 15006, " source 127.0.0.6")
 
+    def relay(pod, listen_port, *source):
+        pod.run_remora(["init", *INJECTOR], check=True)
+        proc = pod.spawn([relay_floor_binary(), str(listen_port), *source],
+                         name=f"{pod.name}-relay", uid=1337)
+        pod.wait_listening(listen_port, proc)
+        return proc
+
+    r_side = relay(rside, 15001)
+    r_server = relay(rserver, 15006, "127.0.0.6")
+
     def mesh(pod, services=""):
         cfg = run.tempfile(f"{pod.name}.yaml", services)
         pod.run_remora(["init", *INJECTOR], check=True)
@@ -207,6 +239,8 @@ listen captured
         ("haproxy-sidecar", hside, f"http://{server.ip4}:8080/", 1000, [h_side.pid]),
         ("haproxy-sidecar-pair", hpair, f"http://{hserver.ip4}:8080/", 1000,
          [h_pair.pid, h_server.pid]),
+        ("relay", rside, f"http://{server.ip4}:8080/", 1000, [r_side.pid]),
+        ("relay-pair", rside, f"http://{rserver.ip4}:8080/", 1000, [r_side.pid, r_server.pid]),
     ]
     if mtls:
         setups.append(("haproxy-pair-mtls", client, "http://127.0.0.1:9003/", 1000,
@@ -373,6 +407,8 @@ def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with netns.Run() as run:
         setups = start_setups(run)
+        # Peak RSS before any load: the proxies started, listening, idle.
+        idle = {name: rss_kib(pids) for name, _, _, _, pids in setups}
         results = {}
         for conns in CONNS:
             for name, pod, url, uid, pids in setups:
@@ -384,8 +420,9 @@ def main():
         print(f"# proxy_bench: {seconds}s per point, wrk -t1, 1 KiB bodies, keep-alive; "
               f"load average {os.getloadavg()[0]:.1f}")
         print("| setup | conns | req/s | / direct | / haproxy | / same place | p50 | p90 | p99 | "
-              "proxy CPU s per 1000 req | CPU / same place | proxy peak RSS | non-2xx |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "proxy CPU s per 1000 req | CPU / same place | proxy peak RSS | idle RSS | non-2xx |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+              "--- |")
         for conns in CONNS:
             base = results[("direct", conns)][0]
             hap_rps = results[("haproxy", conns)][0]
@@ -402,7 +439,7 @@ def main():
                 print(f"| {name} | {conns} | {rps:,.0f} | {rps / base:.2f} | {rps / hap_rps:.2f} | "
                       f"{same} | {lat.get('50', '-')} | {lat.get('90', '-')} | "
                       f"{lat.get('99', '-')} | {per_k} | {same_cpu} | {rss / 1024:.1f} MiB | "
-                      f"{errors} |")
+                      f"{idle[name] / 1024:.1f} MiB | {errors} |")
 
 
 if __name__ == "__main__":
