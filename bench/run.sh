@@ -22,6 +22,8 @@ echo "== remora webhook (concurrent reviews over HTTPS)"
 build/bench/webhook_load --seconds "${WEBHOOK_BENCH_SECONDS:-5}"
 echo "== the proxy hop: req/s at saturation (wrk), CPU, RSS"
 /usr/bin/python3 bench/proxy_bench.py "${PROXY_BENCH_SECONDS:-5}"
+echo "== the idle sidecar's memory and what each service of its config adds"
+/usr/bin/python3 bench/memory_bench.py
 echo "== the proxy hop: added latency at fixed rates (fortio)"
 /usr/bin/python3 bench/latency_bench.py "${LATENCY_BENCH_SECONDS:-10}"
 echo "== mTLS between sidecars: the pair with and without mTLS, HAProxy's mTLS pair"
