@@ -12,6 +12,8 @@
 #include "telemetry/peer_metadata.h"
 #include "telemetry/records.h"
 
+long allocationCount();  // tests/http/alloc_counter.cc
+
 namespace remora::proxy {
 namespace {
 
@@ -240,6 +242,22 @@ TEST_F(InboundMetadataTest, AnUndecodableHeaderLeavesTheSourceUnknown) {
   std::string prom = stats.renderPrometheus();
   EXPECT_NE(prom.find("source_workload=\"unknown\""), std::string::npos) << prom;
   EXPECT_NE(prom.find("reporter=\"destination\""), std::string::npos) << prom;
+}
+
+TEST_F(InboundMetadataTest, ASteadyCallerCostsNoAllocation) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  const PeerIdentity plain;
+  const PeerIdentity mtls{true, "spiffe://cluster.local/ns/shop/sa/reviews"};
+  report(observer, header_, plain);  // first sight: decode, label set
+  report(observer, header_, mtls);   // first sight with this certificate
+  const long before = allocationCount();
+  for (int i = 0; i < 10; ++i) {
+    report(observer, header_, plain);
+    report(observer, header_, mtls);
+  }
+  EXPECT_EQ(allocationCount() - before, 0);
+  EXPECT_EQ(stats.worker(0).labelSets(), 2U);
 }
 
 TEST_F(InboundMetadataTest, TheCacheStaysBounded) {
