@@ -11,6 +11,7 @@
 #include "proxy/authorization.h"
 #include "proxy/tcp_session.h"
 #include "security/path.h"
+#include "telemetry/peer_metadata.h"
 #include "tls/context.h"
 
 namespace remora::proxy {
@@ -389,6 +390,8 @@ void HttpSession::armRouteTimeout() {
 void HttpSession::beginLocalStream() {
   req_.clear();
   request_id_.clear();
+  peer_metadata_.clear();
+  peer_exchange_ = false;
   if (!active_) {
     active_ = true;
     start_time_ = systemClock().now();
@@ -428,6 +431,7 @@ http::CallbackResult HttpSession::onRequestHead(http::RequestHead& head) {
     route_generation_ = snapshot_->generation();
   }
   if (!req_.keep_alive || worker_.draining()) close_after_ = true;
+  takePeerMetadata();
   in_request_head_ = true;
   if (admitRequest()) startUpstream();
   in_request_head_ = false;
@@ -509,6 +513,39 @@ http::CallbackResult HttpSession::onMessageComplete() {
                              maybeFinishStream();
                            });
   return http::CallbackResult::Pause;
+}
+
+// Inbound, the caller's metadata headers go to telemetry and never to the
+// app, nor to authorization: they are claims, used for labels only
+// (docs/telemetry.md). Taken before admitRequest(), so that a denied
+// request is still reported with its caller's workload. A value over the
+// size limit is not copied (telemetry would refuse it), only removed.
+void HttpSession::takePeerMetadata() {
+  peer_metadata_.clear();
+  peer_exchange_ = false;
+  if (direction_ != Direction::Inbound) return;
+  http::HeaderMap& h = req_.headers;
+  if (auto value = h.get(telemetry::kPeerMetadataHeader)) {
+    if (value->size() <= telemetry::kMaxPeerMetadataBase64) peer_metadata_.assign(*value);
+  }
+  std::size_t removed =
+      h.remove(telemetry::kPeerMetadataHeader) + h.remove(telemetry::kPeerMetadataIdHeader);
+  peer_exchange_ = removed > 0;
+}
+
+void HttpSession::responsePeerMetadata(http::HeaderMap& h, bool interim) {
+  if (direction_ == Direction::Outbound) {
+    // The server's sidecar's answer to ours: never for the app.
+    h.remove(telemetry::kPeerMetadataHeader);
+    h.remove(telemetry::kPeerMetadataIdHeader);
+    return;
+  }
+  // Inbound: ours, to a caller that takes part in the exchange (it sent
+  // its own), on the final response only.
+  const PeerMetadataHeaders& self = worker_.peerMetadata();
+  if (interim || !peer_exchange_ || self.empty()) return;
+  h.set(telemetry::kPeerMetadataIdHeader, self.id);
+  h.set(telemetry::kPeerMetadataHeader, self.value);
 }
 
 bool HttpSession::admitRequest() {
@@ -702,6 +739,14 @@ void HttpSession::sendRequestHead() {
     h.set("x-request-id", request_id_);
   }
   if (!h.contains("x-forwarded-proto")) h.add("x-forwarded-proto", "http");
+  // Istio's metadata exchange, to the services of the registry only: a
+  // passthrough destination is outside the mesh and learns nothing of us.
+  if (direction_ == Direction::Outbound && route_.kind == Route::Kind::Service) {
+    if (const PeerMetadataHeaders& self = worker_.peerMetadata(); !self.empty()) {
+      h.set(telemetry::kPeerMetadataIdHeader, self.id);
+      h.set(telemetry::kPeerMetadataHeader, self.value);
+    }
+  }
   req_.version = http::Version::Http11;
   up_out_.clear();
   http::serializeRequestHead(req_, up_out_);
@@ -753,6 +798,7 @@ http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
     interim_ = true;
     if (!client11) return http::CallbackResult::Continue;  // HTTP/1.0 knows no 1xx
     http::stripHopByHop(head.headers);
+    responsePeerMetadata(head.headers, /*interim=*/true);
     head.version = http::Version::Http11;
     http::serializeResponseHead(head, down_out_);
     writeDown(0, {}, false, &HttpSession::afterDownWrite);
@@ -765,6 +811,7 @@ http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
   bool switching = head.status == 101 || (req_.method == http::Method::Connect &&
                                           head.status >= 200 && head.status < 300);
   http::stripHopByHop(head.headers, head.status == 101);
+  responsePeerMetadata(head.headers, /*interim=*/false);
   rechunk_ = false;
   if (head.framing == http::BodyFraming::Chunked || head.framing == http::BodyFraming::UntilClose) {
     if (client11) {
@@ -1026,6 +1073,7 @@ void HttpSession::report() {
   r.path = req_.path();
   r.authority = req_.host();
   r.request_id = request_id_;
+  r.peer_metadata = peer_metadata_;
   if (auto ua = req_.headers.get("user-agent")) r.user_agent = *ua;
   if (auto xff = req_.headers.get("x-forwarded-for")) r.x_forwarded_for = *xff;
   r.protocol = client_version_ == http::Version::Http10 ? "HTTP/1.0" : "HTTP/1.1";

@@ -127,6 +127,12 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   // applies AuthorizationPolicy; false when it answered the request itself
   // (400 for a path that does not normalise, 403 for a denial).
   bool admitRequest();
+  // Istio's metadata exchange (telemetry/peer_metadata.h): inbound, takes
+  // the caller's headers out of the request (the app never sees them).
+  void takePeerMetadata();
+  // Outbound, removes the server's metadata headers from a response head;
+  // inbound, adds ours (see takePeerMetadata()).
+  void responsePeerMetadata(http::HeaderMap& headers, bool interim);
   void startUpstream();
   void connectUpstream();
   void upstreamConnected(std::shared_ptr<asio::ip::tcp::socket> socket);
@@ -218,6 +224,11 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   std::string request_id_;
   std::string response_details_;
   std::string path_scratch_;  // normalizePath()'s output, reused across requests
+  // Inbound: the caller's x-envoy-peer-metadata (capacity reused across
+  // requests), reported to telemetry; peer_exchange_ when the caller sent
+  // either metadata header, so that the response carries ours.
+  std::string peer_metadata_;
+  bool peer_exchange_ = false;
   int attempts_ = 0;
   bool lb_counted_ = false;
   bool head_sent_ = false;         // request head written upstream

@@ -53,6 +53,9 @@ struct RequestReport {
   std::string_view user_agent;
   std::string_view x_forwarded_for;
   std::string_view protocol;  // "HTTP/1.1" / "HTTP/1.0"
+  // Inbound: the caller's x-envoy-peer-metadata as received (undecoded,
+  // telemetry/peer_metadata.h); empty when it sent none.
+  std::string_view peer_metadata;
   std::string_view response_code_details;
   asio::ip::tcp::endpoint upstream_host;  // port 0: none
   asio::ip::tcp::endpoint upstream_local;

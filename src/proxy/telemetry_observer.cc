@@ -1,6 +1,19 @@
 #include "proxy/telemetry_observer.h"
 
+#include "telemetry/peer_metadata.h"
+
 namespace remora::proxy {
+namespace {
+
+// spiffe://<trust domain>/ns/<namespace>/sa/<service account> -> namespace.
+std::string_view principalNamespace(std::string_view principal) {
+  auto ns = principal.find("/ns/");
+  if (ns == std::string_view::npos) return {};
+  std::string_view rest = principal.substr(ns + 4);
+  return rest.substr(0, rest.find('/'));
+}
+
+}  // namespace
 
 TelemetryObserver::TelemetryObserver(std::size_t workers, telemetry::StatsRegistry& stats,
                                      telemetry::AccessLog* log)
@@ -35,12 +48,46 @@ const telemetry::Workload* TelemetryObserver::peerWorkload(PerWorker& w, const P
   telemetry::Workload wl;
   wl.principal = peer->principal;
   // spiffe://<trust domain>/ns/<namespace>/sa/<service account>
-  std::string_view p = peer->principal;
-  if (auto ns = p.find("/ns/"); ns != std::string_view::npos) {
-    std::string_view rest = p.substr(ns + 4);
-    wl.namespace_ = std::string(rest.substr(0, rest.find('/')));
-  }
+  wl.namespace_ = std::string(principalNamespace(peer->principal));
   return &w.peers.emplace(peer->principal, std::move(wl)).first->second;
+}
+
+const telemetry::Workload* TelemetryObserver::metadataPeer(PerWorker& w, std::string_view header,
+                                                           const PeerIdentity* peer) {
+  auto it = w.metadata_peers.find(header);
+  if (it == w.metadata_peers.end()) {
+    if (w.metadata_peers.size() >= kMaxMetadataPeers) w.metadata_peers.clear();
+    MetadataPeer entry;
+    if (auto meta = telemetry::decodePeerMetadata(header)) {
+      entry.valid = true;
+      telemetry::Workload& wl = entry.workload;
+      wl.name = std::move(meta->workload_name);
+      wl.namespace_ = std::move(meta->namespace_);
+      // One field each for Istio's *_app / *_canonical_service and
+      // *_version / *_canonical_revision (telemetry::Workload): the app and
+      // version labels as for the registry's workloads, else the canonical
+      // ones.
+      wl.app = !meta->app.empty() ? std::move(meta->app) : std::move(meta->canonical_name);
+      wl.version =
+          !meta->version.empty() ? std::move(meta->version) : std::move(meta->canonical_revision);
+      if (!meta->cluster_id.empty()) wl.cluster = std::move(meta->cluster_id);
+    }
+    it = w.metadata_peers.emplace(std::string(header), std::move(entry)).first;
+  }
+  MetadataPeer& entry = it->second;
+  if (!entry.valid) return nullptr;
+  if (peer == nullptr || !peer->mutual_tls || peer->principal.empty()) return &entry.workload;
+  // mTLS proved who called: its principal and namespace are facts, the
+  // header's a claim. A header that contradicts the certificate is not
+  // believed at all.
+  std::string_view cert_ns = principalNamespace(peer->principal);
+  if (!entry.workload.namespace_.empty() && entry.workload.namespace_ != cert_ns) return nullptr;
+  if (entry.merged.principal != peer->principal) {
+    entry.merged = entry.workload;
+    entry.merged.principal = peer->principal;
+    entry.merged.namespace_ = std::string(cert_ns);
+  }
+  return &entry.merged;
 }
 
 // The fields a request and a TCP connection report alike: who is source
@@ -79,6 +126,11 @@ void TelemetryObserver::fillCommon(const Report& r, Record& rec) {
 void TelemetryObserver::onRequest(const RequestReport& r) {
   telemetry::RequestRecord rec;
   fillCommon(r, rec);
+  if (rec.reporter == telemetry::Reporter::Destination && !r.peer_metadata.empty()) {
+    if (const auto* src = metadataPeer(workers_[r.worker], r.peer_metadata, r.downstream_peer)) {
+      rec.source = src;
+    }
+  }
   rec.method = r.method;
   rec.path = r.path;
   rec.authority = r.authority;

@@ -4,12 +4,14 @@
 #include <asio/socket_base.hpp>
 
 #include "core/log.h"
+#include "http/header_map.h"
 #include "proxy/http_session.h"
 #include "proxy/original_dst.h"
 #include "proxy/sniffer.h"
 #include "proxy/tcp_session.h"
 #include "proxy/upstream.h"
 #include "security/workload_policy.h"
+#include "telemetry/peer_metadata.h"
 #include "tls/context.h"
 
 namespace remora::proxy {
@@ -251,6 +253,35 @@ struct Worker::Listener {
   asio::ip::tcp::endpoint local;
 };
 
+PeerMetadataHeaders peerMetadataHeaders(const mesh::ProxyIdentity& self) {
+  const mesh::WorkloadInfo& w = self.workload;
+  if (w.workload.empty() || w.namespace_.empty()) return {};
+  auto label = [&](std::string_view key) -> std::string {
+    auto it = self.labels.find(std::string(key));
+    return it != self.labels.end() ? it->second : std::string();
+  };
+  telemetry::PeerMetadata meta;
+  meta.workload_name = w.workload;  // no pod name in the config: NAME falls back to it
+  meta.namespace_ = w.namespace_;
+  meta.cluster_id = "Kubernetes";
+  meta.service_account = w.service_account;
+  meta.instance_ip = self.ip;
+  meta.app = w.app;
+  meta.version = w.version;
+  // Istio's canonical service and revision: the labels when set, else the
+  // app (or workload) and version, else "latest" (as istiod defaults them).
+  meta.canonical_name = label("service.istio.io/canonical-name");
+  if (meta.canonical_name.empty()) meta.canonical_name = w.app.empty() ? w.workload : w.app;
+  meta.canonical_revision = label("service.istio.io/canonical-revision");
+  if (meta.canonical_revision.empty()) {
+    meta.canonical_revision = w.version.empty() ? "latest" : w.version;
+  }
+  PeerMetadataHeaders out{telemetry::peerMetadataId(meta), telemetry::encodePeerMetadata(meta)};
+  // A name the config let through but a header cannot carry: send nothing.
+  if (!http::isValidFieldValue(out.id)) return {};
+  return out;
+}
+
 Worker::Worker(std::size_t index, const ProxyOptions& options, mesh::SnapshotPtr snapshot,
                Observer* observer)
     : index_(index),
@@ -259,7 +290,9 @@ Worker::Worker(std::size_t index, const ProxyOptions& options, mesh::SnapshotPtr
       observer_(observer),
       lb_(0x9E3779B97F4A7C15ULL * (index + 1)),
       pool_(std::make_unique<UpstreamPool>(options.max_idle_per_endpoint)),
-      tick_timer_(loop_.context()) {}
+      tick_timer_(loop_.context()) {
+  peer_metadata_ = peerMetadataHeaders(snapshot_->proxy());
+}
 
 Worker::~Worker() {
   // Sessions hold references into the pool and the loop; they go first.
@@ -448,6 +481,7 @@ std::string_view Worker::tlsFailed(Direction direction, const SSL* ssl) {
 void Worker::postSnapshot(mesh::SnapshotPtr snapshot) {
   loop_.post([this, snapshot = std::move(snapshot)]() mutable {
     snapshot_ = std::move(snapshot);
+    peer_metadata_ = peerMetadataHeaders(snapshot_->proxy());
     lb_.forgetSnapshot();
   });
 }

@@ -58,6 +58,17 @@ struct ProxyOptions {
   const tls::CertificateStore* certificates = nullptr;
 };
 
+// This proxy's own Istio metadata-exchange headers (x-envoy-peer-metadata-id
+// and x-envoy-peer-metadata, telemetry/peer_metadata.h), encoded once per
+// snapshot so that requests only copy the bytes. Both empty when the proxy
+// does not know its workload or namespace: then it sends none.
+struct PeerMetadataHeaders {
+  std::string id;
+  std::string value;
+  bool empty() const { return value.empty(); }
+};
+PeerMetadataHeaders peerMetadataHeaders(const mesh::ProxyIdentity& self);
+
 class UpstreamPool;
 class Session;
 
@@ -93,6 +104,9 @@ class Worker {
   LbState& lb() { return lb_; }
   UpstreamPool& pool() { return *pool_; }
   Observer* observer() { return observer_; }
+  // Of the current snapshot's identity (requests on an older snapshot send
+  // the newer identity: it is the same pod).
+  const PeerMetadataHeaders& peerMetadata() const { return peer_metadata_; }
   // The workload certificate's current contexts; null when the proxy runs
   // without mTLS (no store) or has no certificate yet.
   const tls::CertificateStore::Snapshot* certificates();
@@ -136,6 +150,7 @@ class Worker {
   EventLoop loop_;
   mesh::SnapshotPtr snapshot_;
   Observer* observer_;                        // nullable: no telemetry
+  PeerMetadataHeaders peer_metadata_;         // of snapshot_->proxy()
   tls::CertificateStore::SnapshotPtr certs_;  // cached; refreshed when the generation moves
   std::uint64_t certs_generation_ = 0;
   // Client TLS sessions by upstream address, port and expected identity

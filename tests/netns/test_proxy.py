@@ -86,7 +86,8 @@ def test_http_goes_through_both_proxies(pair):
     # nginx logs the fields that prove the path (peer address, the proxy's headers).
     rid_log = web.run.dir / "web-nginx80" / "rid.log"
     web.nginx(80, body="hello from nginx",
-              http_extra='log_format rid "$remote_addr $http_x_request_id $http_x_forwarded_proto";',
+              http_extra='log_format rid "$remote_addr $http_x_request_id $http_x_forwarded_proto '
+                         '$http_x_envoy_peer_metadata";',
               server_extra=f"access_log {rid_log} rid;")
     server = meshed(web, config(web, []))
     client = meshed(app, config(app, web_service(web, 80)))
@@ -106,12 +107,14 @@ def test_http_goes_through_both_proxies(pair):
         time.sleep(0.1)
     assert len(log) == 3, log
     for line in log:
-        peer, request_id, proto = line.split(" ")
+        peer, request_id, proto, peer_metadata = line.split(" ")
         # The server-side proxy connects from Istio's inbound passthrough
         # source (127.0.0.6), which the capture rules let through...
         assert peer == "127.0.0.6", line
         # ...and the client-side proxy stamped the request.
         assert len(request_id) == 36 and proto == "http", line
+        # The server-side proxy took Istio's metadata exchange out ("-": absent).
+        assert peer_metadata == "-", line
     ids = {line.split(" ")[1] for line in log}
 
     # Both proxies counted the three requests, each as its side of the hop...
@@ -126,6 +129,10 @@ def test_http_goes_through_both_proxies(pair):
     # which lists none, names the original destination.
     assert 'destination_service="web.default.svc.cluster.local"' in texts["source"]
     assert f'destination_service="{web.ip4}:80"' in texts["destination"]
+    # The server side knows its caller's workload from the metadata exchange.
+    assert any(l.startswith("istio_requests_total{") and 'reporter="destination"' in l
+               and 'source_workload="app"' in l and 'source_app="app"' in l
+               for l in texts["destination"].splitlines()), texts["destination"]
     # ...and logged each one, with the same x-request-id on both sides.
     for proc in (client, server):
         entries = []

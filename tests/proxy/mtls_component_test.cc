@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "proxy/proxy.h"
+#include "proxy/telemetry_observer.h"
 #include "tests/proxy/proxy_harness.h"
 #include "tests/tls/pki.h"
 #include "tls/certificate_store.h"
@@ -32,7 +33,8 @@ namespace pki = remora::tls::testing;
 constexpr const char* kSleep = "spiffe://cluster.local/ns/default/sa/sleep";
 constexpr const char* kWeb = "spiffe://cluster.local/ns/default/sa/web";
 
-// What each proxy reported about TLS, per request and per TCP connection.
+// What each proxy reported about TLS, per request and per TCP connection;
+// requests also go to Istio's metrics (`stats`, one worker).
 class PeerRecorder : public Observer {
  public:
   struct Seen {
@@ -43,7 +45,10 @@ class PeerRecorder : public Observer {
     bool upstream_mtls = false;
     std::string upstream_principal;
   };
-  void onRequest(const RequestReport& r) override { add(r, r.response_code); }
+  void onRequest(const RequestReport& r) override {
+    telemetry_.onRequest(r);  // first: a test that waited for the report sees its metrics
+    add(r, r.response_code);
+  }
   void onTcpOpen(const ConnectionReport&) override {}
   void onTcpClose(const ConnectionReport& r) override { add(r, 0); }
   void onTlsFailure(std::size_t, Direction d, std::string_view reason) override {
@@ -64,6 +69,7 @@ class PeerRecorder : public Observer {
   std::vector<std::string> waitFailures(std::size_t n) { return waitFor(failures_, n); }
 
   std::vector<Seen> wait(std::size_t n) { return waitFor(seen_, n); }
+  std::string prometheus() const { return stats_.renderPrometheus(); }
 
  private:
   // A copy of `list` once it holds `n` entries (or after 5 s): workers
@@ -88,6 +94,8 @@ class PeerRecorder : public Observer {
                      r.downstream_peer->principal, r.upstream_peer->mutual_tls,
                      r.upstream_peer->principal});
   }
+  telemetry::StatsRegistry stats_{1};
+  TelemetryObserver telemetry_{1, stats_, nullptr};
   std::mutex mu_;
   std::vector<Seen> seen_;
   std::vector<std::string> failures_;
@@ -205,6 +213,47 @@ TEST_F(MtlsTest, HttpBetweenSidecarsIsMutualTlsWithBothPrincipals) {
   EXPECT_EQ(at_server[2].code, 200);
   EXPECT_TRUE(at_server[2].downstream_mtls);
   EXPECT_EQ(at_server[2].downstream_principal, kSleep);
+}
+
+// Istio's metadata exchange rides the mTLS connection: the server side
+// names its caller's workload from the header and its principal and
+// namespace from the certificate; neither app sees the headers.
+TEST_F(MtlsTest, MetadataExchangeNamesTheCallerBesideItsCertificate) {
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb,
+                 "mesh: {protocolDetectionTimeout: 20ms}\n"
+                 "proxy: {workload: web-v1, namespace: default, app: web, serviceAccount: web}\n",
+                 loopback(web.port()));
+  Sidecar client(ca_, kSleep,
+                 clientYaml(server.inbound()) +
+                     "proxy: {workload: sleep-v1, namespace: default, app: sleep, version: v2, "
+                     "serviceAccount: sleep}\n",
+                 {asio::ip::make_address("10.255.0.1"), 80});
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  ASSERT_TRUE(sendAll(c.get(), get("/")));
+  Response r = readResponse(c.get(), rest);
+  ASSERT_EQ(r.status, 200) << r.head;
+  EXPECT_EQ(r.body.find("x-envoy-peer-metadata"), std::string::npos) << r.body;
+  EXPECT_FALSE(hasHeader(r, "x-envoy-peer-metadata")) << r.head;
+  auto at_server = server.seen.wait(1);
+  ASSERT_EQ(at_server.size(), 1U);
+  ASSERT_TRUE(at_server[0].downstream_mtls);
+  std::string prom = server.seen.prometheus();
+  bool found = false;
+  for (std::size_t pos = 0; (pos = prom.find("istio_requests_total{", pos)) != std::string::npos;
+       ++pos) {
+    std::string line = prom.substr(pos, prom.find('\n', pos) - pos);
+    found =
+        found || (line.find("reporter=\"destination\"") != std::string::npos &&
+                  line.find("source_workload=\"sleep-v1\"") != std::string::npos &&
+                  line.find("source_app=\"sleep\"") != std::string::npos &&
+                  line.find("source_version=\"v2\"") != std::string::npos &&
+                  line.find(fmt::format("source_principal=\"{}\"", kSleep)) != std::string::npos &&
+                  line.find("source_workload_namespace=\"default\"") != std::string::npos &&
+                  line.find("connection_security_policy=\"mutual_tls\"") != std::string::npos);
+  }
+  EXPECT_TRUE(found) << prom;
 }
 
 TEST_F(MtlsTest, TcpBetweenSidecarsIsMutualTlsAndKeepsHalfClose) {

@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include "proxy/route.h"
+#include "telemetry/peer_metadata.h"
 #include "telemetry/records.h"
+
+long allocationCount();  // tests/http/alloc_counter.cc
 
 namespace remora::proxy {
 namespace {
@@ -149,6 +152,128 @@ TEST_F(TelemetryObserverTest, AnEmptyAccessLogFileKeepsTheMetricsAndDropsTheLine
   std::string prom = stats.renderPrometheus();
   EXPECT_NE(prom.find("istio_requests_total{"), std::string::npos) << prom;
   EXPECT_NE(prom.find("istio_tcp_connections_closed_total{"), std::string::npos) << prom;
+}
+
+// ---------------------------------------------- inbound: metadata exchange
+
+class InboundMetadataTest : public TelemetryObserverTest {
+ protected:
+  void SetUp() override {
+    TelemetryObserverTest::SetUp();
+    inbound_ = resolveRoute(*snapshot_, Direction::Inbound,
+                            asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 8080));
+    telemetry::PeerMetadata caller;
+    caller.name = "reviews-v3-abc";
+    caller.namespace_ = "shop";
+    caller.workload_name = "reviews-v3";
+    caller.cluster_id = "Kubernetes";
+    caller.app = "reviews";
+    caller.version = "v3";
+    caller.canonical_name = "reviews";
+    caller.canonical_revision = "v3";
+    header_ = telemetry::encodePeerMetadata(caller);
+  }
+  // One inbound request reported by `observer`.
+  void report(TelemetryObserver& observer, std::string_view header, const PeerIdentity& peer) {
+    RequestReport r;
+    fill(r);
+    r.route = &inbound_;
+    r.endpoint = nullptr;
+    r.method = "GET";
+    r.response_code = 200;
+    r.peer_metadata = header;
+    PeerIdentity none;
+    r.downstream_peer = &peer;
+    r.upstream_peer = &none;
+    observer.onRequest(r);
+  }
+  Route inbound_;
+  std::string header_;
+};
+
+TEST_F(InboundMetadataTest, TheHeaderNamesTheSourceWorkload) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  report(observer, header_, PeerIdentity{});
+  report(observer, header_, PeerIdentity{});  // the cached decode: the same labels
+  std::string prom = stats.renderPrometheus();
+  EXPECT_NE(prom.find("reporter=\"destination\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_workload=\"reviews-v3\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_workload_namespace=\"shop\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_app=\"reviews\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_version=\"v3\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_canonical_service=\"reviews\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_canonical_revision=\"v3\""), std::string::npos) << prom;
+  // Without mTLS the header proves nothing: no principal.
+  EXPECT_NE(prom.find("source_principal=\"unknown\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("destination_workload=\"pp-v1\""), std::string::npos) << prom;
+  EXPECT_EQ(stats.worker(0).labelSets(), 1U);
+  EXPECT_NE(prom.find("} 2\n"), std::string::npos) << prom;
+}
+
+TEST_F(InboundMetadataTest, TheCertificatesPrincipalAndNamespaceWin) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  report(observer, header_, PeerIdentity{true, "spiffe://cluster.local/ns/shop/sa/reviews"});
+  std::string prom = stats.renderPrometheus();
+  EXPECT_NE(prom.find("source_workload=\"reviews-v3\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_principal=\"spiffe://cluster.local/ns/shop/sa/reviews\""),
+            std::string::npos)
+      << prom;
+  EXPECT_NE(prom.find("source_workload_namespace=\"shop\""), std::string::npos) << prom;
+}
+
+TEST_F(InboundMetadataTest, AHeaderThatContradictsTheCertificateIsIgnored) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  // The header says "shop"; the certificate proves "attacker".
+  report(observer, header_, PeerIdentity{true, "spiffe://cluster.local/ns/attacker/sa/x"});
+  std::string prom = stats.renderPrometheus();
+  EXPECT_EQ(prom.find("reviews"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_workload=\"unknown\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("source_workload_namespace=\"attacker\""), std::string::npos) << prom;
+}
+
+TEST_F(InboundMetadataTest, AnUndecodableHeaderLeavesTheSourceUnknown) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  report(observer, "not base64!", PeerIdentity{});
+  report(observer, "not base64!", PeerIdentity{});
+  std::string prom = stats.renderPrometheus();
+  EXPECT_NE(prom.find("source_workload=\"unknown\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("reporter=\"destination\""), std::string::npos) << prom;
+}
+
+TEST_F(InboundMetadataTest, ASteadyCallerCostsNoAllocation) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  const PeerIdentity plain;
+  const PeerIdentity mtls{true, "spiffe://cluster.local/ns/shop/sa/reviews"};
+  report(observer, header_, plain);  // first sight: decode, label set
+  report(observer, header_, mtls);   // first sight with this certificate
+  const long before = allocationCount();
+  for (int i = 0; i < 10; ++i) {
+    report(observer, header_, plain);
+    report(observer, header_, mtls);
+  }
+  EXPECT_EQ(allocationCount() - before, 0);
+  EXPECT_EQ(stats.worker(0).labelSets(), 2U);
+}
+
+TEST_F(InboundMetadataTest, TheCacheStaysBounded) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  // More distinct headers than the cache holds: each still decodes right.
+  for (int i = 0; i < 1100; ++i) {
+    telemetry::PeerMetadata caller;
+    caller.namespace_ = "shop";
+    caller.workload_name = "w" + std::to_string(i % 3);
+    caller.name = "pod-" + std::to_string(i);
+    report(observer, telemetry::encodePeerMetadata(caller), PeerIdentity{});
+  }
+  std::string prom = stats.renderPrometheus();
+  EXPECT_NE(prom.find("source_workload=\"w2\""), std::string::npos) << prom;
+  EXPECT_EQ(stats.worker(0).labelSets(), 3U);
 }
 
 }  // namespace

@@ -1,0 +1,1 @@
+remora_add_fuzzer(peer_metadata SOURCES peer_metadata_fuzz.cc DEPS remora_telemetry)
