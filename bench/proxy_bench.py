@@ -61,6 +61,16 @@ INJECTOR = ["-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", 
             "-b", "*", "-d", "15090,15021,15020"]
 BODY = "x" * 1023
 CONNS = [4, 64]
+# HAProxy 2.6 as an HTTP/1.1 proxy with keep-alive on both sides, one thread.
+HAPROXY_HTTP = """global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+"""
 # Each remora setup and HAProxy in the same place (same capture, same pods).
 SAME_PLACE = {"remora": "haproxy-sidecar", "remora-nolog": "haproxy-sidecar",
               "remora-pair": "haproxy-sidecar-pair"}
@@ -152,16 +162,7 @@ def start_setups(run, mtls=False):
         p.nginx(8080, body=BODY, http_extra="keepalive_requests 1000000;",
                 server_extra="access_log off; " + extra)
     # haproxy and an nginx reverse proxy in the client pod, on loopback.
-    hap_cfg = run.tempfile("haproxy.cfg", f"""
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-listen web
+    hap_cfg = run.tempfile("haproxy.cfg", HAPROXY_HTTP + f"""listen web
   bind 127.0.0.1:9001
   server s1 {server.ip4}:8080
 """)
@@ -172,39 +173,27 @@ listen web
                                     "proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
                        name="client-nginxproxy")
 
+    def in_sidecar_place(pod, argv, listen_port, name):
+        """`argv` as UID 1337 in `pod` after `remora init`'s rules, as a sidecar."""
+        pod.run_remora(["init", *INJECTOR], check=True)
+        proc = pod.spawn(argv, name=f"{pod.name}-{name}", uid=1337)
+        pod.wait_listening(listen_port, proc)
+        return proc
+
     def haproxy_sidecar(pod, listen_port, source=""):
-        cfg = run.tempfile(f"{pod.name}-haproxy.cfg", f"""
-global
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-listen captured
+        cfg = run.tempfile(f"{pod.name}-haproxy.cfg", HAPROXY_HTTP + f"""listen captured
   bind 0.0.0.0:{listen_port}
   server original 0.0.0.0{source}
 """)
         os.chmod(cfg, 0o644)
-        pod.run_remora(["init", *INJECTOR], check=True)
-        proc = pod.spawn(["haproxy", "-db", "-f", str(cfg)], name=f"{pod.name}-haproxy", uid=1337)
-        pod.wait_listening(listen_port, proc)
-        return proc
+        return in_sidecar_place(pod, ["haproxy", "-db", "-f", str(cfg)], listen_port, "haproxy")
 
     h_side = haproxy_sidecar(hside, 15001)
     h_pair = haproxy_sidecar(hpair, 15001)
     h_server = haproxy_sidecar(hserver, 15006, " source 127.0.0.6")
-
-    def relay(pod, listen_port, *source):
-        pod.run_remora(["init", *INJECTOR], check=True)
-        proc = pod.spawn([relay_floor_binary(), str(listen_port), *source],
-                         name=f"{pod.name}-relay", uid=1337)
-        pod.wait_listening(listen_port, proc)
-        return proc
-
-    r_side = relay(rside, 15001)
-    r_server = relay(rserver, 15006, "127.0.0.6")
+    relay = relay_floor_binary()
+    r_side = in_sidecar_place(rside, [relay, "15001"], 15001, "relay")
+    r_server = in_sidecar_place(rserver, [relay, "15006", "127.0.0.6"], 15006, "relay")
 
     def mesh(pod, services=""):
         cfg = run.tempfile(f"{pod.name}.yaml", services)

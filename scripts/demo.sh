@@ -149,6 +149,9 @@ if [[ $has_proxy == yes ]]; then
     grep -q 'source_principal="spiffe://cluster.local/ns/hello/sa/client"' "$out_dir/web-stats.txt" ||
     die "web's sidecar did not count the requests as mTLS from the client's identity"
   ok "mTLS between the sidecars: web's sidecar counts mutual_tls from spiffe://cluster.local/ns/hello/sa/client"
+  grep 'reporter="destination"' "$out_dir/web-stats.txt" | grep -q 'source_workload="client"' ||
+    die "web's sidecar does not name its caller's workload (metadata exchange)"
+  ok "web's sidecar names its caller: source_workload=\"client\" (Istio's metadata exchange headers)"
   # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog)
   # line. A worker hands its lines to the log writer in batches, at the latest
   # on its 1 s tick (as Envoy flushes its access logs each second): wait for

@@ -112,12 +112,7 @@ class Sidecar {
     rotate(ca, identity);
     auto config = mesh::parseConfig(yaml);
     EXPECT_TRUE(config) << config.error().message;
-    ProxyOptions options;
-    options.concurrency = 1;
-    options.outbound_port = 0;
-    options.inbound_port = 0;
-    options.bind_v6 = "";
-    options.bind_v4 = "127.0.0.1";
+    ProxyOptions options = loopbackOptions(1);
     options.certificates = with_certificates ? &store_ : nullptr;
     options.original_dst = [this](asio::ip::tcp::socket&,
                                   Direction) -> Result<asio::ip::tcp::endpoint> { return dst_; };

@@ -32,12 +32,7 @@ class Sidecar {
       : dst_(std::move(original_dst)) {
     auto config = mesh::parseConfig(yaml);
     EXPECT_TRUE(config) << config.error().message;
-    ProxyOptions options;
-    options.concurrency = 1;
-    options.outbound_port = 0;
-    options.inbound_port = 0;
-    options.bind_v6 = "";
-    options.bind_v4 = "127.0.0.1";
+    ProxyOptions options = loopbackOptions(1);
     options.original_dst = [this](asio::ip::tcp::socket&,
                                   Direction) -> Result<asio::ip::tcp::endpoint> {
       std::lock_guard lock(mu_);  // guards dst_, which a test may change

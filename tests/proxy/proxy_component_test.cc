@@ -41,12 +41,7 @@ class ProxyTest : public ::testing::Test {
   void startProxy(const std::string& yaml, std::size_t workers = 2) {
     auto config = mesh::parseConfig(yaml);
     ASSERT_TRUE(config) << config.error().message;
-    ProxyOptions options;
-    options.concurrency = workers;
-    options.outbound_port = 0;
-    options.inbound_port = 0;
-    options.bind_v6 = "";
-    options.bind_v4 = "127.0.0.1";
+    ProxyOptions options = loopbackOptions(workers);
     options.original_dst = [this](asio::ip::tcp::socket&,
                                   Direction) -> Result<asio::ip::tcp::endpoint> {
       std::lock_guard lock(dst_mu_);  // guards dst_, set by the test thread

@@ -24,8 +24,22 @@
 #include <unistd.h>
 
 #include "proxy/observer.h"
+#include "proxy/proxy.h"
 
 namespace remora::proxy::testing {
+
+// A proxy's options for a component test: `workers` workers, both listeners
+// on 127.0.0.1 with ports the kernel picks, no IPv6. The test sets the
+// original destination (and certificates, if any).
+inline ProxyOptions loopbackOptions(std::size_t workers) {
+  ProxyOptions options;
+  options.concurrency = workers;
+  options.outbound_port = 0;
+  options.inbound_port = 0;
+  options.bind_v6 = "";
+  options.bind_v4 = "127.0.0.1";
+  return options;
+}
 
 // ------------------------------------------------------------ raw sockets
 
