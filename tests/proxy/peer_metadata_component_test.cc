@@ -157,6 +157,14 @@ std::string get(std::string_view extra = "") {
   return fmt::format("GET /x HTTP/1.1\r\nHost: web\r\n{}\r\n", extra);
 }
 
+// One GET on a new connection to 127.0.0.1:`port`; status 0 if it failed.
+Response getOnce(std::uint16_t port) {
+  Fd c = connectTo(port);
+  if (!sendAll(c.get(), get())) return {};
+  std::string rest;
+  return readResponse(c.get(), rest);
+}
+
 class PeerMetadataTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -169,10 +177,7 @@ class PeerMetadataTest : public ::testing::Test {
 TEST_F(PeerMetadataTest, OutboundAddsOurMetadataAndStripsTheServersFromTheResponse) {
   Backend server([](int fd) { appHandler(fd, istioPeerHeaders(reviewsV3())); });
   Sidecar client(std::string(kClientIdentity) + registry(server.port()), at("10.255.0.1", 80));
-  Fd c = connectTo(client.outbound());
-  ASSERT_TRUE(sendAll(c.get(), get()));
-  std::string rest;
-  Response r = readResponse(c.get(), rest);
+  Response r = getOnce(client.outbound());
   ASSERT_EQ(r.status, 200) << r.head;
   // The server saw ours.
   EXPECT_EQ(headerValue(r.body, "x-envoy-peer-metadata-id"),
@@ -208,10 +213,7 @@ TEST_F(PeerMetadataTest, PassthroughDestinationsLearnNothingOfUs) {
   // Not in the registry (ALLOW_ANY): passthrough.
   Sidecar client(std::string(kClientIdentity) + "mesh: {protocolDetectionTimeout: 20ms}\n",
                  at("127.0.0.1", outside.port()));
-  Fd c = connectTo(client.outbound());
-  ASSERT_TRUE(sendAll(c.get(), get()));
-  std::string rest;
-  Response r = readResponse(c.get(), rest);
+  Response r = getOnce(client.outbound());
   ASSERT_EQ(r.status, 200) << r.head;
   EXPECT_EQ(r.body.find("x-envoy-peer-metadata"), std::string::npos) << r.body;
   // A response's metadata is stripped all the same.
@@ -221,10 +223,7 @@ TEST_F(PeerMetadataTest, PassthroughDestinationsLearnNothingOfUs) {
 TEST_F(PeerMetadataTest, AProxyWithoutIdentitySendsNothing) {
   Backend server([](int fd) { appHandler(fd, ""); });
   Sidecar client(registry(server.port()), at("10.255.0.1", 80));
-  Fd c = connectTo(client.outbound());
-  ASSERT_TRUE(sendAll(c.get(), get()));
-  std::string rest;
-  Response r = readResponse(c.get(), rest);
+  Response r = getOnce(client.outbound());
   ASSERT_EQ(r.status, 200) << r.head;
   EXPECT_EQ(r.body.find("x-envoy-peer-metadata"), std::string::npos) << r.body;
 }
@@ -284,10 +283,7 @@ TEST_F(PeerMetadataTest, ACallerOutsideTheExchangeGetsNoMetadata) {
   Backend app([](int fd) { appHandler(fd, ""); });
   Sidecar server(std::string(kServerIdentity) + "mesh: {protocolDetectionTimeout: 20ms}\n",
                  at("127.0.0.1", app.port()));
-  Fd c = connectTo(server.inbound());
-  ASSERT_TRUE(sendAll(c.get(), get()));
-  std::string rest;
-  Response r = readResponse(c.get(), rest);
+  Response r = getOnce(server.inbound());
   ASSERT_EQ(r.status, 200) << r.head;
   EXPECT_FALSE(hasHeader(r, "x-envoy-peer-metadata")) << r.head;
 }
@@ -299,10 +295,7 @@ TEST_F(PeerMetadataTest, APairOfSidecarsKnowsEachOther) {
   Sidecar server(std::string(kServerIdentity) + "mesh: {protocolDetectionTimeout: 20ms}\n",
                  at("127.0.0.1", app.port()));
   Sidecar client(std::string(kClientIdentity) + registry(server.inbound()), at("10.255.0.1", 80));
-  Fd c = connectTo(client.outbound());
-  ASSERT_TRUE(sendAll(c.get(), get()));
-  std::string rest;
-  Response r = readResponse(c.get(), rest);
+  Response r = getOnce(client.outbound());
   ASSERT_EQ(r.status, 200) << r.head;
   // Neither app sees the exchange.
   EXPECT_EQ(r.body.find("x-envoy-peer-metadata"), std::string::npos) << r.body;
