@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,11 +45,29 @@ class ClusterError(RuntimeError):
     pass
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A port that was free on 127.0.0.1 a moment ago (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on every address now that no outgoing connection can take
+    before its server binds it. The kernel's choice (bind to port 0) comes from
+    the ephemeral range, where connect() also picks local ports: a connection
+    made meanwhile (kubectl, the API server's to etcd) once took one, and the
+    webhook's bind failed with "Address already in use". So the port is drawn
+    below that range (net.ipv4.ip_local_port_range), never twice in a run."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(1000):
+        port = random.randrange(10000, max(low, 10001))
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise ClusterError(f"no free port between 10000 and {low}")
 
 
 def wait_until(what, predicate, timeout=60.0, interval=0.2):
