@@ -54,11 +54,11 @@ fi
 cleanup() { "$remora" local down --run-dir "$run_dir" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-"$remora" version | head -n 1
+"$remora" version | sed -n 1p
 has_proxy=no
-"$remora" proxy sidecar --help 2>/dev/null | grep -q "Usage: remora proxy sidecar" && has_proxy=yes
+[[ $("$remora" proxy sidecar --help 2>/dev/null) == *"Usage: remora proxy sidecar"* ]] && has_proxy=yes
 has_check=no
-"$remora" check --help 2>/dev/null | grep -q "Usage: remora check" && has_check=yes
+[[ $("$remora" check --help 2>/dev/null) == *"Usage: remora check"* ]] && has_check=yes
 
 # --- 1 -----------------------------------------------------------------------
 step "1. Inject the manifests (remora inject, as istioctl kube-inject)"
@@ -126,7 +126,7 @@ if [[ $has_proxy == yes ]]; then
   for pod in client web; do wait_ready "$pod"; done
   show "remora local exec client -c istio-proxy -- curl -s localhost:15000/certs   # the sidecar's identity"
   identity=$(local_ exec client -c istio-proxy -- curl -sf -m 5 http://127.0.0.1:15000/certs |
-    grep -oE '"identity": ?"[^"]*"' | head -n 1 | sed -E 's/.*"(spiffe:[^"]*)"/\1/')
+    grep -oE '"identity": ?"[^"]*"' | sed -n 1p | sed -E 's/.*"(spiffe:[^"]*)"/\1/')
   echo "$identity" | indent
   [[ $identity == spiffe://cluster.local/ns/hello/sa/client ]] ||
     die "the client's sidecar has no identity from the CA"
@@ -149,7 +149,9 @@ if [[ $has_proxy == yes ]]; then
     grep -q 'source_principal="spiffe://cluster.local/ns/hello/sa/client"' "$out_dir/web-stats.txt" ||
     die "web's sidecar did not count the requests as mTLS from the client's identity"
   ok "mTLS between the sidecars: web's sidecar counts mutual_tls from spiffe://cluster.local/ns/hello/sa/client"
-  grep 'reporter="destination"' "$out_dir/web-stats.txt" | grep -q 'source_workload="client"' ||
+  # One grep, not two in a pipe: under pipefail, `grep -q` leaving early
+  # kills the first grep with SIGPIPE and fails the check at random.
+  grep -q '^istio_requests_total{reporter="destination",source_workload="client"' "$out_dir/web-stats.txt" ||
     die "web's sidecar does not name its caller's workload (metadata exchange)"
   ok "web's sidecar names its caller: source_workload=\"client\" (Istio's metadata exchange headers)"
   # Access log lines: whatever the proxy wrote that is not a diagnostic (spdlog)
@@ -160,7 +162,7 @@ if [[ $has_proxy == yes ]]; then
   request_id=''
   for _ in $(seq 30); do
     for pod in client web; do
-      log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log | head -n 1)
+      log=$(ls "$run_dir"/pods/hello/"$pod"-*/logs/istio-proxy.log | sed -n 1p)
       grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$log" >"$out_dir/$pod-access.log" || true
     done
     request_id=$(grep -oE "$uuid" "$out_dir/client-access.log" | tail -n 1 || true)

@@ -114,7 +114,7 @@ if [[ $got != "Kubernetes $KUBE_VERSION" ]]; then
   echo "kube-tools: built kube-apiserver says '$got', expected 'Kubernetes $KUBE_VERSION'" >&2
   exit 1
 fi
-got=$("$staging/etcd" --version | head -n 1)
+got=$("$staging/etcd" --version | sed -n 1p)
 if [[ $got != "etcd Version: ${ETCD_VERSION#v}" ]]; then
   echo "kube-tools: built etcd says '$got', expected etcd ${ETCD_VERSION#v}" >&2
   exit 1
