@@ -38,6 +38,16 @@ Measurements, each selectable with --only (comma-separated):
   bytes       1 MiB bodies (nginx, /1m) over 4 keep-alive connections at
               saturation: MB/s (wrk's Transfer/sec) and MB per proxy
               CPU-second.
+  idle        what an idle connection holds (PERFORMANCE.md goal 3: <= 32 KiB
+              per idle mTLS connection). Run first, before any load has
+              left freed memory in the proxies' heaps to reuse.
+              IDLE_CONNS app connections to port 8081 (TCP in the registry,
+              so one sidecar->sidecar connection each, mTLS in the mTLS
+              pair), one GET answered on each, then held open and idle.
+              Reported per end (client and server proxy): anonymous memory
+              (smaps_rollup) grown, divided by the connections held. (A
+              pool's idle connections are not measured this way: the load
+              that fills a pool leaves its own freed memory behind.)
 
 Proxy CPU is utime+stime from /proc of every proxy process of the setup
 (both sidecars, both HAProxys for the pairs). Ratios: mTLS / plaintext
@@ -59,15 +69,42 @@ import re
 import shutil
 import socket
 import sys
+import time
 
 import latency_bench
 import proxy_bench
 from proxy_bench import cpu_seconds, local_get, netns, rss_kib
 
 SETUPS = ["direct", "haproxy", "remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"]
-WHAT = ["saturation", "latency", "handshakes", "bytes"]
+WHAT = ["idle", "saturation", "latency", "handshakes", "bytes"]
 MIB = 1 << 20
 WARMUP = 2
+# Idle connections held open (the server pods' nginx take 512 each).
+IDLE_CONNS = 400
+
+# Opens N connections to host:port, sends one GET on each, reads each
+# answer whole (Content-Length), prints "ready", then holds them open and
+# idle until killed.
+HOLDER = r"""
+import re, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+req = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+conns = [socket.create_connection((host, port), timeout=10) for _ in range(n)]
+for s in conns:
+    s.sendall(req)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("closed before the answer")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))
+    while len(body) < length:
+        body += s.recv(65536)
+print("ready", flush=True)
+time.sleep(3600)
+"""
 
 
 def wrk_run(pod, url, conns, uid, seconds, headers=()):
@@ -127,6 +164,45 @@ def haproxy_info(run):
     return dict(line.split(": ", 1) for line in data.decode().splitlines() if ": " in line)
 
 
+def anon_kib(pid):
+    """The anonymous memory of a process, KiB (its own heap, stacks, copied pages)."""
+    text = open(f"/proc/{pid}/smaps_rollup").read()
+    return int(re.search(r"^Anonymous:\s+(\d+)", text, re.M).group(1))
+
+
+def hold_idle(run, pod, url, uid, conns):
+    """Starts the holder on `url`'s host and port; returns it once every answer is in."""
+    host, port = re.match(r"http://([^:/]+):(\d+)/", url).groups()
+    script = run.tempfile("holder.py", HOLDER)
+    os.chmod(script, 0o644)
+    proc = pod.spawn(["python3", str(script), host, port, str(conns)], uid=uid,
+                     name=f"holder-{port}")
+    deadline = time.monotonic() + 60
+    while "ready" not in proc.stdout():
+        if not proc.alive() or time.monotonic() > deadline:
+            raise SystemExit(f"mtls_bench: the idle holder for {url} failed\n{proc.log()}")
+        time.sleep(0.1)
+    time.sleep(0.5)  # the proxies' last frees and writes settle
+    return proc
+
+
+def idle_memory(run, setups):
+    """KiB of anonymous memory per idle connection, per end, for each pair:
+    {name: (client end, server end, connections held)}."""
+    res = {}
+    pairs = [(n, p, u, uid, pids) for n, p, u, uid, pids in setups
+             if n in ("remora-pair", "haproxy-pair-mtls", "remora-pair-mtls")]
+    for name, pod, url, uid, pids in pairs:
+        tcp_url = url.replace(":8080/", ":8081/").replace(":9003/", ":9004/")
+        before = [anon_kib(p) for p in pids]
+        holder = hold_idle(run, pod, tcp_url, uid, IDLE_CONNS)
+        after = [anon_kib(p) for p in pids]
+        holder.stop()
+        res[name] = tuple((a - b) / IDLE_CONNS for a, b in zip(after, before)) + (IDLE_CONNS,)
+        print(f"idle {name}: {res[name]}", file=sys.stderr, flush=True)
+    return res
+
+
 def ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 
@@ -178,6 +254,21 @@ def main():
                          "net.ipv4.ip_local_port_range=1024 65000"])
         proof = prove_mtls(pods, setups)
         load_before = os.getloadavg()[0]
+
+        if "idle" in what:
+            res = idle_memory(run, setups)
+            out.append("### Memory per idle connection (TCP through the pair, one GET answered, "
+                       f"{IDLE_CONNS} held; anonymous KiB grown / connections)")
+            out.append("| setup | client end | server end | both ends | both / haproxy mTLS pair's | "
+                       "mTLS / plaintext pair |")
+            out.append("| --- " * 6 + "|")
+            hm, plain = res["haproxy-pair-mtls"], res["remora-pair"]
+            for name in ("remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"):
+                c, sv, _ = res[name]
+                mt = name == "remora-pair-mtls"
+                out.append(f"| {name} | {c:.1f} | {sv:.1f} | {c + sv:.1f} | "
+                           f"{ratio(c + sv, hm[0] + hm[1]) if mt else '-'} | "
+                           f"{ratio(c + sv, plain[0] + plain[1]) if mt else '-'} |")
 
         if "saturation" in what:
             res = {}

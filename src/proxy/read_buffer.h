@@ -1,14 +1,25 @@
 // ReadBuffer: the fixed-size buffer one side of a connection reads into.
 //
-// Its bytes start uninitialised, on purpose: a zeroed 16 KiB buffer (a
-// std::vector<char> of that size) touches all four of its pages, so every
-// open connection held 32 KiB of resident memory for its two sides even when
-// its reads (a request head, a 1 KiB response) only ever wrote the first
-// page. Untouched, the kernel maps a page only when a read first writes it.
+// Its bytes start uninitialised and live in pages of their own, both on
+// purpose: resident memory per open connection is what a sidecar pays for
+// every idle keep-alive and pooled connection it holds.
+//   - A zeroed 16 KiB buffer (a std::vector<char> of that size) touches all
+//     four of its pages, so every connection held 32 KiB for its two sides
+//     even when its reads (a request head, a 1 KiB response) only ever wrote
+//     the first page.
+//   - Uninitialised but from malloc, a buffer allocated after a TLS
+//     handshake is carved from the memory the handshake just freed (OpenSSL's
+//     17 KiB record buffers, the transcript), pages already resident, so an
+//     idle mTLS connection still paid for all of them. Whole pages from mmap,
+//     never shared with other allocations, stay unmapped until a read writes
+//     them.
+// Freed blocks wait in a small per-thread cache for the next connection, so
+// steady connection churn costs no system call. Sizes that are not whole
+// pages, and sanitizer builds (whose heap checks overruns), use the heap.
 #pragma once
 
 #include <cstddef>
-#include <memory>
+#include <utility>
 
 #include <asio/buffer.hpp>
 
@@ -17,17 +28,35 @@ namespace remora::proxy {
 class ReadBuffer {
  public:
   ReadBuffer() = default;  // no bytes yet: assign a sized one before reading
-  explicit ReadBuffer(std::size_t size)
-      : bytes_(std::make_unique_for_overwrite<char[]>(size)), size_(size) {}
+  explicit ReadBuffer(std::size_t size);
+  ReadBuffer(ReadBuffer&& other) noexcept
+      : bytes_(std::exchange(other.bytes_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        paged_(other.paged_) {}
+  ReadBuffer& operator=(ReadBuffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      bytes_ = std::exchange(other.bytes_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+      paged_ = other.paged_;
+    }
+    return *this;
+  }
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ~ReadBuffer() { release(); }
 
-  char* data() { return bytes_.get(); }
-  const char* data() const { return bytes_.get(); }
+  char* data() { return bytes_; }
+  const char* data() const { return bytes_; }
   std::size_t size() const { return size_; }
-  asio::mutable_buffer asBuffer() { return {bytes_.get(), size_}; }
+  asio::mutable_buffer asBuffer() { return {bytes_, size_}; }
 
  private:
-  std::unique_ptr<char[]> bytes_;
+  void release() noexcept;
+
+  char* bytes_ = nullptr;
   std::size_t size_ = 0;
+  bool paged_ = false;  // from mmap (else new[])
 };
 
 }  // namespace remora::proxy
