@@ -17,6 +17,14 @@ see proxy_bench) and to the L4 relay floor's in the same place (relay,
 relay-pair: bench/relay_floor.cc), the proxies' CPU seconds per 1000
 requests and their peak RSS.
 
+With --no-keepalive every request is a new connection from the app
+(fortio -keepalive=false, as LiveWyer's service-mesh comparison ran): the
+sidecar's accept, SO_ORIGINAL_DST and routing on each request, its upstream
+pool kept (the relays, which pool nothing, connect upstream each time too).
+The "p50 / direct's" column is then PERFORMANCE.md goal 5's figure (Linkerd
++7%, Istio +31% in LiveWyer's run). Every pod gets net.ipv4.tcp_tw_reuse=1
+and ports 1024-65000 for the churn.
+
 The setups of one point run back to back, so that load from elsewhere on
 the machine falls on all of them alike; read the ratios first.
 
@@ -24,6 +32,7 @@ Figures, not assertions: never run by the tests. Needs root, haproxy, nginx,
 Go (to build fortio once) and build/remora (REMORA_BIN).
 Usage: bench/latency_bench.py [seconds per point, default 10] [--json PATH]
        [--rates 1000,10000] [--conns 4,64] [--setups remora,remora-pair]
+       [--no-keepalive]
 """
 
 import argparse
@@ -52,10 +61,13 @@ def fortio_binary():
     return out.stdout.strip().splitlines()[-1]
 
 
-def fortio(binary, pod, url, qps, conns, uid, seconds):
+def fortio(binary, pod, url, qps, conns, uid, seconds, keepalive=True):
     """One fortio run; returns its parsed JSON result."""
     argv = [binary, "load", "-qps", str(qps), "-c", str(conns), "-t", f"{seconds}s", "-uniform",
-            "-p", ",".join(str(p) for p in PERCENTILES), "-r", "0.00001", "-json", "-", url]
+            "-p", ",".join(str(p) for p in PERCENTILES), "-r", "0.00001", "-json", "-"]
+    if not keepalive:
+        argv.append("-keepalive=false")
+    argv.append(url)
     res = pod.run_cmd(argv, uid=uid, timeout=seconds + 60)
     return json.loads(res.stdout)
 
@@ -84,7 +96,10 @@ def main():
     parser.add_argument("--setups", help="comma-separated setups to run (default: all; direct, "
                                          "haproxy and the same-place haproxy always run, the "
                                          "ratios need them)")
+    parser.add_argument("--no-keepalive", action="store_true",
+                        help="a new connection for every request (fortio -keepalive=false)")
     args = parser.parse_args()
+    keepalive = not args.no_keepalive
     rates = [int(r) for r in args.rates.split(",")]
     conn_counts = [int(c) for c in args.conns.split(",")]
     wanted = None
@@ -102,14 +117,18 @@ def main():
         shutil.copy(built, binary)
         os.chmod(binary, 0o755)
         setups = [s for s in proxy_bench.start_setups(run) if wanted is None or s[0] in wanted]
+        if not keepalive:
+            for pod in run.nodes[0].pods.values():
+                pod.run_cmd(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1",
+                             "net.ipv4.ip_local_port_range=1024 65000"])
         load_before = os.getloadavg()[0]
         for rate in rates:
             for conns in conn_counts:
                 for name, pod, url, uid, pids in setups:
                     # Connections, upstream pools and caches warm at this point's shape.
-                    fortio(binary, pod, url, rate, conns, uid, WARMUP_SECONDS)
+                    fortio(binary, pod, url, rate, conns, uid, WARMUP_SECONDS, keepalive)
                     before = cpu_seconds(pids)
-                    result = fortio(binary, pod, url, rate, conns, uid, args.seconds)
+                    result = fortio(binary, pod, url, rate, conns, uid, args.seconds, keepalive)
                     cpu = cpu_seconds(pids) - before
                     raw[f"{name} {rate} {conns}"] = result
                     results[(name, rate, conns)] = (*summary(result), cpu, rss_kib(pids))
@@ -122,13 +141,14 @@ def main():
         Path(args.json).write_text(json.dumps(raw, indent=1))
 
     print(f"# latency_bench: fortio {args.seconds}s per point (after {WARMUP_SECONDS}s warm-up), "
-          f"-uniform, GET, 1 KiB bodies, keep-alive; load average {load_before:.1f} before, "
+          f"-uniform, GET, 1 KiB bodies, "
+          f"{'keep-alive' if keepalive else 'a new connection per request'}; "
+          f"load average {load_before:.1f} before, "
           f"{load_after:.1f} after")
     print("| rate | conns | setup | achieved qps | p50 | p90 | p99 | added p50 | added p90 | "
-          "added p99 | added / haproxy's (p50, p90, p99) | added / same place's | "
+          "added p99 | p50 / direct's | added / haproxy's (p50, p90, p99) | added / same place's | "
           "added / floor's | proxy CPU s / 1000 req | proxy peak RSS | non-200 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
-          "--- | --- |")
+    print("| --- " * 17 + "|")
     for rate in rates:
         for conns in conn_counts:
             _, direct, *_ = results[("direct", rate, conns)]
@@ -139,10 +159,11 @@ def main():
                 cells = [f"{rate:,}", str(conns), name, f"{qps:,.0f}{reached}"]
                 cells += [f"{us(pct[p])} µs" for p in PERCENTILES]
                 if name == "direct":
-                    cells += ["-", "-", "-", "-", "-", "-", "-", "-"]
+                    cells += ["-"] * 9
                 else:
                     added = {p: pct[p] - direct[p] for p in PERCENTILES}
                     cells += [f"{us(added[p])} µs" for p in PERCENTILES]
+                    cells.append(f"{(pct[50] / direct[50] - 1) * 100:+.0f}%")
                     ratios = []
                     for p in PERCENTILES:
                         hap_added = hap[p] - direct[p]

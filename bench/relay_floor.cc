@@ -42,6 +42,7 @@ struct Side {
   bool readable = false;
   bool writable = false;
   bool read_closed = false;  // EOF seen
+  bool fin_pending = false;  // EPOLLRDHUP seen: a FIN waits behind the data
   std::size_t begin = 0;
   std::size_t end = 0;
   std::array<char, kBuffer> pending{};
@@ -142,7 +143,8 @@ class Relay {
           from.begin = 0;
           from.end = static_cast<std::size_t>(n);
           // A short read drained the socket: the next byte brings an edge.
-          if (from.end < from.pending.size()) from.readable = false;
+          // Not a FIN that came with the data: its edge is spent, read on.
+          if (from.end < from.pending.size() && !from.fin_pending) from.readable = false;
         } else if (n == 0) {
           from.read_closed = true;
           shutdown(to.fd, SHUT_WR);
@@ -169,6 +171,7 @@ class Relay {
     Pair& p = *pair;
     Side& side = fd == p.down.fd ? p.down : p.up;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP)) side.fin_pending = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.writable = true;
     if (!p.connected) {
       if (!p.up.writable) {
