@@ -9,12 +9,6 @@ namespace remora::proxy {
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUsePages = false;  // keep ASan's redzones around the buffers
-#else
-constexpr bool kUsePages = true;
-#endif
-
 // Freed blocks of one size kept for reuse by this thread: the worker that
 // closes a connection usually accepts the next. Trivially destructible, so
 // it stays usable while other thread-locals are destroyed; `reaper` unmaps
@@ -46,7 +40,7 @@ bool wholePages(std::size_t size) {
 }  // namespace
 
 ReadBuffer::ReadBuffer(std::size_t size) : size_(size) {
-  if (kUsePages && wholePages(size)) {
+  if (kOwnPages && wholePages(size)) {
     if (cache.count > 0 && cache.block_size == size) {
       bytes_ = cache.blocks[--cache.count];
       paged_ = true;

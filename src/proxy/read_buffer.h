@@ -25,8 +25,25 @@
 
 namespace remora::proxy {
 
+namespace detail {
+#if defined(__SANITIZE_ADDRESS__)  // g++
+inline constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang (the fuzz build)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+}  // namespace detail
+
 class ReadBuffer {
  public:
+  // Whether page-sized buffers get pages of their own (not under ASan).
+  static constexpr bool kOwnPages = !detail::kAddressSanitizer;
+
   ReadBuffer() = default;  // no bytes yet: assign a sized one before reading
   explicit ReadBuffer(std::size_t size);
   ReadBuffer(ReadBuffer&& other) noexcept

@@ -14,12 +14,6 @@ namespace {
 
 constexpr std::size_t kSize = 16 * 1024;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPaged = false;  // the sanitizer build keeps the buffers on the heap
-#else
-constexpr bool kPaged = true;
-#endif
-
 // Which of the buffer's pages are resident.
 std::vector<bool> residentPages(const char* data, std::size_t size) {
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -73,7 +67,7 @@ TEST(ReadBuffer, MovesLeaveTheSourceEmpty) {
 // buffer's pages are not resident until written (not carved from memory
 // other allocations already touched).
 TEST(ReadBuffer, PagesBecomeResidentOnlyWhenWritten) {
-  if (!kPaged) GTEST_SKIP() << "the sanitizer build puts buffers on the heap";
+  if (!ReadBuffer::kOwnPages) GTEST_SKIP() << "the sanitizer build puts buffers on the heap";
   // More than the per-thread cache holds, so the last ones are new mappings.
   std::vector<ReadBuffer> held;
   for (int i = 0; i < 80; ++i) held.emplace_back(kSize);
@@ -86,7 +80,7 @@ TEST(ReadBuffer, PagesBecomeResidentOnlyWhenWritten) {
 // Connection churn reuses blocks instead of mapping new ones: the block a
 // closed connection freed is the next one this thread hands out.
 TEST(ReadBuffer, AFreedBlockIsReusedByTheSameThread) {
-  if (!kPaged) GTEST_SKIP() << "the sanitizer build puts buffers on the heap";
+  if (!ReadBuffer::kOwnPages) GTEST_SKIP() << "the sanitizer build puts buffers on the heap";
   const char* first = nullptr;
   {
     ReadBuffer b(kSize);
