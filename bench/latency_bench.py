@@ -118,9 +118,7 @@ def main():
         os.chmod(binary, 0o755)
         setups = [s for s in proxy_bench.start_setups(run) if wanted is None or s[0] in wanted]
         if not keepalive:
-            for pod in run.nodes[0].pods.values():
-                pod.run_cmd(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1",
-                             "net.ipv4.ip_local_port_range=1024 65000"])
+            proxy_bench.allow_connection_churn(run.nodes[0].pods.values())
         load_before = os.getloadavg()[0]
         for rate in rates:
             for conns in conn_counts:

@@ -20,10 +20,8 @@ build/remora (REMORA_BIN). Usage: bench/memory_bench.py
 """
 
 import os
-import re
 import sys
 import time
-from pathlib import Path
 
 import proxy_bench
 from proxy_bench import netns
@@ -60,15 +58,6 @@ def haproxy_config(services, per_service):
     return "\n".join(out) + "\n"
 
 
-def memory(pid):
-    """RSS, anonymous and PSS in KiB, from /proc/<pid>/smaps_rollup."""
-    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-
-    def field(name):
-        return int(re.search(rf"^{name}:\s+(\d+)", text, re.M).group(1))
-    return field("Rss"), field("Anonymous"), field("Pss")
-
-
 def wait_ready(pod, proc):
     deadline = time.monotonic() + 30
     while proxy_bench.local_get(pod, 15021, "/healthz/ready")[0] != 200:
@@ -95,7 +84,7 @@ def main():
             hap = pod.spawn(["haproxy", "-db", "-f", str(hcfg)], name=f"{name}-haproxy", uid=1337)
             pod.wait_listening(9001, hap)
             time.sleep(1)  # both settled: config applied, workers parked
-            rows.append((services, per_service, memory(proc.pid), memory(hap.pid)))
+            rows.append((services, per_service, proxy_bench.smaps_kib(proc.pid), proxy_bench.smaps_kib(hap.pid)))
             proc.stop()
             hap.stop()
 

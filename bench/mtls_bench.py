@@ -73,7 +73,7 @@ import time
 
 import latency_bench
 import proxy_bench
-from proxy_bench import cpu_seconds, local_get, netns, rss_kib
+from proxy_bench import cpu_seconds, local_get, netns, rss_kib, smaps_kib
 
 SETUPS = ["direct", "haproxy", "remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"]
 WHAT = ["idle", "saturation", "latency", "handshakes", "bytes"]
@@ -164,12 +164,6 @@ def haproxy_info(run):
     return dict(line.split(": ", 1) for line in data.decode().splitlines() if ": " in line)
 
 
-def anon_kib(pid):
-    """The anonymous memory of a process, KiB (its own heap, stacks, copied pages)."""
-    text = open(f"/proc/{pid}/smaps_rollup").read()
-    return int(re.search(r"^Anonymous:\s+(\d+)", text, re.M).group(1))
-
-
 def hold_idle(run, pod, url, uid, conns):
     """Starts the holder on `url`'s host and port; returns it once every answer is in."""
     host, port = re.match(r"http://([^:/]+):(\d+)/", url).groups()
@@ -194,9 +188,9 @@ def idle_memory(run, setups):
              if n in ("remora-pair", "haproxy-pair-mtls", "remora-pair-mtls")]
     for name, pod, url, uid, pids in pairs:
         tcp_url = url.replace(":8080/", ":8081/").replace(":9003/", ":9004/")
-        before = [anon_kib(p) for p in pids]
+        before = [smaps_kib(p)[1] for p in pids]
         holder = hold_idle(run, pod, tcp_url, uid, IDLE_CONNS)
-        after = [anon_kib(p) for p in pids]
+        after = [smaps_kib(p)[1] for p in pids]
         holder.stop()
         res[name] = tuple((a - b) / IDLE_CONNS for a, b in zip(after, before)) + (IDLE_CONNS,)
         print(f"idle {name}: {res[name]}", file=sys.stderr, flush=True)
@@ -248,10 +242,7 @@ def main():
         setups = [s for s in all_setups if s[0] in SETUPS]
         node = run.nodes[0]
         pods = node.pods
-        # Connection churn: many short connections from one pod to one address.
-        for pod in pods.values():
-            pod.run_cmd(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1",
-                         "net.ipv4.ip_local_port_range=1024 65000"])
+        proxy_bench.allow_connection_churn(pods.values())
         proof = prove_mtls(pods, setups)
         load_before = os.getloadavg()[0]
 

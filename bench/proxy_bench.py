@@ -90,6 +90,23 @@ def cpu_seconds(pids):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def smaps_kib(pid):
+    """RSS, anonymous and PSS of a process in KiB, from /proc/<pid>/smaps_rollup."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+
+    def field(name):
+        return int(re.search(rf"^{name}:\s+(\d+)", text, re.M).group(1))
+    return field("Rss"), field("Anonymous"), field("Pss")
+
+
+def allow_connection_churn(pods):
+    """Many short connections from one pod to one address: TIME_WAIT reuse and
+    the widest local port range, in each pod's own network namespace."""
+    for pod in pods:
+        pod.run_cmd(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1",
+                     "net.ipv4.ip_local_port_range=1024 65000"])
+
+
 def rss_kib(pids):
     total = 0
     for pid in pids:
