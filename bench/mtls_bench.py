@@ -45,7 +45,10 @@ Measurements, each selectable with --only (comma-separated):
               so one sidecar->sidecar connection each, mTLS in the mTLS
               pair), one GET answered on each, then held open and idle.
               Reported per end (client and server proxy): anonymous memory
-              (smaps_rollup) grown, divided by the connections held. (A
+              (smaps_rollup) grown, divided by the connections held, once
+              just after the answers and again after IDLE_QUIET_S seconds
+              idle (remora's idle-memory check, every 5 s, releases what
+              connections quiet since the previous check hold). (A
               pool's idle connections are not measured this way: the load
               that fills a pool leaves its own freed memory behind.)
 
@@ -77,6 +80,7 @@ from proxy_bench import cpu_seconds, local_get, netns, rss_kib, smaps_kib
 
 SETUPS = ["direct", "haproxy", "remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"]
 WHAT = ["idle", "saturation", "latency", "handshakes", "bytes"]
+IDLE_QUIET_S = 12  # past two of remora's 5 s idle-memory checks
 MIB = 1 << 20
 WARMUP = 2
 # Idle connections held open (the server pods' nginx take 512 each).
@@ -181,8 +185,9 @@ def hold_idle(run, pod, url, uid, conns):
 
 
 def idle_memory(run, setups):
-    """KiB of anonymous memory per idle connection, per end, for each pair:
-    {name: (client end, server end, connections held)}."""
+    """KiB of anonymous memory per idle connection, per end, for each pair,
+    just after the answers and again after IDLE_QUIET_S idle:
+    {name: {"held": (client end, server end), "quiet": (...)}}."""
     res = {}
     pairs = [(n, p, u, uid, pids) for n, p, u, uid, pids in setups
              if n in ("remora-pair", "haproxy-pair-mtls", "remora-pair-mtls")]
@@ -190,9 +195,12 @@ def idle_memory(run, setups):
         tcp_url = url.replace(":8080/", ":8081/").replace(":9003/", ":9004/")
         before = [smaps_kib(p)[1] for p in pids]
         holder = hold_idle(run, pod, tcp_url, uid, IDLE_CONNS)
-        after = [smaps_kib(p)[1] for p in pids]
+        held = [smaps_kib(p)[1] for p in pids]
+        time.sleep(IDLE_QUIET_S)
+        quiet = [smaps_kib(p)[1] for p in pids]
         holder.stop()
-        res[name] = tuple((a - b) / IDLE_CONNS for a, b in zip(after, before)) + (IDLE_CONNS,)
+        res[name] = {k: tuple((a - b) / IDLE_CONNS for a, b in zip(v, before))
+                     for k, v in (("held", held), ("quiet", quiet))}
         print(f"idle {name}: {res[name]}", file=sys.stderr, flush=True)
     return res
 
@@ -250,16 +258,17 @@ def main():
             res = idle_memory(run, setups)
             out.append("### Memory per idle connection (TCP through the pair, one GET answered, "
                        f"{IDLE_CONNS} held; anonymous KiB grown / connections)")
-            out.append("| setup | client end | server end | both ends | both / haproxy mTLS pair's | "
-                       "mTLS / plaintext pair |")
-            out.append("| --- " * 6 + "|")
-            hm, plain = res["haproxy-pair-mtls"], res["remora-pair"]
-            for name in ("remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"):
-                c, sv, _ = res[name]
-                mt = name == "remora-pair-mtls"
-                out.append(f"| {name} | {c:.1f} | {sv:.1f} | {c + sv:.1f} | "
-                           f"{ratio(c + sv, hm[0] + hm[1]) if mt else '-'} | "
-                           f"{ratio(c + sv, plain[0] + plain[1]) if mt else '-'} |")
+            out.append("| setup | measured | client end | server end | both ends | "
+                       "both / haproxy mTLS pair's | mTLS / plaintext pair |")
+            out.append("| --- " * 7 + "|")
+            for when, label in (("held", "just answered"), ("quiet", f"{IDLE_QUIET_S} s idle")):
+                hm, plain = res["haproxy-pair-mtls"][when], res["remora-pair"][when]
+                for name in ("remora-pair", "haproxy-pair-mtls", "remora-pair-mtls"):
+                    c, sv = res[name][when]
+                    mt = name == "remora-pair-mtls"
+                    out.append(f"| {name} | {label} | {c:.1f} | {sv:.1f} | {c + sv:.1f} | "
+                               f"{ratio(c + sv, hm[0] + hm[1]) if mt else '-'} | "
+                               f"{ratio(c + sv, plain[0] + plain[1]) if mt else '-'} |")
 
         if "saturation" in what:
             res = {}

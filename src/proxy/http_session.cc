@@ -87,6 +87,11 @@ void HttpSession::start() {
 
 // ---------------------------------------------------------------- reading
 
+std::size_t HttpSession::releaseIdleMemory() {
+  // A pending read is into the whole buffer: din_ was consumed before it.
+  return reading_down_ && down_buf_.releaseIfIdle() ? 1 : 0;
+}
+
 void HttpSession::readDown() {
   if (reading_down_ || closing_ || down_done_) return;
   reading_down_ = true;

@@ -67,6 +67,7 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   void start();
   void onDrain() override;
   void forceClose() override { abort(0); }
+  std::size_t releaseIdleMemory() override;
 
  private:
   // The upstream parser's events, forwarded to the session.

@@ -64,4 +64,10 @@ std::size_t Proxy::connections() const {
   return n;
 }
 
+std::uint64_t Proxy::idleBuffersReleased() const {
+  std::uint64_t n = 0;
+  for (const auto& w : workers_) n += w->idleBuffersReleased();
+  return n;
+}
+
 }  // namespace remora::proxy

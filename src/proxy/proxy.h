@@ -49,6 +49,8 @@ class Proxy {
 
   std::size_t connections() const;
   std::size_t workers() const { return workers_.size(); }
+  // Read buffers the workers' idle-memory checks released (approximate).
+  std::uint64_t idleBuffersReleased() const;
 
  private:
   ProxyOptions options_;

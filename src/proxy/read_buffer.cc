@@ -1,5 +1,6 @@
 #include "proxy/read_buffer.h"
 
+#include <algorithm>
 #include <array>
 
 #include <sys/mman.h>
@@ -17,6 +18,10 @@ struct BlockCache {
   static constexpr std::size_t kCapacity = 64;  // 1 MiB of 16 KiB blocks
   std::array<char*, kCapacity> blocks;
   std::size_t count;
+  // For releaseIdleCache(): blocks below `untouched` stayed in the cache
+  // since its last call; those below `released` have no pages.
+  std::size_t untouched;
+  std::size_t released;
   std::size_t block_size;  // the size the cache holds, set by the first block freed
   bool closed;             // the thread is ending: unmap, do not keep
 };
@@ -43,6 +48,8 @@ ReadBuffer::ReadBuffer(std::size_t size) : size_(size) {
   if (kOwnPages && wholePages(size)) {
     if (cache.count > 0 && cache.block_size == size) {
       bytes_ = cache.blocks[--cache.count];
+      cache.untouched = std::min(cache.untouched, cache.count);
+      cache.released = std::min(cache.released, cache.count);
       paged_ = true;
       return;
     }
@@ -72,6 +79,22 @@ void ReadBuffer::release() noexcept {
   }
   bytes_ = nullptr;
   size_ = 0;
+}
+
+bool ReadBuffer::releaseIfIdle() noexcept {
+  if (!paged_ || bytes_ == nullptr || quiet_checks_ >= 2) return false;
+  if (++quiet_checks_ < 2) return false;
+  // Anonymous private pages: the next touch maps a zeroed one.
+  return ::madvise(bytes_, size_, MADV_DONTNEED) == 0;
+}
+
+std::size_t ReadBuffer::releaseIdleCache() noexcept {
+  std::size_t freed = 0;
+  for (std::size_t i = cache.released; i < cache.untouched; ++i)
+    if (::madvise(cache.blocks[i], cache.block_size, MADV_DONTNEED) == 0) ++freed;
+  cache.released = std::max(cache.released, cache.untouched);
+  cache.untouched = cache.count;
+  return freed;
 }
 
 }  // namespace remora::proxy

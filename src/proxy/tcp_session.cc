@@ -178,9 +178,11 @@ void TcpSession::pump(Pipe& pipe) {
                         });
     return;
   }
+  pipe.reading = true;
   pipe.from->asyncReadSome(pipe.buffer.asBuffer(),
                            [this, &pipe, alive = alive_](const std::error_code& ec, std::size_t n) {
                              if (!*alive || finished_) return;
+                             pipe.reading = false;
                              if (ec == asio::error::eof) {
                                // Half-close: the other side may still talk.
                                pipe.to->shutdownSend();
@@ -210,6 +212,13 @@ void TcpSession::writeThenPump(Pipe& pipe, std::size_t n) {
         pipe.bytes += written;
         pump(pipe);
       });
+}
+
+std::size_t TcpSession::releaseIdleMemory() {
+  std::size_t released = 0;
+  for (Pipe* pipe : {&down_to_up_, &up_to_down_})
+    if (pipe->reading || pipe->done) released += pipe->buffer.releaseIfIdle() ? 1 : 0;
+  return released;
 }
 
 ConnectionReport TcpSession::report() const {

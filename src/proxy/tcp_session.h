@@ -48,6 +48,7 @@ class TcpSession : public Session {
                    bool report);
 
   void forceClose() override { finish(0); }
+  std::size_t releaseIdleMemory() override;
 
  private:
   struct Pipe {
@@ -56,6 +57,7 @@ class TcpSession : public Session {
     ReadBuffer buffer;
     std::string pending;  // bytes to write before reading again
     std::uint64_t bytes = 0;
+    bool reading = false;  // a read into `buffer` is pending: it holds nothing
     bool done = false;
   };
 

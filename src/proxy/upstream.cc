@@ -110,6 +110,13 @@ void UpstreamPool::sweep(std::chrono::steady_clock::duration max_idle_time) {
   }
 }
 
+std::size_t UpstreamPool::releaseIdleMemory() {
+  std::size_t released = 0;
+  for (auto& [endpoint, list] : idle_)
+    for (auto& conn : list) released += conn->buffer().releaseIfIdle() ? 1 : 0;
+  return released;
+}
+
 std::size_t UpstreamPool::idleCount() const {
   std::size_t n = 0;
   for (const auto& [ep, list] : idle_) n += list.size();

@@ -108,6 +108,10 @@ class UpstreamPool {
   // Drops dead connections and those idle longer than `max_idle_time`.
   void sweep(std::chrono::steady_clock::duration max_idle_time);
   void clear() { idle_.clear(); }
+  // The worker's idle-memory check: pooled connections' read buffers (empty
+  // while pooled) that stayed idle since the previous check let go of their
+  // pages. Returns how many did now.
+  std::size_t releaseIdleMemory();
   std::size_t idleCount() const;
 
  private:

@@ -2,6 +2,7 @@
 
 #include <asio/ip/v6_only.hpp>
 #include <asio/socket_base.hpp>
+#include <malloc.h>
 
 #include "core/log.h"
 #include "http/header_map.h"
@@ -290,7 +291,8 @@ Worker::Worker(std::size_t index, const ProxyOptions& options, mesh::SnapshotPtr
       observer_(observer),
       lb_(0x9E3779B97F4A7C15ULL * (index + 1)),
       pool_(std::make_unique<UpstreamPool>(options.max_idle_per_endpoint)),
-      tick_timer_(loop_.context()) {
+      tick_timer_(loop_.context()),
+      idle_memory_timer_(loop_.context()) {
   peer_metadata_ = peerMetadataHeaders(snapshot_->proxy());
 }
 
@@ -340,7 +342,34 @@ Status Worker::listen(std::uint16_t outbound_port, std::uint16_t inbound_port) {
 void Worker::run() {
   for (auto& l : listeners_) accept(*l);
   tick();
+  checkIdleMemory();
   loop_.run();
+}
+
+void Worker::checkIdleMemory() {
+  if (options_.idle_memory_check.count() <= 0) return;
+  idle_memory_timer_.expires_after(options_.idle_memory_check);
+  idle_memory_timer_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    std::size_t released = 0;
+    for (auto& [id, session] : sessions_) released += session->releaseIdleMemory();
+    released += pool_->releaseIdleMemory();
+    ReadBuffer::releaseIdleCache();
+    if (released != 0) {
+      idle_buffers_released_.fetch_add(released, std::memory_order_relaxed);
+      // Connections went quiet: the heap memory their set-up freed between
+      // the objects they keep (TLS handshake temporaries, about 5 KiB per
+      // mTLS connection) is free pages that glibc only returns on request.
+      auto start = std::chrono::steady_clock::now();
+      ::malloc_trim(0);
+      REMORA_LOG(proxy, debug, "idle memory: {} read buffers released, heap trimmed in {} us",
+                 released,
+                 std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count());
+    }
+    checkIdleMemory();
+  });
 }
 
 void Worker::tick() {
@@ -515,6 +544,7 @@ void Worker::checkDrained() {
   }
   pool_->clear();
   tick_timer_.cancel();
+  idle_memory_timer_.cancel();
   loop_.stop();
 }
 

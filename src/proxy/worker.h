@@ -51,6 +51,10 @@ struct ProxyOptions {
   OriginalDstFn original_dst;  // empty: SO_ORIGINAL_DST
   // Idle upstream connections kept per endpoint and worker.
   std::size_t max_idle_per_endpoint = 64;
+  // How often each worker gives idle memory back to the kernel: the read
+  // buffers of connections quiet since the previous check (so idle for one
+  // to two periods), and freed heap pages. Zero: never.
+  std::chrono::milliseconds idle_memory_check{5000};
   // The workload certificate and the mTLS contexts built from it (issue 8),
   // kept current by the certificate provider. Null: no mTLS at all (TLS from
   // peers is proxied as opaque TCP, mTLS endpoints are dialled in plaintext).
@@ -96,6 +100,10 @@ class Worker {
   void postDrain(std::chrono::steady_clock::time_point deadline);
   // Open downstream connections (any thread; approximate).
   std::size_t connections() const { return open_.load(std::memory_order_relaxed); }
+  // Read buffers whose pages the idle-memory checks gave back (any thread).
+  std::uint64_t idleBuffersReleased() const {
+    return idle_buffers_released_.load(std::memory_order_relaxed);
+  }
 
   // --- for the sessions (loop thread only) ---
   EventLoop& loop() { return loop_; }
@@ -143,6 +151,7 @@ class Worker {
   void accept(Listener& listener);
   void onAccepted(Listener& listener, asio::ip::tcp::socket socket);
   void tick();
+  void checkIdleMemory();
   void checkDrained();
 
   std::size_t index_;
@@ -169,7 +178,9 @@ class Worker {
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};
   asio::steady_timer tick_timer_;
+  asio::steady_timer idle_memory_timer_;
   std::atomic<std::size_t> open_{0};
+  std::atomic<std::uint64_t> idle_buffers_released_{0};
 };
 
 // The base of every connection a worker owns (sniffing, TCP, HTTP,
@@ -183,6 +194,10 @@ class Session : public DeferredDeletable {
   virtual void onDrain() {}
   // The drain deadline passed: close now.
   virtual void forceClose() = 0;
+  // The worker's idle-memory check: release what this connection holds but
+  // has not used since the previous check (ReadBuffer::releaseIfIdle on
+  // buffers that hold nothing needed). Returns how many buffers let go now.
+  virtual std::size_t releaseIdleMemory() { return 0; }
 
  protected:
   Worker& worker_;

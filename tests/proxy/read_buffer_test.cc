@@ -112,5 +112,68 @@ TEST(ReadBuffer, BuffersCrossThreadsAndOutliveTheirThread) {
   EXPECT_EQ(mine.data()[0], 'z');
 }
 
+// An idle connection's buffer gives its pages back on the second quiet check
+// in a row, once; a read issued in between (asBuffer) starts the count over,
+// so a buffer in use is never released under its owner.
+TEST(ReadBuffer, AQuietBufferGivesItsPagesBackOnTheSecondCheck) {
+  if (!ReadBuffer::kOwnPages) GTEST_SKIP() << "the sanitizer build puts buffers on the heap";
+  ReadBuffer b(kSize);
+  auto resident = [&] { return residentPages(b.data(), kSize); };
+  const std::vector<bool> none{false, false, false, false};
+  const std::vector<bool> first{true, false, false, false};
+
+  b.asBuffer();
+  b.data()[0] = 'a';
+  EXPECT_FALSE(b.releaseIfIdle());  // quiet once: kept
+  EXPECT_EQ(resident(), first);
+  b.asBuffer();  // a read: in use again
+  EXPECT_FALSE(b.releaseIfIdle());
+  EXPECT_EQ(resident(), first);
+  EXPECT_TRUE(b.releaseIfIdle());  // quiet twice: released
+  EXPECT_EQ(resident(), none);
+  EXPECT_FALSE(b.releaseIfIdle());  // once per quiet spell
+  EXPECT_EQ(b.data()[0], '\0');     // a zeroed page when touched again
+  b.data()[kSize - 1] = 'z';        // and still the whole size
+  EXPECT_EQ(b.data()[kSize - 1], 'z');
+
+  ReadBuffer on_heap(1000);  // not whole pages: nothing to give back
+  on_heap.releaseIfIdle();
+  EXPECT_FALSE(on_heap.releaseIfIdle());
+  ReadBuffer empty;
+  EXPECT_FALSE(empty.releaseIfIdle());
+  EXPECT_FALSE(empty.releaseIfIdle());
+}
+
+// Cached blocks no connection took since the previous check give their
+// pages back; those taken and returned in between are kept for a check more.
+TEST(ReadBuffer, CachedBlocksNoBufferTookGiveTheirPagesBack) {
+  if (!ReadBuffer::kOwnPages) GTEST_SKIP() << "the sanitizer build puts buffers on the heap";
+  std::thread worker([] {  // a cache of its own
+    std::vector<ReadBuffer> held;
+    std::vector<char*> blocks;
+    for (int i = 0; i < 4; ++i) {
+      held.emplace_back(kSize);
+      std::memset(held.back().data(), 'x', kSize);
+      blocks.push_back(held.back().data());
+    }
+    held.clear();                                   // all four are cached, resident
+    EXPECT_EQ(ReadBuffer::releaseIdleCache(), 0u);  // the first check only looks
+    for (char* block : blocks) EXPECT_EQ(residentPages(block, kSize), (std::vector<bool>(4, true)));
+    {
+      ReadBuffer taken(kSize);  // one block leaves the cache and comes back
+    }
+    EXPECT_EQ(ReadBuffer::releaseIdleCache(), 3u);
+    std::size_t still = 0;
+    for (char* block : blocks) still += residentPages(block, kSize)[0] ? 1 : 0;
+    EXPECT_EQ(still, 1u);
+    EXPECT_EQ(ReadBuffer::releaseIdleCache(), 1u);  // quiet since: released too
+    EXPECT_EQ(ReadBuffer::releaseIdleCache(), 0u);  // nothing left to release
+    ReadBuffer again(kSize);                        // a released block still serves
+    std::memset(again.data(), 'y', kSize);
+    EXPECT_EQ(again.data()[kSize - 1], 'y');
+  });
+  worker.join();
+}
+
 }  // namespace
 }  // namespace remora::proxy
