@@ -4,9 +4,10 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
-#include <set>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/json_fields.h"
+#include "core/thread.h"
 #include "kube/yaml.h"
 
 namespace remora::mesh {
@@ -257,34 +259,50 @@ Status parsePort(const Json& j, const std::string& path, ServicePort& out) {
 }
 
 // One EndpointWorkload per distinct labels and identity (see config.h).
+// One shared EndpointWorkload per distinct content. Looked up by the
+// content itself: no key string per endpoint, which would be freed after
+// parsing as a hole between the snapshot's long-lived allocations.
 class EndpointWorkloads {
  public:
   std::shared_ptr<const EndpointWorkload> intern(EndpointWorkload w) {
-    key_.clear();
-    auto add = [this](std::string_view field) {
-      key_ += std::to_string(field.size());  // length-prefixed: no separator to escape
-      key_ += ':';
-      key_ += field;
-    };
-    for (const auto& [name, value] : w.labels) {
-      add(name);
-      add(value);
-    }
-    const WorkloadInfo& i = w.workload;
-    for (std::string_view field :
-         {std::string_view(i.workload), std::string_view(i.namespace_), std::string_view(i.app),
-          std::string_view(i.version), std::string_view(i.service_account),
-          std::string_view(i.principal)}) {
-      add(field);
-    }
-    auto [it, added] = seen_.try_emplace(key_);
-    if (added) it->second = std::make_shared<const EndpointWorkload>(std::move(w));
-    return it->second;
+    if (auto it = seen_.find(w); it != seen_.end()) return *it;
+    return *seen_.insert(std::make_shared<const EndpointWorkload>(std::move(w))).first;
   }
 
  private:
-  std::string key_;
-  std::unordered_map<std::string, std::shared_ptr<const EndpointWorkload>> seen_;
+  static const EndpointWorkload& of(const EndpointWorkload& w) { return w; }
+  static const EndpointWorkload& of(const std::shared_ptr<const EndpointWorkload>& w) { return *w; }
+  static auto fields(const EndpointWorkload& w) {
+    const WorkloadInfo& i = w.workload;
+    return std::tie(w.labels, i.workload, i.namespace_, i.app, i.version, i.service_account,
+                    i.principal);
+  }
+  struct Hash {
+    using is_transparent = void;
+    template <typename T>
+    std::size_t operator()(const T& value) const noexcept {
+      const EndpointWorkload& w = of(value);
+      std::size_t h = 0;
+      auto mix = [&h](std::string_view s) {
+        h = (h ^ std::hash<std::string_view>()(s)) * 0x9E3779B97F4A7C15ULL;
+      };
+      for (const auto& [name, label] : w.labels) {
+        mix(name);
+        mix(label);
+      }
+      mix(w.workload.workload);
+      mix(w.workload.principal);
+      return h;
+    }
+  };
+  struct Equal {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return fields(of(a)) == fields(of(b));
+    }
+  };
+  std::unordered_set<std::shared_ptr<const EndpointWorkload>, Hash, Equal> seen_;
 };
 
 Status parseEndpoint(const Json& j, const std::string& path, const Service& svc,
@@ -386,6 +404,66 @@ Status parseService(const Json& j, const std::string& path, const MeshSettings& 
                                workloads, ep));
       out.endpoints.push_back(std::move(ep));
     }
+  }
+  return ok();
+}
+
+// No service defined twice (namespace and name), no VIP and port in two
+// services. Checked over views into the parsed services, sorted: a set of
+// copied keys would leave its freed nodes between the snapshot's
+// allocations. The error names the first offender in file order.
+Status checkUnique(const std::vector<Service>& services) {
+  struct Name {
+    std::string_view namespace_, name;
+    std::size_t index;
+  };
+  std::vector<Name> names;
+  names.reserve(services.size());
+  std::size_t vip_count = 0;
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    names.push_back({services[i].namespace_, services[i].name, i});
+    vip_count += services[i].addresses.size() * services[i].ports.size();
+  }
+  auto name_key = [](const Name& n) { return std::tie(n.namespace_, n.name, n.index); };
+  std::sort(names.begin(), names.end(),
+            [&](const Name& a, const Name& b) { return name_key(a) < name_key(b); });
+  const Name* dup_name = nullptr;  // of the duplicates, the first in file order
+  for (std::size_t k = 1; k < names.size(); ++k) {
+    if (names[k].namespace_ == names[k - 1].namespace_ && names[k].name == names[k - 1].name &&
+        (dup_name == nullptr || names[k].index < dup_name->index))
+      dup_name = &names[k];
+  }
+
+  struct Vip {
+    const asio::ip::address* address;
+    std::uint16_t port;
+    std::size_t index;
+  };
+  std::vector<Vip> vips;
+  vips.reserve(vip_count);
+  for (std::size_t i = 0; i < services.size(); ++i)
+    for (const auto& addr : services[i].addresses)
+      for (const auto& sp : services[i].ports) vips.push_back({&addr, sp.port, i});
+  auto vip_key = [](const Vip& v) { return std::tie(*v.address, v.port, v.index); };
+  std::sort(vips.begin(), vips.end(),
+            [&](const Vip& a, const Vip& b) { return vip_key(a) < vip_key(b); });
+  const Vip* dup_vip = nullptr;
+  for (std::size_t k = 1; k < vips.size(); ++k) {
+    if (*vips[k].address == *vips[k - 1].address && vips[k].port == vips[k - 1].port &&
+        vips[k].index != vips[k - 1].index &&
+        (dup_vip == nullptr || vips[k].index < dup_vip->index))
+      dup_vip = &vips[k];
+  }
+
+  if (dup_name != nullptr && (dup_vip == nullptr || dup_name->index <= dup_vip->index)) {
+    return invalid(
+        fmt::format("services[{}].name", dup_name->index),
+        fmt::format("service {}/{} defined twice", dup_name->namespace_, dup_name->name));
+  }
+  if (dup_vip != nullptr) {
+    return invalid(fmt::format("services[{}]", dup_vip->index),
+                   fmt::format("{}:{} already belongs to another service",
+                               dup_vip->address->to_string(), dup_vip->port));
   }
   return ok();
 }
@@ -499,7 +577,9 @@ IdentityDefaults IdentityDefaults::fromEnvironment(const std::string& pod_labels
 }
 
 Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaults) {
-  auto parsed = kube::parseYaml(yaml, kYamlLimits);
+  // The YAML and JSON trees are built apart from the Config that outlives
+  // them (core/thread.h).
+  auto parsed = runInScratchArena([&] { return kube::parseYaml(yaml, kYamlLimits); });
   if (!parsed) return Error{Errc::ParseError, parsed.error().message};
   const Json& root = *parsed;
   Config config;
@@ -529,27 +609,15 @@ Result<Config> parseConfig(std::string_view yaml, const IdentityDefaults& defaul
 
   REMORA_ASSIGN_OR_RETURN(const Json* services, listAt(root, "services", "services"));
   if (services != nullptr) {
-    std::set<std::pair<std::string, std::string>> names;
-    std::set<std::pair<std::string, std::uint16_t>> vips;
+    config.services.reserve(services->size());
     EndpointWorkloads workloads;
     for (std::size_t i = 0; i < services->size(); ++i) {
-      std::string p = fmt::format("services[{}]", i);
       Service svc;
-      REMORA_TRY(parseService((*services)[i], p, config.mesh, workloads, svc));
-      if (!names.emplace(svc.namespace_, svc.name).second) {
-        return invalid(p + ".name",
-                       fmt::format("service {}/{} defined twice", svc.namespace_, svc.name));
-      }
-      for (const auto& addr : svc.addresses) {
-        for (const auto& sp : svc.ports) {
-          if (!vips.emplace(addr.to_string(), sp.port).second) {
-            return invalid(p, fmt::format("{}:{} already belongs to another service",
-                                          addr.to_string(), sp.port));
-          }
-        }
-      }
+      REMORA_TRY(parseService((*services)[i], fmt::format("services[{}]", i), config.mesh,
+                              workloads, svc));
       config.services.push_back(std::move(svc));
     }
+    REMORA_TRY(checkUnique(config.services));
   }
   REMORA_ASSIGN_OR_RETURN(const Json* policies, listAt(root, "policies", "policies"));
   if (policies != nullptr) {
@@ -604,6 +672,16 @@ SnapshotPtr Snapshot::build(Config config, std::uint64_t generation) {
   std::error_code ec;
   asio::ip::address self = asio::ip::make_address(snap->config_.proxy.ip, ec);
   bool have_self = !snap->config_.proxy.ip.empty() && !ec;
+  // Sized once: rehashing as they grow would leave the old bucket arrays
+  // as holes between the snapshot's allocations.
+  std::size_t vips = 0;
+  std::size_t endpoints = 0;
+  for (const Service& svc : snap->config_.services) {
+    vips += svc.addresses.size() * svc.ports.size();
+    endpoints += svc.endpoints.size() * svc.ports.size();
+  }
+  snap->by_vip_.reserve(vips);
+  snap->by_endpoint_.reserve(endpoints);
   for (const Service& svc : snap->config_.services) {
     for (const ServicePort& sp : svc.ports) {
       ServiceRoute route{&svc, &sp};

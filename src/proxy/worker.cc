@@ -355,11 +355,14 @@ void Worker::checkIdleMemory() {
     for (auto& [id, session] : sessions_) released += session->releaseIdleMemory();
     released += pool_->releaseIdleMemory();
     ReadBuffer::releaseIdleCache();
-    if (released != 0) {
-      idle_buffers_released_.fetch_add(released, std::memory_order_relaxed);
-      // Connections went quiet: the heap memory their set-up freed between
-      // the objects they keep (TLS handshake temporaries, about 5 KiB per
-      // mTLS connection) is free pages that glibc only returns on request.
+    if (released != 0) idle_buffers_released_.fetch_add(released, std::memory_order_relaxed);
+    // glibc returns free pages between live allocations only on request.
+    // There are some when connections went quiet (the heap memory their
+    // set-up freed: TLS handshake temporaries, about 20 KiB per mTLS
+    // connection) or a new snapshot came (the parse's temporaries, the
+    // old snapshot). Checks with neither cost nothing.
+    if (released != 0 || trimmed_for_ != snapshot_.get()) {
+      trimmed_for_ = snapshot_.get();
       auto start = std::chrono::steady_clock::now();
       ::malloc_trim(0);
       REMORA_LOG(proxy, debug, "idle memory: {} read buffers released, heap trimmed in {} us",

@@ -179,6 +179,7 @@ class Worker {
   std::chrono::steady_clock::time_point drain_deadline_{};
   asio::steady_timer tick_timer_;
   asio::steady_timer idle_memory_timer_;
+  const mesh::Snapshot* trimmed_for_ = nullptr;  // the snapshot of the last heap trim
   std::atomic<std::size_t> open_{0};
   std::atomic<std::uint64_t> idle_buffers_released_{0};
 };

@@ -237,6 +237,15 @@ const BadCase kBad[] = {
      "services: [{name: a, addresses: [10.0.0.1], ports: [{port: 80}]},"
      " {name: b, addresses: [10.0.0.1], ports: [{port: 80}]}]\n",
      "10.0.0.1:80 already belongs"},
+    {"dup_named_in_file_order",
+     "services: [{name: a, ports: [{port: 80}]}, {name: b, ports: [{port: 81}]},"
+     " {name: b, ports: [{port: 82}]}, {name: a, ports: [{port: 83}]}]\n",
+     "services[2].name: service default/b defined twice"},
+    {"vip_named_in_file_order",
+     "services: [{name: a, addresses: [10.0.0.2, 10.0.0.1], ports: [{port: 80}, {port: 81}]},"
+     " {name: b, addresses: [10.0.0.1], ports: [{port: 81}]},"
+     " {name: c, addresses: [10.0.0.2], ports: [{port: 80}]}]\n",
+     "services[1]: 10.0.0.1:81 already belongs"},
     {"bad_lb", "services: [{name: web, loadBalancer: RANDOM, ports: [{port: 80}]}]\n",
      "\"RANDOM\" is not ROUND_ROBIN"},
     {"endpoint_no_address", "services: [{name: web, ports: [{port: 80}], endpoints: [{}]}]\n",
