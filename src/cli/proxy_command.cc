@@ -189,7 +189,9 @@ void runSidecar(const SidecarFlags& f) {
   // The first fetch runs on the provider's thread: a CA that is down does
   // not hold the proxy back, only its readiness.
   if (certs) certs->start();
-  data_plane = std::make_unique<proxy::Proxy>(options, snapshot, &observer);
+  // The workers hold the snapshot from here; a copy kept in this frame would
+  // keep the first config alive through every reload.
+  data_plane = std::make_unique<proxy::Proxy>(options, std::move(snapshot), &observer);
   if (auto started = data_plane->start(); !started) fail("sidecar", started.error().message);
   if (auto started = admin_server.start(); !started) fail("sidecar", started.error().message);
   state = proxy::admin::ServerState::Live;
