@@ -22,6 +22,22 @@ if(CMAKE_BUILD_TYPE MATCHES "Rel" AND NOT REMORA_SANITIZE AND NOT REMORA_TSAN
   add_link_options(-Wl,--gc-sections)
 endif()
 
+# Linked in: the `remora` binary maps only libc, libm and OpenSSL. libstdc++
+# and libgcc are linked statically (optimised, uninstrumented builds: the
+# sanitizers want the shared runtime), yaml-cpp from its static archive,
+# {fmt} and spdlog compiled in (src/core/*_impl.cc). A shared library's pages
+# become resident 64 KiB around each one touched (the kernel's fault-around),
+# so an idle sidecar held 2.4 MiB of those five libraries' pages, mostly code
+# it never runs; linked in, with --gc-sections, only what it reaches is there
+# (docs/performance.md, Memory). Envoy's release builds link their C++
+# runtime statically too. Test binaries keep the shared libstdc++, which
+# GoogleTest's shared library needs.
+set(REMORA_STATIC_RUNTIME OFF)
+if(CMAKE_BUILD_TYPE MATCHES "Rel" AND NOT REMORA_SANITIZE AND NOT REMORA_TSAN
+   AND NOT REMORA_FUZZ AND NOT REMORA_COVERAGE)
+  set(REMORA_STATIC_RUNTIME ON)
+endif()
+
 if(REMORA_SANITIZE)
   set(_san -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_compile_options(${_san})
