@@ -42,17 +42,19 @@ std::invoke_result_t<Fn&> runInScratchArena(Fn&& fn) {
   using R = std::invoke_result_t<Fn&>;
   std::optional<R> result;
   std::exception_ptr failure;
+  std::thread scratch;
   try {
-    std::thread([&] {
+    scratch = std::thread([&] {
       try {
         result.emplace(fn());
       } catch (...) {
         failure = std::current_exception();
       }
-    }).join();
+    });
   } catch (const std::system_error&) {  // no thread: the caller's heap will do
     return fn();
   }
+  scratch.join();
   if (failure) std::rethrow_exception(failure);
   return std::move(*result);
 }
