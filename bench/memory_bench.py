@@ -15,6 +15,11 @@ own memory; the rest is shared library and binary pages, shared with every
 other process mapping the same files), PSS, and per service the anonymous
 memory it adds over the empty config.
 
+Then reloads: the 1,000 × 1 sidecar is handed three new configs (one
+endpoint address changed each time), left for two of its idle-memory
+checks (12 s), and measured again beside its fresh figure: what the
+snapshots it dropped left behind.
+
 Figures, not assertions: never run by the tests. Needs root, haproxy and
 build/remora (REMORA_BIN). Usage: bench/memory_bench.py
 """
@@ -28,6 +33,8 @@ from proxy_bench import netns
 
 # (services, endpoints per service)
 SIZES = [(0, 0), (100, 10), (1000, 10), (1000, 1)]
+RELOADS = 3
+RELOAD_SETTLE_S = 12  # past two of the workers' idle-memory checks (5 s each)
 
 
 def remora_config(services, per_service):
@@ -58,6 +65,22 @@ def haproxy_config(services, per_service):
     return "\n".join(out) + "\n"
 
 
+def reload(cfg, services, per_service, generation, proc):
+    """Rewrites the config (one endpoint address changed) the way a ConfigMap
+    update lands (a rename), and waits for the sidecar to take it."""
+    text = remora_config(services, per_service).replace(
+        "address: 10.1.0.1\n", f"address: 10.250.0.{generation}\n", 1)
+    tmp = cfg.with_suffix(".next")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, cfg)
+    deadline = time.monotonic() + 30
+    while f"(generation {generation}," not in proc.log():
+        if time.monotonic() > deadline or not proc.alive():
+            raise netns.HarnessError(f"the sidecar did not take reload {generation}\n{proc.log()}")
+        time.sleep(0.1)
+
+
 def wait_ready(pod, proc):
     deadline = time.monotonic() + 30
     while proxy_bench.local_get(pod, 15021, "/healthz/ready")[0] != 200:
@@ -75,8 +98,9 @@ def main():
             pod = node.pod(name)
             cfg = run.tempfile(f"{name}.yaml", remora_config(services, per_service))
             os.chmod(cfg, 0o644)
+            reloads = (services, per_service) == (1000, 1)
             proc = pod.remora(["proxy", "sidecar", "--concurrency", "2", "--config", str(cfg),
-                               "--proxyLogLevel", "warning"], uid=1337)
+                               "--proxyLogLevel", "info" if reloads else "warning"], uid=1337)
             pod.wait_listening(15001, proc)
             wait_ready(pod, proc)
             hcfg = run.tempfile(f"{name}-haproxy.cfg", haproxy_config(services, per_service))
@@ -85,6 +109,11 @@ def main():
             pod.wait_listening(9001, hap)
             time.sleep(1)  # both settled: config applied, workers parked
             rows.append((services, per_service, proxy_bench.smaps_kib(proc.pid), proxy_bench.smaps_kib(hap.pid)))
+            if reloads:
+                for generation in range(1, RELOADS + 1):
+                    reload(cfg, services, per_service, generation, proc)
+                time.sleep(RELOAD_SETTLE_S)
+                reloaded = (services, per_service, rows[-1][2], proxy_bench.smaps_kib(proc.pid))
             proc.stop()
             hap.stop()
 
@@ -99,6 +128,13 @@ def main():
               f"{r[1] / 1024:.1f} MiB | {r[2] / 1024:.1f} MiB | {per(r[1], base_r)} | "
               f"{h[0] / 1024:.1f} MiB | {h[1] / 1024:.1f} MiB | {h[2] / 1024:.1f} MiB | "
               f"{per(h[1], base_h)} |")
+    services, per_service, fresh, after = reloaded
+    print(f"\n# {services:,} services × {per_service}: fresh, then {RELOADS} reloads and "
+          f"{RELOAD_SETTLE_S} s idle")
+    print("| remora | RSS | anonymous | PSS |")
+    print("| --- | --- | --- | --- |")
+    for label, r in (("fresh", fresh), (f"after {RELOADS} reloads", after)):
+        print(f"| {label} | {r[0] / 1024:.1f} MiB | {r[1] / 1024:.1f} MiB | {r[2] / 1024:.1f} MiB |")
 
 
 if __name__ == "__main__":

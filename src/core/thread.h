@@ -33,6 +33,12 @@ namespace remora {
 // refuses leaves it as it was (needs no privilege on Linux).
 void runAsBackgroundThread() noexcept;
 
+// Hands the free pages between live heap allocations, in every arena, back
+// to the kernel (glibc keeps them mapped until asked). Takes the arenas'
+// locks for tens of microseconds to a few milliseconds, so never on a
+// request's path. Does nothing off glibc.
+void releaseFreeHeapPages() noexcept;
+
 // Runs `fn` on a short-lived thread of its own, waits, and returns what it
 // returns (an exception it throws is rethrown here). Only for work whose
 // temporaries are large: a thread costs tens of microseconds. When no

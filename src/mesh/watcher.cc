@@ -4,25 +4,13 @@
 #include <string_view>
 #include <utility>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "core/file.h"
 #include "core/log.h"
+#include "core/thread.h"
 
 namespace remora::mesh {
 namespace {
 constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
-
-// Parsing a config allocates far more than the snapshot keeps (yaml-cpp's node
-// tree, the intermediate strings), and glibc keeps the freed memory mapped:
-// hands the free pages back to the kernel once a config is read.
-void releaseParseMemory() {
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-}
 }  // namespace
 
 Result<Config> loadConfigFile(const std::string& path, const IdentityDefaults& defaults) {
@@ -57,7 +45,11 @@ Result<SnapshotPtr> ConfigWatcher::start() {
   content_hash_ = std::hash<std::string_view>{}(*text);
   arm();
   SnapshotPtr snapshot = Snapshot::build(std::move(*config), generation_);
-  releaseParseMemory();
+  // The first config is read before the workers start, so their idle check
+  // is seconds away: hand the parse's free pages back now. A reload needs
+  // no trim here: the workers' next check trims once the old snapshot is
+  // gone (Worker::checkIdleMemory).
+  releaseFreeHeapPages();
   return snapshot;
 }
 
@@ -98,7 +90,6 @@ void ConfigWatcher::poll() {
   REMORA_LOG(mesh, info, "config {} accepted (generation {}, {} services)", path_, generation_,
              config->services.size());
   on_update_(Snapshot::build(std::move(*config), generation_));
-  releaseParseMemory();
 }
 
 }  // namespace remora::mesh

@@ -2,9 +2,9 @@
 
 #include <asio/ip/v6_only.hpp>
 #include <asio/socket_base.hpp>
-#include <malloc.h>
 
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/header_map.h"
 #include "proxy/http_session.h"
 #include "proxy/original_dst.h"
@@ -359,12 +359,14 @@ void Worker::checkIdleMemory() {
     // glibc returns free pages between live allocations only on request.
     // There are some when connections went quiet (the heap memory their
     // set-up freed: TLS handshake temporaries, about 20 KiB per mTLS
-    // connection) or a new snapshot came (the parse's temporaries, the
-    // old snapshot). Checks with neither cost nothing.
-    if (released != 0 || trimmed_for_ != snapshot_.get()) {
-      trimmed_for_ = snapshot_.get();
+    // connection) or a new snapshot came (the old snapshot, freed by
+    // whichever worker dropped it last; the trim covers every arena, so one
+    // worker's is enough). Checks with neither cost nothing.
+    bool snapshot_changed = trimmed_for_ != snapshot_.get();
+    trimmed_for_ = snapshot_.get();
+    if (released != 0 || (snapshot_changed && index_ == 0)) {
       auto start = std::chrono::steady_clock::now();
-      ::malloc_trim(0);
+      releaseFreeHeapPages();
       REMORA_LOG(proxy, debug, "idle memory: {} read buffers released, heap trimmed in {} us",
                  released,
                  std::chrono::duration_cast<std::chrono::microseconds>(
