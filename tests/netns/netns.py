@@ -34,7 +34,9 @@ that it keeps flock()ed while alive, its namespaces (named rmr-<run-id>-*),
 the processes it started (each in its own process group) and their logs.
 `Run.close()` stops the processes (SIGTERM, then SIGKILL), kills anything
 else left inside its namespaces, deletes the namespaces (which deletes their
-veths) and removes the directory; it is idempotent and also runs at exit.
+veths) and removes the directory; it is idempotent and also runs at exit,
+a SIGTERM included (turned into SystemExit, as Ctrl-C is into
+KeyboardInterrupt).
 `sweep_stale()` removes what a killed run (SIGKILL, ctest timeout) left
 behind: any rmr-* namespace or run directory whose owner lock is free. Every
 Run sweeps when it starts.
@@ -58,6 +60,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -610,6 +613,23 @@ def remora_bin() -> str:
     return path
 
 
+def _exit_on_sigterm() -> None:
+    """A plain `kill` (SIGTERM) ends a run as Ctrl-C does: as an exception,
+    so `with Run()` blocks and the atexit hook remove what it made. Python's
+    default for SIGTERM is to die on the spot and leave namespaces, nginx
+    and proxies behind. Only from the main thread, and only where nobody set
+    a handler of their own."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def exit_run(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_run)
+
+
 class Run:
     """Owns every namespace, process and file of one test run. See the module doc."""
 
@@ -649,6 +669,7 @@ class Run:
         self.nodes: list[Node] = []
         self._closed = False
         atexit.register(self.close)
+        _exit_on_sigterm()
 
     def node(self, ipv6: bool = False, name: str | None = None) -> Node:
         """A fresh node namespace with its bridge; pods are created from it."""

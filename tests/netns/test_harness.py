@@ -131,6 +131,33 @@ def test_close_removes_namespaces_processes_and_files():
     run.close()  # idempotent
 
 
+def test_a_terminated_run_cleans_up_after_itself():
+    # A plain `kill` (SIGTERM) of a script holding a run, as when a benchmark
+    # is stopped: the run removes its namespaces and processes on the way
+    # out, with no sweep needed.
+    child = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        import netns
+        with netns.Run(sweep=False) as run:
+            pod = run.node().pod("app")
+            srv = pod.spawn(["sleep", "600"], name="sleeper")
+            print(run.id, srv.pid, flush=True)
+            time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id, pid = proc.stdout.readline().split()
+        assert netns.leftovers(run_id)
+        proc.terminate()
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert netns.leftovers(run_id) == []
+    assert not Path(f"/proc/{pid}").exists()
+
+
 def test_a_killed_run_is_swept_by_the_next():
     # A child makes a run with a live process inside a pod, prints its id and
     # SIGKILLs itself: no finalizer runs. sweep_stale() must remove it all.
