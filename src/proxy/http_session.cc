@@ -89,7 +89,8 @@ void HttpSession::start() {
 
 std::size_t HttpSession::releaseIdleMemory() {
   // A pending read is into the whole buffer: din_ was consumed before it.
-  return reading_down_ && down_buf_.releaseIfIdle() ? 1 : 0;
+  if (!reading_down_ || !down_buf_.releaseIfIdle()) return 0;
+  return 1 + (down_.releaseIdleTlsBuffers() ? 1 : 0);
 }
 
 void HttpSession::readDown() {

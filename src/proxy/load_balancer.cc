@@ -21,8 +21,12 @@ std::uint64_t LbState::next() {
 
 void LbState::requestEnded(const asio::ip::tcp::endpoint& ep) {
   auto it = active_.find(ep);
-  if (it == active_.end()) return;
-  if (--it->second == 0) active_.erase(it);
+  if (it != active_.end() && it->second > 0) --it->second;
+}
+
+void LbState::forgetSnapshot() {
+  cursor_.clear();
+  std::erase_if(active_, [](const auto& entry) { return entry.second == 0; });
 }
 
 std::uint32_t LbState::active(const asio::ip::tcp::endpoint& ep) const {

@@ -5,7 +5,10 @@
 // LbState lives in one worker and outlives snapshots: active-request counts
 // are keyed by endpoint address and port, so a config reload does not reset
 // them; round-robin cursors are keyed by the snapshot's Service and port
-// and start over with each snapshot (forgetSnapshot()).
+// and start over with each snapshot (forgetSnapshot()). An endpoint's count
+// stays in the map at zero, so that its next request allocates no node;
+// forgetSnapshot() prunes the zeros, which bounds the map by the endpoints
+// one snapshot can route to plus those with requests still in flight.
 //
 // Threading: one worker's thread.
 #pragma once
@@ -34,12 +37,14 @@ class LbState {
                              const mesh::Endpoint* avoid = nullptr);
 
   // A new snapshot replaced the old one: its Service pointers are stale.
-  void forgetSnapshot() { cursor_.clear(); }
+  void forgetSnapshot();
 
   // Active requests on an endpoint (least-request's input).
   void requestStarted(const asio::ip::tcp::endpoint& ep) { ++active_[ep]; }
   void requestEnded(const asio::ip::tcp::endpoint& ep);
   std::uint32_t active(const asio::ip::tcp::endpoint& ep) const;
+  // Endpoints with a count held (zeros included until the next snapshot).
+  std::size_t trackedEndpoints() const { return active_.size(); }
 
  private:
   std::uint64_t next();  // xorshift64*

@@ -49,7 +49,8 @@ class Proxy {
 
   std::size_t connections() const;
   std::size_t workers() const { return workers_.size(); }
-  // Read buffers the workers' idle-memory checks released (approximate).
+  // Buffers the workers' idle-memory checks released: read buffers and TLS
+  // connections' record buffers (approximate).
   std::uint64_t idleBuffersReleased() const;
 
  private:

@@ -198,6 +198,12 @@ void Stream::shutdownSend() {
   socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
+bool Stream::releaseIdleTlsBuffers() {
+  // SSL_free_buffers refuses (0) while a partial record or unsent bytes
+  // sit in them.
+  return tls_ != nullptr && SSL_free_buffers(tls_->ssl.get()) == 1;
+}
+
 void Stream::close() {
   std::error_code ignored;
   socket().close(ignored);

@@ -82,6 +82,11 @@ class Stream {
   void startTls(tls::SslPtr ssl, std::string prefix = {});
 
   bool isTls() const { return tls_ != nullptr; }
+  // TLS only: frees OpenSSL's record buffers (about 34 KiB) when they hold
+  // nothing; OpenSSL allocates them again on the next read or write. For
+  // the worker's idle-memory check, on a connection with nothing in
+  // flight. True when something was freed.
+  bool releaseIdleTlsBuffers();
   // The OpenSSL connection (TLS only; null otherwise).
   SSL* ssl() const { return tls_ ? tls_->ssl.get() : nullptr; }
   asio::ip::tcp::socket& socket() { return tls_ ? tls_->socket : socket_; }

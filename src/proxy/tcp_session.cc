@@ -216,8 +216,11 @@ void TcpSession::writeThenPump(Pipe& pipe, std::size_t n) {
 
 std::size_t TcpSession::releaseIdleMemory() {
   std::size_t released = 0;
-  for (Pipe* pipe : {&down_to_up_, &up_to_down_})
-    if (pipe->reading || pipe->done) released += pipe->buffer.releaseIfIdle() ? 1 : 0;
+  for (auto [pipe, from] : {std::pair{&down_to_up_, &down_}, std::pair{&up_to_down_, &up_}}) {
+    if ((pipe->reading || pipe->done) && pipe->buffer.releaseIfIdle()) {
+      released += 1 + (from->releaseIdleTlsBuffers() ? 1 : 0);
+    }
+  }
   return released;
 }
 

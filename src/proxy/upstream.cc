@@ -112,8 +112,12 @@ void UpstreamPool::sweep(std::chrono::steady_clock::duration max_idle_time) {
 
 std::size_t UpstreamPool::releaseIdleMemory() {
   std::size_t released = 0;
-  for (auto& [endpoint, list] : idle_)
-    for (auto& conn : list) released += conn->buffer().releaseIfIdle() ? 1 : 0;
+  for (auto& [endpoint, list] : idle_) {
+    for (auto& conn : list) {
+      if (conn->buffer().releaseIfIdle())
+        released += 1 + (conn->stream().releaseIdleTlsBuffers() ? 1 : 0);
+    }
+  }
   return released;
 }
 

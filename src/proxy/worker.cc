@@ -367,8 +367,7 @@ void Worker::checkIdleMemory() {
     if (released != 0 || (snapshot_changed && index_ == 0)) {
       auto start = std::chrono::steady_clock::now();
       releaseFreeHeapPages();
-      REMORA_LOG(proxy, debug, "idle memory: {} read buffers released, heap trimmed in {} us",
-                 released,
+      REMORA_LOG(proxy, debug, "idle memory: {} buffers released, heap trimmed in {} us", released,
                  std::chrono::duration_cast<std::chrono::microseconds>(
                      std::chrono::steady_clock::now() - start)
                      .count());

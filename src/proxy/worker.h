@@ -100,7 +100,8 @@ class Worker {
   void postDrain(std::chrono::steady_clock::time_point deadline);
   // Open downstream connections (any thread; approximate).
   std::size_t connections() const { return open_.load(std::memory_order_relaxed); }
-  // Read buffers whose pages the idle-memory checks gave back (any thread).
+  // Buffers the idle-memory checks gave back: read buffers, and the TLS
+  // record buffers of those connections (any thread).
   std::uint64_t idleBuffersReleased() const {
     return idle_buffers_released_.load(std::memory_order_relaxed);
   }
@@ -197,7 +198,8 @@ class Session : public DeferredDeletable {
   virtual void forceClose() = 0;
   // The worker's idle-memory check: release what this connection holds but
   // has not used since the previous check (ReadBuffer::releaseIfIdle on
-  // buffers that hold nothing needed). Returns how many buffers let go now.
+  // buffers that hold nothing needed, and then Stream::releaseIdleTlsBuffers).
+  // Returns how many buffers (read buffers and TLS connections) let go now.
   virtual std::size_t releaseIdleMemory() { return 0; }
 
  protected:

@@ -6,8 +6,8 @@
 // pipe blocks when the collector is slow. A write(2) on the worker would
 // then stall every connection of that worker. Envoy makes workers append to
 // one buffer under a mutex, flushed by a thread each second; here each
-// worker formats into a buffer it owns (no lock, no allocation once the
-// buffers have grown) and passes full buffers through a ring of kRing slots
+// worker formats into a buffer it owns (no lock, no allocation: the
+// buffers are sized once, kBufferBytes) and passes full buffers through a ring of kRing slots
 // with two atomic counters: the worker publishes (head), the writer
 // releases (tail). The writer wakes on std::atomic::notify_one, which costs
 // the worker a futex call only when the writer sleeps, and at most once per
@@ -40,6 +40,11 @@ constexpr std::size_t kRing = 8;
 constexpr std::size_t kPublishBytes = 64 * 1024;
 constexpr std::size_t kMaxPendingBytes = 256 * 1024;
 constexpr auto kMinPublishInterval = std::chrono::milliseconds(100);
+// Every buffer of a sink (its current one and the ring's) is sized once for
+// a full batch and the line that crosses kPublishBytes, so that no request
+// ever pays for a buffer growing. Untouched pages cost address space only:
+// an idle sidecar keeps a page or two of each resident.
+constexpr std::size_t kBufferBytes = kPublishBytes + 16 * 1024;
 
 // --- JSON --------------------------------------------------------------
 
@@ -426,7 +431,10 @@ std::uint64_t AccessLog::written() const {
   return shared_->written.load(std::memory_order_relaxed);
 }
 
-AccessLog::Sink::Sink() : state_(std::make_unique<State>()) {}
+AccessLog::Sink::Sink() : state_(std::make_unique<State>()) {
+  state_->current.reserve(kBufferBytes);
+  for (auto& buffer : state_->ring) buffer.reserve(kBufferBytes);
+}
 AccessLog::Sink::~Sink() = default;
 
 namespace {

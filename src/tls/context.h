@@ -15,8 +15,11 @@
 // Every context: TLS 1.2 minimum (1.3 preferred); Istio's TLS 1.2 suites
 // (ECDHE-ECDSA/RSA with AES-GCM, then AES128-GCM-SHA256 and
 // AES256-GCM-SHA384); groups X25519 then P-256; no renegotiation, no
-// compression; SSL_MODE_RELEASE_BUFFERS (idle connections give their
-// buffers back, PERFORMANCE.md 3.3); stateless session tickets.
+// compression; stateless session tickets. Server and Client contexts set
+// SSL_MODE_RELEASE_BUFFERS (idle connections give their record buffers
+// back at once); the mTLS ones do not, since that costs allocations on
+// every record: the proxy frees a quiet connection's buffers itself
+// (PERFORMANCE.md 3.3).
 //
 // Ownership and threads: a TlsContext owns one SSL_CTX and never changes
 // after build(), so one context serves any number of threads. Each SSL made

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+long allocationCount();  // tests/http/alloc_counter.cc
+
 namespace remora::proxy {
 namespace {
 
@@ -61,6 +63,25 @@ TEST(LoadBalancer, LeastRequestNeverPicksTheBusierOfTwo) {
   EXPECT_EQ(lb.active(at(s.endpoints[0])), 0U);
   lb.requestEnded(at(s.endpoints[0]));  // more ends than starts: stays at zero
   EXPECT_EQ(lb.active(at(s.endpoints[0])), 0U);
+}
+
+TEST(LoadBalancer, AnEndpointsCountStaysUntilTheNextSnapshotSoRequestsAllocateNothing) {
+  auto s = service(mesh::LoadBalancer::LeastRequest, 2);
+  LbState lb;
+  lb.requestStarted(at(s.endpoints[0]));
+  lb.requestEnded(at(s.endpoints[0]));
+  const long before = allocationCount();
+  for (int i = 0; i < 100; ++i) {
+    lb.requestStarted(at(s.endpoints[0]));
+    lb.requestEnded(at(s.endpoints[0]));
+  }
+  EXPECT_EQ(allocationCount() - before, 0);
+  EXPECT_EQ(lb.active(at(s.endpoints[0])), 0U);
+  lb.requestStarted(at(s.endpoints[1]));  // still in flight across the reload
+  EXPECT_EQ(lb.trackedEndpoints(), 2U);
+  lb.forgetSnapshot();  // the zeros go, the request in flight keeps its count
+  EXPECT_EQ(lb.trackedEndpoints(), 1U);
+  EXPECT_EQ(lb.active(at(s.endpoints[1])), 1U);
 }
 
 TEST(LoadBalancer, LeastRequestSpreadsWhenIdle) {

@@ -5,6 +5,7 @@
 // (a server with a valid certificate for the wrong identity is refused), a
 // server from another CA refused, and rotations under load losing nothing.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "core/log.h"
 #include "proxy/proxy.h"
+#include "proxy/read_buffer.h"
 #include "proxy/telemetry_observer.h"
 #include "tests/proxy/proxy_harness.h"
 #include "tests/tls/pki.h"
@@ -107,13 +109,15 @@ class Sidecar {
  public:
   // `with_certificates` false: a proxy without a CA (no store, no mTLS).
   Sidecar(const pki::Ca& ca, const std::string& identity, const std::string& yaml,
-          asio::ip::tcp::endpoint original_dst, bool with_certificates = true)
+          asio::ip::tcp::endpoint original_dst, bool with_certificates = true,
+          std::chrono::milliseconds idle_memory_check = ProxyOptions{}.idle_memory_check)
       : store_({.trust_domains = {"cluster.local"}}), dst_(std::move(original_dst)) {
     rotate(ca, identity);
     auto config = mesh::parseConfig(yaml);
     EXPECT_TRUE(config) << config.error().message;
     ProxyOptions options = loopbackOptions(1);
     options.certificates = with_certificates ? &store_ : nullptr;
+    options.idle_memory_check = idle_memory_check;
     options.original_dst = [this](asio::ip::tcp::socket&,
                                   Direction) -> Result<asio::ip::tcp::endpoint> { return dst_; };
     proxy_ = std::make_unique<Proxy>(options, mesh::Snapshot::build(std::move(*config)), &seen);
@@ -137,6 +141,7 @@ class Sidecar {
   std::uint16_t inbound() const { return proxy_->inboundPort(); }
   std::uint16_t outbound() const { return proxy_->outboundPort(); }
   std::uint64_t generation() const { return store_.generation(); }
+  std::uint64_t idleBuffersReleased() const { return proxy_->idleBuffersReleased(); }
 
   PeerRecorder seen;
 
@@ -208,6 +213,44 @@ TEST_F(MtlsTest, HttpBetweenSidecarsIsMutualTlsWithBothPrincipals) {
   EXPECT_EQ(at_server[2].code, 200);
   EXPECT_TRUE(at_server[2].downstream_mtls);
   EXPECT_EQ(at_server[2].downstream_principal, kSleep);
+}
+
+// A quiet mTLS connection gives back its TLS record buffers as well as its
+// read buffer (the contexts do not set SSL_MODE_RELEASE_BUFFERS, which
+// would free and allocate them on every record), and works on afterwards.
+TEST_F(MtlsTest, QuietMtlsConnectionsReleaseTheirRecordBuffersAndKeepWorking) {
+  using namespace std::chrono_literals;
+  Backend web([](int fd) { httpHandler(fd, "web"); });
+  Sidecar server(ca_, kWeb, "mesh: {protocolDetectionTimeout: 20ms}\n", loopback(web.port()), true,
+                 20ms);
+  Sidecar client(ca_, kSleep, clientYaml(server.inbound()),
+                 {asio::ip::make_address("10.255.0.1"), 80}, true, 20ms);
+  Fd c = connectTo(client.outbound());
+  std::string rest;
+  auto request = [&](int i) {
+    ASSERT_TRUE(sendAll(c.get(), get(fmt::format("/q{}", i))));
+    Response r = readResponse(c.get(), rest);
+    ASSERT_EQ(r.status, 200) << r.head;
+    EXPECT_NE(r.body.find(fmt::format("GET /q{} HTTP/1.1", i)), std::string::npos) << r.body;
+  };
+  request(0);
+  if (ReadBuffer::kOwnPages) {
+    // The server's inbound connection: its read buffer, then its TLS
+    // buffers. The client's: the app's connection (plaintext) and the
+    // pooled mTLS upstream's two.
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while ((server.idleBuffersReleased() < 2 || client.idleBuffersReleased() < 3) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GE(server.idleBuffersReleased(), 2U);
+    EXPECT_GE(client.idleBuffersReleased(), 3U);
+  }
+  for (int i = 1; i < 4; ++i) request(i);
+  EXPECT_EQ(web.connections(), 1);  // the same mTLS connection served again
+  auto at_server = server.seen.wait(4);
+  ASSERT_EQ(at_server.size(), 4U);
+  EXPECT_TRUE(at_server[3].downstream_mtls);
 }
 
 // Istio's metadata exchange rides the mTLS connection: the server side
