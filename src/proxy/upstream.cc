@@ -44,6 +44,9 @@ UpstreamConn::~UpstreamConn() { stream_.close(); }
 
 bool UpstreamConn::usable(bool ask_socket) {
   if (!socket().is_open() || !parser_.isIdle() || !pending_.empty()) return false;
+  // Bytes OpenSSL read ahead of the last response (a late ticket, a
+  // close_notify) are as good as bytes on the socket: retire it.
+  if (stream_.isTls() && SSL_has_pending(stream_.ssl()) == 1) return false;
   if (!ask_socket) return true;
   // For TLS too: an idle TLS connection has nothing to say either (a late
   // ticket or a close_notify retires it, which is the safe side).

@@ -197,6 +197,13 @@ Result<TlsContextPtr> TlsContext::build(const TlsContextOptions& options,
   // (Stream::releaseIdleTlsBuffers).
   const bool mtls = mode == TlsMode::MtlsServer || mode == TlsMode::MtlsClient;
   SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN | (mtls ? 0 : SSL_MODE_RELEASE_BUFFERS));
+  // And they read ahead: one recv(2) takes what the socket holds, where
+  // OpenSSL otherwise reads each record's 5-byte header and its body apart
+  // (two recv(2) per record). The proxy always calls SSL_read before
+  // waiting on the socket, so bytes buffered ahead are never left waiting,
+  // and a pooled connection with bytes buffered is retired
+  // (UpstreamConn::usable).
+  if (mtls) SSL_CTX_set_read_ahead(c, 1);
   // Resumption is by stateless tickets (servers keep no cache); clients keep
   // sessions themselves, per upstream, in the SessionSlot a connection names.
   if (isServer(mode)) {
