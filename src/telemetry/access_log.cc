@@ -7,12 +7,13 @@
 // then stall every connection of that worker. Envoy makes workers append to
 // one buffer under a mutex, flushed by a thread each second; here each
 // worker formats into a buffer it owns (no lock, no allocation: the
-// buffers are sized once, kBufferBytes) and passes full buffers through a ring of kRing slots
-// with two atomic counters: the worker publishes (head), the writer
-// releases (tail). The writer wakes on std::atomic::notify_one, which costs
-// the worker a futex call only when the writer sleeps, and at most once per
-// kMinPublishInterval under steady load (a quiet log publishes each line at
-// once, a busy one in batches of up to kPublishBytes).
+// buffers are sized once, kBufferBytes) and passes full buffers through a
+// ring of kRing slots with two atomic counters: the worker publishes
+// (head), the writer releases (tail). The writer wakes on
+// std::atomic::notify_one, which costs the worker a futex call only when
+// the writer sleeps, and at most once per kMinPublishInterval under steady
+// load (a quiet log publishes each line at once, a busy one in batches of
+// up to kPublishBytes).
 // The writer runs under SCHED_BATCH (core/thread.h): woken, it must not
 // preempt a worker, which would then wait for a time slice (that was the
 // proxy's p99 at 10,000 requests/s, docs/performance.md).

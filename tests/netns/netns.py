@@ -625,6 +625,9 @@ def _exit_on_sigterm() -> None:
         return
 
     def exit_run(signum, _frame):
+        # Once: a second SIGTERM (`timeout` forwards the one it got, pkill
+        # hits both) must not cut the cleanup short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, exit_run)
