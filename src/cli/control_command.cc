@@ -190,14 +190,6 @@ void runServe(const ServeFlags& f) {
     if (!opened) fail(kCmd, opened.error().message);
     log = std::move(*opened);
   }
-  // The content of the istio-ca-root-cert ConfigMap (root-cert.pem), for
-  // local runs; publishing it to Kubernetes comes with the Kubernetes tier.
-  if (!f.root_cert_out.empty()) {
-    if (auto w = writeFileAtomic(f.root_cert_out, (*ca)->rootCertPem(), 0644); !w) {
-      fail(kCmd, w.error().context("--root-cert-out").message);
-    }
-  }
-
   // With --kubernetes, the root goes to every namespace as istiod puts it
   // there (istio-ca-root-cert), on a thread of its own; stopped and joined
   // before the CA goes away.
@@ -226,8 +218,9 @@ void runServe(const ServeFlags& f) {
   EventLoop loop;
   control::CaServer server(loop, **ca, service,
                            {.address = f.address, .port = f.port, .dns_names = f.dns_names});
-  // Handlers before the start line: a SIGTERM sent as soon as we say we
-  // listen must stop us cleanly, not kill us.
+  // Handlers before any sign of life (the port, the root file, the start
+  // line): a SIGTERM sent as soon as one shows must stop us cleanly, not kill
+  // us. Until loop.run() it waits, queued.
   asio::signal_set signals(loop.context(), SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int signo) {
     if (ec) return;
@@ -236,6 +229,14 @@ void runServe(const ServeFlags& f) {
     loop.stop();
   });
   if (auto started = server.start(); !started) fail(kCmd, started.error().message);
+  // The content of the istio-ca-root-cert ConfigMap (root-cert.pem), for
+  // local runs. Written once the CA listens and its signal handlers are in
+  // place: whoever waits for the file may connect, or stop us, at once.
+  if (!f.root_cert_out.empty()) {
+    if (auto w = writeFileAtomic(f.root_cert_out, (*ca)->rootCertPem(), 0644); !w) {
+      fail(kCmd, w.error().context("--root-cert-out").message);
+    }
+  }
   REMORA_LOG(control, info,
              "trust domain {}, callers authenticated by {}, workload TTL {} s (max {} s)",
              f.trust_domain, (*auth)->name(), options.default_ttl.count(), options.max_ttl.count());

@@ -186,16 +186,6 @@ void runSidecar(const SidecarFlags& f) {
   proxy::admin::AdminServer admin_server(stats, std::move(callbacks), std::move(admin_options));
   options.outbound_port = f.outbound_port;
   options.inbound_port = f.inbound_port;
-  // The first fetch runs on the provider's thread: a CA that is down does
-  // not hold the proxy back, only its readiness.
-  if (certs) certs->start();
-  // The workers hold the snapshot from here; a copy kept in this frame would
-  // keep the first config alive through every reload.
-  data_plane = std::make_unique<proxy::Proxy>(options, std::move(snapshot), &observer);
-  if (auto started = data_plane->start(); !started) fail("sidecar", started.error().message);
-  if (auto started = admin_server.start(); !started) fail("sidecar", started.error().message);
-  state = proxy::admin::ServerState::Live;
-
   std::thread waiter;
   bool draining = false;
   start_drain = [&] {
@@ -210,6 +200,9 @@ void runSidecar(const SidecarFlags& f) {
       control.stop();
     });
   };
+  // The handlers go in before any sign of life (a port, a metric): a SIGTERM
+  // sent as soon as one shows must drain us, not kill us. Until control.run()
+  // it waits, queued.
   int signals_seen = 0;
   asio::signal_set signals(control.context(), SIGINT, SIGTERM);
   std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
@@ -226,6 +219,15 @@ void runSidecar(const SidecarFlags& f) {
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
+  // The first fetch runs on the provider's thread: a CA that is down does
+  // not hold the proxy back, only its readiness.
+  if (certs) certs->start();
+  // The workers hold the snapshot from here; a copy kept in this frame would
+  // keep the first config alive through every reload.
+  data_plane = std::make_unique<proxy::Proxy>(options, std::move(snapshot), &observer);
+  if (auto started = data_plane->start(); !started) fail("sidecar", started.error().message);
+  if (auto started = admin_server.start(); !started) fail("sidecar", started.error().message);
+  state = proxy::admin::ServerState::Live;
   control.run();
   if (waiter.joinable()) waiter.join();
   data_plane->stop();

@@ -154,6 +154,30 @@ def test_without_a_ca_address_there_is_no_certificate(workdir):
         assert proxy.stop() == 0, proxy.log.read_text()
 
 
+def test_a_sigterm_as_soon_as_it_listens_drains_it_cleanly(workdir):
+    # A port that accepts is a sign of life that tests and kubelet act on;
+    # the signal handlers must be in place before the first one, so that a
+    # SIGTERM right then drains the proxy rather than killing it (exit -15).
+    for attempt in range(5):
+        ports = free_ports(6)
+        proxy = sidecar(workdir, ports, {})
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                assert proxy.proc.poll() is None, proxy.log.read_text()
+                assert time.monotonic() < deadline, "the outbound port never accepted"
+                try:
+                    socket.create_connection(("127.0.0.1", ports[0]), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.0005)
+            proxy.proc.send_signal(signal.SIGTERM)
+            code = proxy.proc.wait(timeout=20)
+        finally:
+            proxy.stop()
+        assert code == 0, f"attempt {attempt}: exit {code}\n{proxy.log.read_text()}"
+
+
 def test_a_bad_ca_address_is_refused_at_start(workdir):
     proxy = sidecar(workdir, free_ports(6), {"CA_ADDR": "http://istiod:15010"})
     assert proxy.proc.wait(timeout=10) != 0

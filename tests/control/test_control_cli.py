@@ -177,6 +177,34 @@ def test_root_survives_a_restart_and_sigterm_exits_cleanly(workdir):
         assert second.stop() == 0
 
 
+def test_a_sigterm_as_soon_as_the_root_file_appears_stops_it_cleanly(workdir):
+    # The root file is a sign of life that scripts wait for (the test of the
+    # sidecar waits for it, then stops the CA). It used to be written before
+    # the signal handlers were in place: a SIGTERM in between killed the CA
+    # (exit -15) about one time in two when sent at once.
+    for attempt in range(10):
+        (workdir / "root-cert.pem").unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            [REMORA, "control", "--address", "127.0.0.1", "--port", "0",
+             "--token-file", str(workdir / "tokens"), "--ca-dir", str(workdir / "ca"),
+             "--root-cert-out", str(workdir / "root-cert.pem")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 20
+            while not (workdir / "root-cert.pem").exists():
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "no root file"
+                time.sleep(0.0005)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert code == 0, f"attempt {attempt}: exit {code}; stderr: {proc.stderr.read()}"
+        proc.stderr.close()
+
+
 def test_bad_configuration_is_a_clear_error(workdir):
     (workdir / "cacerts").mkdir()
     r = subprocess.run([REMORA, "control", "--port", "0", "--token-file", str(workdir / "tokens"),
