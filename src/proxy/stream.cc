@@ -33,6 +33,23 @@ int bioRead(BIO* bio, char* out, std::size_t size, std::size_t* read) {
     *read = n;
     return 1;
   }
+  if (io->staged_size > 0) {
+    std::size_t n = std::min(size, io->staged_size);
+    std::memcpy(out, io->staged, n);
+    io->staged += n;
+    io->staged_size -= n;
+    // The rest must leave the caller's buffer before OpenSSL writes
+    // plaintext into it. Never expected: see kMaxStagedRead.
+    io->spillStaged();
+    *read = n;
+    return 1;
+  }
+  *read = 0;
+  if (io->peer_closed) return 0;  // EOF: asio's read saw it
+  if (!io->bio_reads_socket) {
+    BIO_set_retry_read(bio);  // readStep reads the socket through asio
+    return 0;
+  }
   ssize_t n = ::recv(io->socket.native_handle(), out, size, 0);
   if (n > 0) {
     *read = static_cast<std::size_t>(n);
@@ -98,6 +115,16 @@ TlsIo::TlsIo(asio::ip::tcp::socket s, tls::SslPtr ssl_in, std::string prefix_in)
   // framing, which the codec checks.
   SSL_set_options(ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_set_mode(ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  read_ahead = SSL_get_read_ahead(ssl.get()) == 1;
+}
+
+void TlsIo::spillStaged() {
+  if (staged_size == 0) return;
+  prefix.erase(0, prefix_at);
+  prefix_at = 0;
+  prefix.append(reinterpret_cast<const char*>(staged), staged_size);
+  staged = nullptr;
+  staged_size = 0;
 }
 
 TlsIo::~TlsIo() {

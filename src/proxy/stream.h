@@ -6,16 +6,18 @@
 // streams go straight to Asio; TLS streams drive an OpenSSL connection in
 // non-blocking mode on the socket's own descriptor and wait for
 // readiness with socket.async_wait() when OpenSSL says WANT_READ or
-// WANT_WRITE (Envoy's SslSocket does the same on its event loop). That keeps
-// every decision ours: half-close is a close_notify followed by a FIN and the
-// read side stays open, which asio::ssl::stream's shutdown cannot do.
+// WANT_WRITE (Envoy's SslSocket does the same on its event loop), except
+// for the common read, which asio does for OpenSSL (see readStep). That
+// keeps every decision ours: half-close is a close_notify followed by a FIN
+// and the read side stays open, which asio::ssl::stream's shutdown cannot do.
 //
 // Bytes read before TLS started (the ClientHello the sniffer looked at) are
 // handed to startTls() and fed to OpenSSL ahead of the socket through a BIO
 // of ours, so nothing is read twice and nothing is lost.
 //
-// Completion handlers are never called inline: like Asio's, they run later
-// from the event loop, once, with operation_aborted after close().
+// Completion handlers are never called from the call that starts the
+// operation: like Asio's, they run later from the event loop, once, with
+// operation_aborted after close().
 //
 // Ownership: a TLS stream's socket and SSL live in a shared TlsIo that every
 // pending operation holds, so a session destroyed with operations pending
@@ -52,7 +54,25 @@ struct TlsIo {
   std::string prefix;  // bytes read before TLS, served to OpenSSL first
   std::size_t prefix_at = 0;
   std::vector<unsigned char> gather;  // several buffers become one TLS record
+
+  // Ciphertext that asio read into the caller's buffer (see readStep), for
+  // the next SSL_read. OpenSSL copies it into its own record buffer; what it
+  // does not take moves to `prefix` before the caller's buffer is written.
+  const unsigned char* staged = nullptr;
+  std::size_t staged_size = 0;
+  // Whether the BIO may read the socket itself. Off while readStep feeds
+  // OpenSSL what asio read; on for the handshake and writes.
+  bool bio_reads_socket = true;
+  bool peer_closed = false;  // asio saw EOF or an error: the BIO says EOF
+  bool read_ahead = false;   // the context reads ahead (the sidecars' mTLS)
+  // Moves what OpenSSL did not take of `staged` into `prefix`.
+  void spillStaged();
 };
+
+// At most this much ciphertext is read for OpenSSL at a time: its record
+// buffer, empty when we read (SSL_has_pending() == 0), holds a whole record
+// and its overhead, so it always takes all of it.
+inline constexpr std::size_t kMaxStagedRead = 16 * 1024;
 
 // The outcome of one OpenSSL call: done, wait for the socket, or fail.
 enum class TlsStep : std::uint8_t { Done, WantRead, WantWrite, Eof, Failed };
@@ -208,23 +228,70 @@ class Stream {
     }
   }
 
+  // Reads plaintext. When OpenSSL holds no bytes and wants more, the
+  // ciphertext is read by asio into the caller's buffer (async_read_some:
+  // one speculative recv, and if the socket is empty the wait costs nothing
+  // more) and handed to OpenSSL from there, which decrypts into the same
+  // buffer. Waiting with async_wait instead costs an epoll_ctl per wait in
+  // asio's reactor, and, on a descriptor that once waited to write, a
+  // spurious EPOLLOUT wake-up after it. With a partial record in OpenSSL's
+  // buffer, or a context without read-ahead, OpenSSL reads the socket
+  // itself, as during the handshake. `in_completion`: called from one of
+  // our own completions, so the handler may run at once.
   template <typename Handler>
-  static void readStep(const IoPtr& io, asio::mutable_buffer buffer, Handler&& handler) {
+  static void readStep(const IoPtr& io, asio::mutable_buffer buffer, Handler&& handler,
+                       bool in_completion = false) {
     if (!io->socket.is_open())
       return complete(io, std::move(handler), asio::error::operation_aborted, 0);
+    SSL* ssl = io->ssl.get();
+    const bool through_asio = io->read_ahead && SSL_has_pending(ssl) == 0;
     std::size_t n = 0;
-    int r = SSL_read_ex(io->ssl.get(), buffer.data(), buffer.size(), &n);
-    detail::TlsStep step = detail::classify(io->ssl.get(), r);
+    io->bio_reads_socket = !through_asio;
+    int r = SSL_read_ex(ssl, buffer.data(), buffer.size(), &n);
+    io->bio_reads_socket = true;
+    io->spillStaged();
+    detail::TlsStep step = detail::classify(ssl, r);
     switch (step) {
-      case detail::TlsStep::Done: return complete(io, std::move(handler), {}, n);
+      case detail::TlsStep::Done:
+        if (in_completion) {
+          handler(std::error_code(), n);
+          return;
+        }
+        return complete(io, std::move(handler), {}, n);
       case detail::TlsStep::WantRead:
+        if (io->read_ahead && !io->peer_closed && SSL_has_pending(ssl) == 0) {
+          return receiveThenRead(io, buffer, std::forward<Handler>(handler));
+        }
+        [[fallthrough]];
       case detail::TlsStep::WantWrite:
-        return waitThen(
-            io, step, std::forward<Handler>(handler),
-            [buffer](const IoPtr& again, auto&& h) { readStep(again, buffer, std::move(h)); });
+        return waitThen(io, step, std::forward<Handler>(handler),
+                        [buffer](const IoPtr& again, auto&& h) {
+                          readStep(again, buffer, std::move(h), true);
+                        });
       case detail::TlsStep::Eof: return complete(io, std::move(handler), asio::error::eof, 0);
       case detail::TlsStep::Failed: return complete(io, std::move(handler), detail::tlsError(), 0);
     }
+  }
+
+  template <typename Handler>
+  static void receiveThenRead(const IoPtr& io, asio::mutable_buffer buffer, Handler&& handler) {
+    auto room = asio::buffer(buffer, detail::kMaxStagedRead);
+    io->socket.async_read_some(room, [io, buffer, h = std::forward<Handler>(handler)](
+                                         std::error_code ec, std::size_t n) mutable {
+      if (ec == asio::error::operation_aborted || !io->socket.is_open()) {
+        h(asio::error::operation_aborted, 0);
+        return;
+      }
+      if (ec) {
+        // EOF, or a reset: OpenSSL tells a close_notify from a truncated
+        // record, as when it reads the socket itself.
+        io->peer_closed = true;
+      } else {
+        io->staged = static_cast<const unsigned char*>(buffer.data());
+        io->staged_size = n;
+      }
+      readStep(io, buffer, std::move(h), true);
+    });
   }
 
   template <typename Handler>
