@@ -28,3 +28,5 @@ echo "== the proxy hop: added latency at fixed rates (fortio)"
 /usr/bin/python3 bench/latency_bench.py "${LATENCY_BENCH_SECONDS:-10}"
 echo "== mTLS between sidecars: the pair with and without mTLS, HAProxy's mTLS pair"
 /usr/bin/python3 bench/mtls_bench.py --seconds "${MTLS_BENCH_SECONDS:-5}"
+echo "== system calls per request, every setup side by side (strace -c)"
+/usr/bin/python3 bench/syscall_bench.py

@@ -18,7 +18,7 @@ packages=(
   libhttp-parser-dev
   # test tiers: network namespaces, real apps, real tools
   iproute2 iptables nftables procps psmisc curl openssl jq
-  nginx-light haproxy wrk
+  nginx-light haproxy wrk strace
   python3 python3-pytest python3-yaml python3-h2
   etcd-server
 )
