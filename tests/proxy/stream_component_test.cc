@@ -221,6 +221,18 @@ TEST_F(StreamTest, AFinWithoutCloseNotifyEndsTheStreamAfterWhatArrivedWhole) {
   EXPECT_EQ(got.end, asio::error::eof) << got.end.message();
 }
 
+// The same FIN right after whole records, with no partial one before it.
+TEST_F(StreamTest, AFinWithoutCloseNotifyAfterWholeRecordsIsEof) {
+  std::string whole = pattern(3000, 4);
+  Received got;
+  readAll(*server_, 16 * 1024, got);
+  const std::vector<std::string> pieces{whole};
+  writeAll(*client_, pieces, [&] { ::shutdown(raw_client_fd_, SHUT_WR); });
+  io_.run();
+  EXPECT_TRUE(got.bytes == whole) << got.bytes.size() << " of " << whole.size() << " bytes";
+  EXPECT_EQ(got.end, asio::error::eof) << got.end.message();
+}
+
 // Garbage where a record should be is a failure, not an end.
 TEST_F(StreamTest, AMalformedRecordIsAFailureNotAnEnd) {
   Received got;
