@@ -8,14 +8,6 @@
 
 namespace remora::http {
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) return false;
-  }
-  return true;
-}
-
 bool isValidFieldName(std::string_view name) noexcept {
   if (name.empty()) return false;
   return std::all_of(name.begin(), name.end(), [](char c) { return isTchar(c); });
@@ -68,21 +60,8 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
 }
 
 std::size_t HeaderMap::remove(std::string_view name) {
-  // `name` may be a view into the arena; the arena is not modified here.
-  std::size_t removed = 0;
-  auto out = entries_.begin();
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (equalsIgnoreCase(entryOf(*it).name, name)) {
-      byte_size_ -= it->name_size + it->value_size;
-      ++removed;
-    } else {
-      *out++ = *it;
-    }
-  }
-  entries_.erase(out, entries_.end());
-  // The arena keeps the removed bytes until clear(): removal is rare (hop-by-hop
-  // stripping) and compacting would invalidate views for nothing.
-  return removed;
+  // `name` may be a view into the arena; removal does not modify the arena.
+  return removeIf([name](std::string_view field) { return equalsIgnoreCase(field, name); });
 }
 
 std::optional<std::string_view> HeaderMap::get(std::string_view name) const {
@@ -135,11 +114,17 @@ bool listContains(const HeaderMap& headers, std::string_view name, std::string_v
 
 namespace {
 
+// Asked of every field of every message twice (request and response): the
+// length picks the one or two names to compare.
 bool isHopByHopByDefinition(std::string_view name) {
-  return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive") ||
-         equalsIgnoreCase(name, "proxy-connection") ||
-         equalsIgnoreCase(name, "transfer-encoding") || equalsIgnoreCase(name, "upgrade") ||
-         equalsIgnoreCase(name, "te") || equalsIgnoreCase(name, "trailer");
+  switch (name.size()) {
+    case 2: return equalsIgnoreCase(name, "te");
+    case 7: return equalsIgnoreCase(name, "upgrade") || equalsIgnoreCase(name, "trailer");
+    case 10: return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive");
+    case 16: return equalsIgnoreCase(name, "proxy-connection");
+    case 17: return equalsIgnoreCase(name, "transfer-encoding");
+    default: return false;
+  }
 }
 
 // Fields a Connection token must never make us drop: the proxy frames and
@@ -152,8 +137,8 @@ bool isProtected(std::string_view name) {
 
 std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   bool upgrade_listed = false;
-  // Collect the names first (views into the arena stay valid: remove() does
-  // not touch the arena), then remove.
+  // The names Connection lists (views into the arena stay valid: removal
+  // does not touch the arena), then one pass over the fields.
   std::string_view listed[32];
   std::size_t listed_count = 0;
   bool overflow = false;
@@ -169,9 +154,8 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
     });
   });
   std::size_t removed = 0;
-  for (std::size_t i = 0; i < listed_count; ++i) removed += headers.remove(listed[i]);
   if (overflow) {
-    // More than 32 distinct tokens: rare enough to pay for a second pass.
+    // More than 32 distinct tokens: rare enough to pay for a pass per name.
     std::string names;
     headers.forEachValue("connection", [&](std::string_view value) {
       names.append(value);
@@ -181,18 +165,15 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
       if (!isProtected(token) && !isHopByHopByDefinition(token)) removed += headers.remove(token);
     });
   }
-  bool keep = keep_upgrade && upgrade_listed && headers.contains("upgrade");
-  removed += headers.remove("connection");
-  removed += headers.remove("keep-alive");
-  removed += headers.remove("proxy-connection");
-  removed += headers.remove("transfer-encoding");
-  removed += headers.remove("te");
-  removed += headers.remove("trailer");
-  if (keep) {
-    headers.add("Connection", "upgrade");
-  } else {
-    removed += headers.remove("upgrade");
-  }
+  const bool keep = keep_upgrade && upgrade_listed && headers.contains("upgrade");
+  removed += headers.removeIf([&](std::string_view name) {
+    if (isHopByHopByDefinition(name)) return !(keep && equalsIgnoreCase(name, "upgrade"));
+    for (std::size_t i = 0; i < listed_count; ++i) {
+      if (equalsIgnoreCase(name, listed[i])) return true;
+    }
+    return false;
+  });
+  if (keep) headers.add("Connection", "upgrade");
   return removed;
 }
 

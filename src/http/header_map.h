@@ -36,8 +36,22 @@
 
 namespace remora::http {
 
-// ASCII case-insensitive equality, for field names and tokens.
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive equality, for field names and tokens. Inline: a
+// lookup compares the name asked for with every field's, and most differ
+// in length (a request's lookups and hop-by-hop stripping made it the
+// proxy's costliest function, bench/instructions_bench.py).
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i];
+    const char y = b[i];
+    if (x != y && (x | 0x20) != (y | 0x20)) return false;
+    // Equal but for bit 0x20: the same letter in both cases, or two
+    // characters that are not letters (e.g. '@' and '`'): only letters match.
+    if (x != y && ((x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+  }
+  return true;
+}
 
 // RFC 9110 §5.1: field-name = token (tchar: ALPHA DIGIT and !#$%&'*+-.^_`|~).
 bool isValidFieldName(std::string_view name) noexcept;
@@ -62,6 +76,10 @@ class HeaderMap {
   void set(std::string_view name, std::string_view value);
   // Removes every field named `name`; returns how many were removed.
   std::size_t remove(std::string_view name);
+  // Removes every field whose name satisfies pred(std::string_view name), in
+  // one pass keeping the order of the rest; returns how many were removed.
+  template <typename Pred>
+  std::size_t removeIf(Pred&& pred);
 
   // The value of the first field named `name`, if any.
   std::optional<std::string_view> get(std::string_view name) const;
@@ -133,6 +151,24 @@ class HeaderMap::const_iterator {
 
 inline HeaderMap::const_iterator HeaderMap::begin() const { return {this, 0}; }
 inline HeaderMap::const_iterator HeaderMap::end() const { return {this, entries_.size()}; }
+
+template <typename Pred>
+std::size_t HeaderMap::removeIf(Pred&& pred) {
+  // The arena keeps the removed bytes until clear(): removal is rare (hop-by-hop
+  // stripping) and compacting would invalidate views for nothing.
+  std::size_t removed = 0;
+  auto out = entries_.begin();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (pred(entryOf(*it).name)) {
+      byte_size_ -= it->name_size + it->value_size;
+      ++removed;
+    } else {
+      *out++ = *it;
+    }
+  }
+  entries_.erase(out, entries_.end());
+  return removed;
+}
 
 template <typename Fn>
 void HeaderMap::forEachValue(std::string_view name, Fn&& fn) const {

@@ -1,6 +1,8 @@
 #include "http/header_map.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -86,6 +88,31 @@ TEST(HeaderMap, ListElements) {
   EXPECT_FALSE(listContains(h, "connection", "close"));
 }
 
+TEST(HeaderMap, EqualsIgnoreCaseFoldsLettersOnly) {
+  EXPECT_TRUE(equalsIgnoreCase("Content-Length", "content-LENGTH"));
+  EXPECT_TRUE(equalsIgnoreCase("AZaz09-_", "azAZ09-_"));
+  EXPECT_TRUE(equalsIgnoreCase("", ""));
+  EXPECT_FALSE(equalsIgnoreCase("host", "hos"));
+  EXPECT_FALSE(equalsIgnoreCase("host", "hosu"));
+  // Pairs that differ in bit 0x20 alone but are not letters.
+  const std::pair<char, char> not_letters[] = {{'@', '`'},    {'[', '{'},       {'\\', '|'},
+                                               {']', '}'},    {'^', '~'},       {'\x01', '!'},
+                                               {'0', '\x10'}, {'\xc1', '\xe1'}, {'\xda', '\xfa'}};
+  for (auto [x, y] : not_letters) {
+    EXPECT_FALSE(equalsIgnoreCase(std::string(1, x), std::string(1, y))) << int(x) << " " << int(y);
+    EXPECT_FALSE(equalsIgnoreCase(std::string(1, y), std::string(1, x))) << int(x) << " " << int(y);
+  }
+  // Every pair of bytes against the obvious definition.
+  for (int x = 0; x < 256; ++x) {
+    for (int y = 0; y < 256; ++y) {
+      auto lower = [](int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+      const std::string a(1, static_cast<char>(x));
+      const std::string b(1, static_cast<char>(y));
+      ASSERT_EQ(equalsIgnoreCase(a, b), lower(x) == lower(y)) << x << " " << y;
+    }
+  }
+}
+
 TEST(HeaderMap, StripHopByHop) {
   HeaderMap h;
   h.add("Host", "a");
@@ -112,6 +139,78 @@ TEST(HeaderMap, StripHopByHopKeepingUpgrade) {
   EXPECT_EQ(h.get("upgrade").value(), "websocket");
   EXPECT_EQ(h.get("connection").value(), "upgrade");
   EXPECT_FALSE(h.contains("x-secret"));
+}
+
+// Table-driven: which fields survive, in order, and how many were removed.
+TEST(HeaderMap, StripHopByHopCases) {
+  struct Case {
+    const char* name;
+    std::vector<std::pair<std::string, std::string>> fields;
+    bool keep_upgrade;
+    std::string want;  // "Name=value;" for each field left, in order
+    std::size_t removed;
+  };
+  std::string many_tokens;
+  std::vector<std::pair<std::string, std::string>> many_fields;
+  for (int i = 0; i < 40; ++i) {
+    many_tokens += (i ? ", x-" : "x-") + std::to_string(i);
+    many_fields.emplace_back("X-" + std::to_string(i), "v");
+  }
+  many_fields.emplace_back("Connection", many_tokens);
+  many_fields.emplace_back("X-Kept", "k");
+  const std::vector<Case> cases = {
+      {"nothing to strip", {{"Host", "a"}, {"Accept", "*/*"}}, false, "Host=a;Accept=*/*;", 0},
+      {"every hop-by-hop field by definition, any case",
+       {{"CONNECTION", "keep-alive"},
+        {"keep-alive", "timeout=5"},
+        {"Proxy-Connection", "close"},
+        {"Transfer-Encoding", "chunked"},
+        {"te", "trailers"},
+        {"Trailer", "x"},
+        {"UPGRADE", "h2c"},
+        {"Host", "a"}},
+       false,
+       "Host=a;",
+       7},
+      {"listed names go, every field of that name",
+       {{"X-A", "1"}, {"Connection", "x-a, X-B"}, {"x-b", "2"}, {"X-A", "3"}, {"X-C", "4"}},
+       false,
+       "X-C=4;",
+       4},
+      {"a listed protected name stays",
+       {{"Host", "a"}, {"Content-Length", "0"}, {"Connection", "Host, content-length"}},
+       false,
+       "Host=a;Content-Length=0;",
+       1},
+      {"upgrade kept only when asked, listed and present",
+       {{"Connection", "upgrade"}, {"Upgrade", "websocket"}, {"X", "1"}},
+       true,
+       "Upgrade=websocket;X=1;Connection=upgrade;",
+       1},
+      {"upgrade not listed: dropped even when asked",
+       {{"Connection", "close"}, {"Upgrade", "websocket"}},
+       true,
+       "",
+       2},
+      {"upgrade listed but absent: no Connection added",
+       {{"Connection", "upgrade"}, {"X", "1"}},
+       true,
+       "X=1;",
+       1},
+      {"more than 32 listed names", many_fields, false, "X-Kept=k;", 41},
+  };
+  for (const auto& c : cases) {
+    HeaderMap h;
+    for (const auto& [n, v] : c.fields) h.add(n, v);
+    const std::size_t removed = stripHopByHop(h, c.keep_upgrade);
+    std::string left;
+    for (auto e : h) left += std::string(e.name) + "=" + std::string(e.value) + ";";
+    EXPECT_EQ(left, c.want) << c.name;
+    EXPECT_EQ(removed, c.removed) << c.name;
+    std::size_t bytes = 0;
+    for (auto e : h) bytes += e.name.size() + e.value.size();
+    EXPECT_EQ(h.byteSize(), bytes) << c.name;
+  }
 }
 
 }  // namespace
