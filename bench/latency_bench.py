@@ -28,11 +28,18 @@ and ports 1024-65000 for the churn.
 The setups of one point run back to back, so that load from elsewhere on
 the machine falls on all of them alike; read the ratios first.
 
+With --cpu-wakeup-us 0 the run holds the kernel's CPU wake-up latency limit
+at 0 (/dev/cpu_dma_latency, as tuned's latency-performance profile does):
+idle vCPUs poll instead of halting, so a wake-up no longer exits to the
+hypervisor. At 1000 rps the CPUs idle between requests and every hop is a
+wake-up from idle; this shows what the proxies add once the machine's own
+wake-up cost is taken away. It applies to every setup alike.
+
 Figures, not assertions: never run by the tests. Needs root, haproxy, nginx,
 Go (to build fortio once) and build/remora (REMORA_BIN).
 Usage: bench/latency_bench.py [seconds per point, default 10] [--json PATH]
        [--rates 1000,10000] [--conns 4,64] [--setups remora,remora-pair]
-       [--no-keepalive]
+       [--no-keepalive] [--cpu-wakeup-us 0]
 """
 
 import argparse
@@ -85,6 +92,24 @@ def us(seconds):
     return f"{seconds * 1e6:,.0f}"
 
 
+def measure(binary, setups, rates, conn_counts, seconds, keepalive, raw, results):
+    """Every point, each setup in turn back to back; fills raw and results."""
+    for rate in rates:
+        for conns in conn_counts:
+            for name, pod, url, uid, pids in setups:
+                # Connections, upstream pools and caches warm at this point's shape.
+                fortio(binary, pod, url, rate, conns, uid, WARMUP_SECONDS, keepalive)
+                before = cpu_seconds(pids)
+                result = fortio(binary, pod, url, rate, conns, uid, seconds, keepalive)
+                cpu = cpu_seconds(pids) - before
+                raw[f"{name} {rate} {conns}"] = result
+                results[(name, rate, conns)] = (*summary(result), cpu, rss_kib(pids))
+                qps, pct, errors, _, _, _ = results[(name, rate, conns)]
+                print(f"{name:12} {rate:6} rps {conns:3} conns: {qps:8.0f} qps  "
+                      + "  ".join(f"p{p} {us(pct[p])} µs" for p in PERCENTILES)
+                      + (f"  {errors} errors" if errors else ""), file=sys.stderr, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("seconds", nargs="?", type=int, default=10)
@@ -98,6 +123,10 @@ def main():
                                          "ratios need them)")
     parser.add_argument("--no-keepalive", action="store_true",
                         help="a new connection for every request (fortio -keepalive=false)")
+    parser.add_argument("--cpu-wakeup-us", type=int, metavar="US",
+                        help="hold the kernel's CPU wake-up latency limit at US during the run "
+                             "(/dev/cpu_dma_latency; 0: idle CPUs poll instead of halting, as "
+                             "tuned's latency-performance profile asks); default: the machine's")
     args = parser.parse_args()
     keepalive = not args.no_keepalive
     rates = [int(r) for r in args.rates.split(",")]
@@ -120,20 +149,8 @@ def main():
         if not keepalive:
             proxy_bench.allow_connection_churn(run.nodes[0].pods.values())
         load_before = os.getloadavg()[0]
-        for rate in rates:
-            for conns in conn_counts:
-                for name, pod, url, uid, pids in setups:
-                    # Connections, upstream pools and caches warm at this point's shape.
-                    fortio(binary, pod, url, rate, conns, uid, WARMUP_SECONDS, keepalive)
-                    before = cpu_seconds(pids)
-                    result = fortio(binary, pod, url, rate, conns, uid, args.seconds, keepalive)
-                    cpu = cpu_seconds(pids) - before
-                    raw[f"{name} {rate} {conns}"] = result
-                    results[(name, rate, conns)] = (*summary(result), cpu, rss_kib(pids))
-                    qps, pct, errors, _, _, _ = results[(name, rate, conns)]
-                    print(f"{name:12} {rate:6} rps {conns:3} conns: {qps:8.0f} qps  "
-                          + "  ".join(f"p{p} {us(pct[p])} µs" for p in PERCENTILES)
-                          + (f"  {errors} errors" if errors else ""), file=sys.stderr, flush=True)
+        with proxy_bench.cpu_wakeup_latency(args.cpu_wakeup_us):
+            measure(binary, setups, rates, conn_counts, args.seconds, keepalive, raw, results)
         load_after = os.getloadavg()[0]
     if args.json:
         Path(args.json).write_text(json.dumps(raw, indent=1))
@@ -141,6 +158,8 @@ def main():
     print(f"# latency_bench: fortio {args.seconds}s per point (after {WARMUP_SECONDS}s warm-up), "
           f"-uniform, GET, 1 KiB bodies, "
           f"{'keep-alive' if keepalive else 'a new connection per request'}; "
+          + (f"CPU wake-up latency held at {args.cpu_wakeup_us} µs; "
+             if args.cpu_wakeup_us is not None else "") +
           f"load average {load_before:.1f} before, "
           f"{load_after:.1f} after")
     print("| rate | conns | setup | achieved qps | p50 | p90 | p99 | added p50 | added p90 | "

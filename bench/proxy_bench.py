@@ -45,8 +45,10 @@ Figures, not assertions: never run by the tests. Needs root, wrk, haproxy,
 nginx, and build/remora (REMORA_BIN). Usage: bench/proxy_bench.py [seconds]
 """
 
+import contextlib
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -105,6 +107,22 @@ def allow_connection_churn(pods):
     for pod in pods:
         pod.run_cmd(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1",
                      "net.ipv4.ip_local_port_range=1024 65000"])
+
+
+@contextlib.contextmanager
+def cpu_wakeup_latency(max_us):
+    """While in the block, idle CPUs may take at most max_us to wake (None: the
+    machine's default). The kernel's PM QoS request (/dev/cpu_dma_latency),
+    as tuned's latency-performance profile sets it: held while the file is
+    open. At 0 an idle CPU polls instead of halting, so on a VM a wake-up no
+    longer pays a halt's exit to the hypervisor. The machine, not the proxies:
+    it applies to every setup of the run alike."""
+    if max_us is None:
+        yield
+        return
+    with open("/dev/cpu_dma_latency", "wb", buffering=0) as qos:
+        qos.write(struct.pack("i", max_us))
+        yield
 
 
 def rss_kib(pids):

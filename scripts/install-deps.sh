@@ -16,9 +16,9 @@ packages=(
   # the baseline parser the HTTP/1.1 codec benchmark compares against
   # (libllhttp-dev is not packaged in Debian 12)
   libhttp-parser-dev
-  # test tiers: network namespaces, real apps, real tools
+  # test tiers and benches: network namespaces, real apps, real tools
   iproute2 iptables nftables procps psmisc curl openssl jq
-  nginx-light haproxy wrk strace
+  nginx-light haproxy wrk strace valgrind
   python3 python3-pytest python3-yaml python3-h2
   etcd-server
 )

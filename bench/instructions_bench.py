@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Side by side in one run: the instructions a proxied request costs.
+
+On a shared VM a timing moves by 30% between two runs minutes apart; an
+instruction count does not. Each proxy runs in the sidecar's place (a pod
+with `remora init`'s rules, UID 1337, as bench/proxy_bench.py sets them up)
+under `valgrind --tool=callgrind`, which counts the instructions it
+executes in user space (the kernel's work, the system calls, is not in it:
+bench/syscall_bench.py counts those). fortio sends GETs for 1 KiB bodies
+from nginx at a low fixed rate over 4 keep-alive connections, so every
+request takes the whole path rather than a batch. Each setup runs twice,
+with FEW and MANY requests, in a fresh process: instructions per request is
+the difference of the two totals over the difference of the two counts, so
+start-up and shutdown cancel out.
+
+    remora           one sidecar, outbound (`--concurrency 1`, access log on)
+    remora-nolog     the same with mesh.accessLogFile "" (Istio's default profile)
+    haproxy-sidecar  HAProxy 2.6 in the same place (HTTP/1.1, keep-alive, no log)
+    relay            bench/relay_floor: SO_ORIGINAL_DST and byte copies, no HTTP
+
+Reported: instructions per request, as a ratio to HAProxy's and to the
+relay's, and for remora the functions that cost the most per request
+(their own instructions, not their callees', --top). Figures, not assertions: never run by the tests. Needs
+root, valgrind, haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
+Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import latency_bench
+import proxy_bench
+from proxy_bench import netns
+
+SETUPS = ["remora", "remora-nolog", "haproxy-sidecar", "relay"]
+RATE = 500  # requests/s: the proxy idles between requests, as at 1000 rps on two hops
+FEW_SECONDS, MANY_SECONDS = 2, 12
+CONNS = 4
+
+
+def proxy_argv(run, name, config_dir):
+    """The proxy of a setup, as the sidecar's place runs it (without valgrind)."""
+    if name.startswith("remora"):
+        cfg = run.tempfile(f"{name}.yaml", 'mesh: {accessLogFile: ""}\n' if name == "remora-nolog"
+                           else "")
+        return [netns.remora_bin(), "proxy", "sidecar", "--concurrency", "1", "--config",
+                str(cfg), "--proxyLogLevel", "warning"]
+    if name == "haproxy-sidecar":
+        cfg = config_dir / "haproxy.cfg"
+        cfg.write_text(proxy_bench.HAPROXY_HTTP + "listen captured\n  bind 0.0.0.0:15001\n"
+                       "  server original 0.0.0.0\n")
+        os.chmod(cfg, 0o644)
+        return ["haproxy", "-db", "-f", str(cfg)]
+    return [proxy_bench.relay_floor_binary(), "15001"]
+
+
+def count(run, node, fortio, name, url, seconds, out_dir):
+    """Runs the setup's proxy under callgrind in a fresh pod for one load of
+    `seconds`; returns (instructions, requests, callgrind output path)."""
+    pod = node.pod(f"ib{SETUPS.index(name)}-{seconds}")
+    pod.run_remora(["init", *proxy_bench.INJECTOR], check=True)
+    out = out_dir / f"{name}.{seconds}.callgrind"
+    proc = pod.spawn(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                      *proxy_argv(run, name, out_dir)], name=f"{name}-callgrind", uid=1337)
+    pod.wait_listening(15001, proc, timeout=60)
+    result = latency_bench.fortio(fortio, pod, url, RATE, CONNS, 1000, seconds)
+    _, _, errors, requests = latency_bench.summary(result)
+    if errors:
+        raise netns.HarnessError(f"{name}: {errors} of {requests} requests failed")
+    # Every proxy here exits on SIGTERM (remora after draining); callgrind
+    # writes its totals as the process ends.
+    proc.signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+    if not totals:
+        raise netns.HarnessError(f"{name}: callgrind wrote no totals\n{proc.log()}")
+    return int(totals.group(1)), requests, out
+
+
+def self_costs(path):
+    """{function: its own instructions} from callgrind_annotate, the parts of
+    a function that the compiler inlined from other files summed (an
+    inclusive figure cannot be summed that way)."""
+    text = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", str(path)],
+                          check=True, capture_output=True, text=True).stdout
+    costs = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*)", line)
+        if m and ":" in m.group(2):
+            name = re.sub(r"\s*\[[^]]*\]$|\s*\(\d[\d,]*x\)$", "", m.group(2).split(":", 1)[1])
+            costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--setups", default=",".join(SETUPS),
+                        help="comma-separated, of: " + ", ".join(SETUPS))
+    parser.add_argument("--top", type=int, default=15,
+                        help="remora's costliest functions to list (own instructions, per request)")
+    args = parser.parse_args()
+    wanted = [s for s in SETUPS if s in args.setups.split(",")]
+    if not shutil.which("valgrind"):
+        sys.exit("instructions_bench: valgrind is not installed (scripts/install-deps.sh)")
+
+    built = latency_bench.fortio_binary()
+    rows = {}
+    profiles = {}
+    with netns.Run() as run:
+        fortio = str(run.dir / "fortio")
+        shutil.copy(built, fortio)
+        os.chmod(fortio, 0o755)
+        out_dir = run.dir / "callgrind"
+        out_dir.mkdir()
+        os.chmod(out_dir, 0o777)  # the proxies write there as UID 1337
+        node = run.node()
+        server = node.pod("server")
+        server.nginx(8080, body=proxy_bench.BODY, http_extra="keepalive_requests 1000000;",
+                     server_extra="access_log off;")
+        url = f"http://{server.ip4}:8080/"
+        for name in wanted:
+            few_i, few_n, few_out = count(run, node, fortio, name, url, FEW_SECONDS, out_dir)
+            many_i, many_n, many_out = count(run, node, fortio, name, url, MANY_SECONDS, out_dir)
+            rows[name] = (many_i - few_i) / (many_n - few_n)
+            print(f"{name:16} {rows[name]:10,.0f} instructions per request", file=sys.stderr,
+                  flush=True)
+            if name.startswith("remora") and args.top:
+                few_c, many_c = self_costs(few_out), self_costs(many_out)
+                profiles[name] = sorted(((many_c[f] - few_c.get(f, 0)) / (many_n - few_n), f)
+                                        for f in many_c)[::-1][:args.top]
+
+    print(f"# instructions_bench: user-space instructions per request under callgrind, fortio "
+          f"{RATE} req/s, {CONNS} keep-alive connections, GET, 1 KiB bodies")
+    print("| setup | instructions / request | / haproxy-sidecar | / relay |")
+    print("| --- | --- | --- | --- |")
+    for name, per in rows.items():
+        ratios = [f"{per / rows[b]:.2f}" if b in rows else "-" for b in ("haproxy-sidecar", "relay")]
+        print(f"| {name} | {per:,.0f} | {' | '.join(ratios)} |")
+    for name, top in profiles.items():
+        print(f"\n{name}: the costliest functions per request (their own instructions)\n")
+        print("| instructions | function |")
+        print("| --- | --- |")
+        for per, function in top:
+            print(f"| {per:,.0f} | `{function[:120]}` |")
+
+
+if __name__ == "__main__":
+    main()
