@@ -112,9 +112,7 @@ def main():
     rows = {}
     profiles = {}
     with netns.Run() as run:
-        fortio = str(run.dir / "fortio")
-        shutil.copy(built, fortio)
-        os.chmod(fortio, 0o755)
+        fortio = latency_bench.fortio_in(run, built)
         out_dir = run.dir / "callgrind"
         out_dir.mkdir()
         os.chmod(out_dir, 0o777)  # the proxies write there as UID 1337

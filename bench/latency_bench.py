@@ -68,6 +68,16 @@ def fortio_binary():
     return out.stdout.strip().splitlines()[-1]
 
 
+def fortio_in(run, built):
+    """`built` (fortio_binary()) copied into the run directory, where the pods'
+    users can run it (the run directory is world-readable; the cache may be
+    under /root). Returns its path."""
+    binary = str(run.dir / "fortio")
+    shutil.copy(built, binary)
+    os.chmod(binary, 0o755)
+    return binary
+
+
 def fortio(binary, pod, url, qps, conns, uid, seconds, keepalive=True):
     """One fortio run; returns its parsed JSON result."""
     argv = [binary, "load", "-qps", str(qps), "-c", str(conns), "-t", f"{seconds}s", "-uniform",
@@ -141,10 +151,7 @@ def main():
     raw = {}
     results = {}
     with netns.Run() as run:
-        # The run directory is world-readable; the cache may be under /root.
-        binary = str(run.dir / "fortio")
-        shutil.copy(built, binary)
-        os.chmod(binary, 0o755)
+        binary = fortio_in(run, built)
         setups = [s for s in proxy_bench.start_setups(run) if wanted is None or s[0] in wanted]
         if not keepalive:
             proxy_bench.allow_connection_churn(run.nodes[0].pods.values())

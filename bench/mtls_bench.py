@@ -69,7 +69,6 @@ nginx, curl, Go for fortio (latency only; bench/fortio.sh), and build/remora
 import argparse
 import os
 import re
-import shutil
 import socket
 import sys
 import time
@@ -304,9 +303,7 @@ def main():
                                f"{' ' + sock if sock else ''} |")
 
         if "latency" in what:
-            binary = str(run.dir / "fortio")
-            shutil.copy(fortio_built, binary)
-            os.chmod(binary, 0o755)
+            binary = latency_bench.fortio_in(run, fortio_built)
             res = {}
             for rate in rates:
                 for name, pod, url, uid, pids in setups:

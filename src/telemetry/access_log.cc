@@ -24,7 +24,9 @@
 #include <atomic>
 #include <cerrno>
 #include <ctime>
+#include <optional>
 #include <thread>
+#include <type_traits>
 
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -288,39 +290,63 @@ std::uint64_t millis(std::chrono::nanoseconds d) {
   return ms > 0 ? static_cast<std::uint64_t>(ms) : 0;
 }
 
-}  // namespace
-
-// Keys in alphabetical order, as Envoy's JSON formatter writes them.
-void appendAccessLogJson(std::string& out, const RequestRecord& r) {
+// One line, for a request or a TCP connection: a connection's line has the
+// same keys, with null for what only a request has (its method, path...) and
+// 0 for its response code. Keys in alphabetical order, as Envoy's JSON
+// formatter writes them.
+template <typename Record>
+void appendLine(std::string& out, const Record& r) {
+  constexpr bool kRequest = std::is_same_v<Record, RequestRecord>;
+  auto request = [&r](std::string_view RequestRecord::*field) -> std::string_view {
+    if constexpr (kRequest) {
+      return r.*field;
+    } else {
+      return {};
+    }
+  };
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  std::uint32_t response_code = 0;
+  std::optional<std::chrono::nanoseconds> upstream_service_time;
+  if constexpr (kRequest) {
+    received = r.request_body_bytes;
+    sent = r.response_body_bytes;
+    response_code = r.response_code;
+    upstream_service_time = r.upstream_service_time;
+  } else {
+    received = r.bytes_received;
+    sent = r.bytes_sent;
+  }
   out.push_back('{');
-  appendStringField(out, first("authority"_key), r.authority);
-  appendNumberField(out, "bytes_received"_key, r.request_body_bytes);
-  appendNumberField(out, "bytes_sent"_key, r.response_body_bytes);
+  appendStringField(out, first("authority"_key), request(&RequestRecord::authority));
+  appendNumberField(out, "bytes_received"_key, received);
+  appendNumberField(out, "bytes_sent"_key, sent);
   appendStringField(out, "connection_security_policy"_key, securityPolicy(r));
   appendStringField(out, "connection_termination_details"_key, r.connection_termination_details);
   appendEndpointField(out, "downstream_local_address"_key, r.downstream_local_address);
   appendStringField(out, "downstream_peer_uri_san"_key, r.downstream_peer_uri_san);
   appendEndpointField(out, "downstream_remote_address"_key, r.downstream_remote_address);
   appendNumberField(out, "duration"_key, millis(r.duration));
-  appendStringField(out, "method"_key, r.method);
-  appendStringField(out, "path"_key, r.path);
-  appendStringField(out, "protocol"_key, r.protocol);
-  appendStringField(out, "request_id"_key, r.request_id);
+  appendStringField(out, "method"_key, request(&RequestRecord::method));
+  appendStringField(out, "path"_key, request(&RequestRecord::path));
+  appendStringField(out, "protocol"_key, request(&RequestRecord::protocol));
+  appendStringField(out, "request_id"_key, request(&RequestRecord::request_id));
   appendStringField(out, "requested_server_name"_key, r.requested_server_name);
-  appendNumberField(out, "response_code"_key, r.response_code);
-  appendStringField(out, "response_code_details"_key, r.response_code_details);
+  appendNumberField(out, "response_code"_key, response_code);
+  appendStringField(out, "response_code_details"_key,
+                    request(&RequestRecord::response_code_details));
   appendResponseFlagsField(out, r.response_flags);
-  appendStringField(out, "route_name"_key, r.route_name);
+  appendStringField(out, "route_name"_key, request(&RequestRecord::route_name));
   appendTimeField(out, "start_time"_key, r.start_time);
   appendStringField(out, "upstream_cluster"_key, r.upstream_cluster);
   appendEndpointField(out, "upstream_host"_key, r.upstream_host);
   appendEndpointField(out, "upstream_local_address"_key, r.upstream_local_address);
   appendStringField(out, "upstream_peer_uri_san"_key, r.upstream_peer_uri_san);
-  if (r.upstream_service_time) {
+  if (upstream_service_time) {
     // A string, as Istio's format takes it from a response header.
     char buf[26];
     char* const end = buf + sizeof(buf);
-    char* b = decimalBefore(end - 1, millis(*r.upstream_service_time));
+    char* b = decimalBefore(end - 1, millis(*upstream_service_time));
     *--b = '"';
     end[-1] = '"';
     out.append("upstream_service_time"_key);
@@ -330,43 +356,15 @@ void appendAccessLogJson(std::string& out, const RequestRecord& r) {
   }
   appendStringField(out, "upstream_transport_failure_reason"_key,
                     r.upstream_transport_failure_reason);
-  appendStringField(out, "user_agent"_key, r.user_agent);
-  appendStringField(out, "x_forwarded_for"_key, r.x_forwarded_for);
+  appendStringField(out, "user_agent"_key, request(&RequestRecord::user_agent));
+  appendStringField(out, "x_forwarded_for"_key, request(&RequestRecord::x_forwarded_for));
   out.push_back('}');
 }
 
-void appendAccessLogJson(std::string& out, const ConnectionRecord& r) {
-  out.push_back('{');
-  appendStringField(out, first("authority"_key), {});
-  appendNumberField(out, "bytes_received"_key, r.bytes_received);
-  appendNumberField(out, "bytes_sent"_key, r.bytes_sent);
-  appendStringField(out, "connection_security_policy"_key, securityPolicy(r));
-  appendStringField(out, "connection_termination_details"_key, r.connection_termination_details);
-  appendEndpointField(out, "downstream_local_address"_key, r.downstream_local_address);
-  appendStringField(out, "downstream_peer_uri_san"_key, r.downstream_peer_uri_san);
-  appendEndpointField(out, "downstream_remote_address"_key, r.downstream_remote_address);
-  appendNumberField(out, "duration"_key, millis(r.duration));
-  appendStringField(out, "method"_key, {});
-  appendStringField(out, "path"_key, {});
-  appendStringField(out, "protocol"_key, {});
-  appendStringField(out, "request_id"_key, {});
-  appendStringField(out, "requested_server_name"_key, r.requested_server_name);
-  appendNumberField(out, "response_code"_key, 0);
-  appendStringField(out, "response_code_details"_key, {});
-  appendResponseFlagsField(out, r.response_flags);
-  appendStringField(out, "route_name"_key, {});
-  appendTimeField(out, "start_time"_key, r.start_time);
-  appendStringField(out, "upstream_cluster"_key, r.upstream_cluster);
-  appendEndpointField(out, "upstream_host"_key, r.upstream_host);
-  appendEndpointField(out, "upstream_local_address"_key, r.upstream_local_address);
-  appendStringField(out, "upstream_peer_uri_san"_key, r.upstream_peer_uri_san);
-  appendStringField(out, "upstream_service_time"_key, {});
-  appendStringField(out, "upstream_transport_failure_reason"_key,
-                    r.upstream_transport_failure_reason);
-  appendStringField(out, "user_agent"_key, {});
-  appendStringField(out, "x_forwarded_for"_key, {});
-  out.push_back('}');
-}
+}  // namespace
+
+void appendAccessLogJson(std::string& out, const RequestRecord& r) { appendLine(out, r); }
+void appendAccessLogJson(std::string& out, const ConnectionRecord& r) { appendLine(out, r); }
 
 // --- the hand-off ------------------------------------------------------
 
