@@ -34,6 +34,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/chars.h"
+
 namespace remora::http {
 
 // ASCII case-insensitive equality, for field names and tokens. Inline: a
@@ -43,12 +45,7 @@ namespace remora::http {
 inline bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const char x = a[i];
-    const char y = b[i];
-    if (x != y && (x | 0x20) != (y | 0x20)) return false;
-    // Equal but for bit 0x20: the same letter in both cases, or two
-    // characters that are not letters (e.g. '@' and '`'): only letters match.
-    if (x != y && ((x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+    if (a[i] != b[i] && toLower(a[i]) != toLower(b[i])) return false;
   }
   return true;
 }
