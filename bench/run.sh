@@ -30,5 +30,7 @@ echo "== mTLS between sidecars: the pair with and without mTLS, HAProxy's mTLS p
 /usr/bin/python3 bench/mtls_bench.py --seconds "${MTLS_BENCH_SECONDS:-5}"
 echo "== system calls per request, every setup side by side (strace -c)"
 /usr/bin/python3 bench/syscall_bench.py
+echo "== what the scheduler does with each proxy under load, requests/s per proxy core"
+/usr/bin/python3 bench/sched_bench.py
 echo "== instructions per request, every proxy in the sidecar's place (callgrind)"
 /usr/bin/python3 bench/instructions_bench.py
