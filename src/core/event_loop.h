@@ -8,16 +8,25 @@
 // (Envoy's DeferredDeletable; never `delete this`).
 //
 // Threading: post() and stop() may be called from any thread; everything
-// else only from the loop's own thread (checked with REMORA_ASSERT).
+// else (sockets, timers, deferDelete) only from the loop's own thread, or
+// from the thread that builds the loop before run() starts on another.
+// asio is told so (ASIO_CONCURRENCY_HINT_UNSAFE): its scheduler and reactor
+// take no lock, so a read, a write, a timer or a callback the loop posts to
+// itself costs no mutex. Only a post() from another thread does: it goes
+// through the inbox below, under its own mutex, and wakes the loop with an
+// eventfd (as Envoy's Dispatcher::post does).
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 
 namespace remora {
 
@@ -36,7 +45,8 @@ class EventLoop {
 
   // Runs callbacks until stop() is called. Binds the loop to this thread.
   void run();
-  // Asks run() to return after the current callback. Thread-safe.
+  // Asks run() to return after the current callback. Thread-safe; from
+  // another thread, the loop stops once it has run what was posted before.
   void stop();
   // Queues `fn` to run on the loop's thread. Thread-safe.
   void post(std::function<void()> fn);
@@ -45,14 +55,26 @@ class EventLoop {
 
   // True when called from the thread running this loop (or before it runs).
   bool isThreadSafe() const;
+  // True only on the thread running this loop.
+  bool onLoopThread() const;
 
   asio::io_context& context() { return context_; }
 
  private:
   void clearDeferredDeleteList();
+  // Waits for the inbox's eventfd, then runs what other threads posted.
+  void readInbox();
+  void runInbox();
 
-  asio::io_context context_{1};  // concurrency hint 1: run by one thread (asio still locks)
+  asio::io_context context_{ASIO_CONCURRENCY_HINT_UNSAFE};
   std::atomic<std::thread::id> thread_id_{};
+  // Callbacks posted from other threads (or before run()), and a stop()
+  // from another thread; the eventfd wakes the loop for them.
+  std::mutex inbox_mutex_;
+  std::vector<std::function<void()>> inbox_;
+  bool stop_requested_ = false;
+  asio::posix::stream_descriptor inbox_wake_;
+  std::uint64_t inbox_count_ = 0;  // the eventfd's counter, read into here
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
   bool delete_scheduled_ = false;
 };
