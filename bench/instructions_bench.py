@@ -22,7 +22,7 @@ Reported: instructions per request, as a ratio to HAProxy's and to the
 relay's, and for remora the functions that cost the most per request
 (their own instructions, not their callees', --top). Figures, not assertions: never run by the tests. Needs
 root, valgrind, haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
-Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar]
+Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar] [--keep DIR]
 """
 
 import argparse
@@ -103,6 +103,9 @@ def main():
                         help="comma-separated, of: " + ", ".join(SETUPS))
     parser.add_argument("--top", type=int, default=15,
                         help="remora's costliest functions to list (own instructions, per request)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="copy the callgrind files there, for callgrind_annotate's "
+                             "line-by-line view")
     args = parser.parse_args()
     wanted = [s for s in SETUPS if s in args.setups.split(",")]
     if not shutil.which("valgrind"):
@@ -125,6 +128,10 @@ def main():
             few_i, few_n, few_out = count(run, node, fortio, name, url, FEW_SECONDS, out_dir)
             many_i, many_n, many_out = count(run, node, fortio, name, url, MANY_SECONDS, out_dir)
             rows[name] = (many_i - few_i) / (many_n - few_n)
+            if args.keep:
+                os.makedirs(args.keep, exist_ok=True)
+                shutil.copy(few_out, os.path.join(args.keep, f"{name}-{few_n}.callgrind"))
+                shutil.copy(many_out, os.path.join(args.keep, f"{name}-{many_n}.callgrind"))
             print(f"{name:16} {rows[name]:10,.0f} instructions per request", file=sys.stderr,
                   flush=True)
             if name.startswith("remora") and args.top:

@@ -16,7 +16,7 @@ bool isValidFieldName(std::string_view name) noexcept {
 bool isValidFieldValue(std::string_view value) noexcept {
   if (value.empty()) return true;
   if (isOws(value.front()) || isOws(value.back())) return false;
-  return std::all_of(value.begin(), value.end(), [](char c) { return isFieldValueChar(c); });
+  return isFieldValue(value);
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {

@@ -98,15 +98,17 @@ bool isValidAuthority(std::string_view a) {
     }
     i = close + 1;
   } else {
-    while (i < a.size() && a[i] != ':') {
-      char c = a[i];
-      if (c == '%') {
+    // reg-name (IPv4address is one): stops at the port's ':' or at a byte
+    // that has no place here, which the ':' test below then refuses.
+    while (i < a.size()) {
+      if (isRegNameChar(a[i])) {
+        ++i;
+      } else if (a[i] == '%') {
         if (i + 2 >= a.size() || !isHexDigit(a[i + 1]) || !isHexDigit(a[i + 2])) return false;
         i += 3;
-        continue;
+      } else {
+        break;
       }
-      if (!isHostChar(c) || c == '[' || c == ']') return false;
-      ++i;
     }
     if (i == 0) return false;  // empty host
   }
@@ -587,10 +589,8 @@ Status Http1Parser::onFieldLine(std::string_view line, bool trailer) {
   while (b < e && isOws(line[b])) ++b;
   while (e > b && isOws(line[e - 1])) --e;
   std::string_view value = line.substr(b, e - b);
-  for (char c : value) {
-    // R8, R10: CR, LF, NUL and every other control except HTAB.
-    if (!isFieldValueChar(c)) return failWith(Errc::BadRequest, "invalid character in field value");
-  }
+  // R8, R10: CR, LF, NUL and every other control except HTAB.
+  if (!isFieldValue(value)) return failWith(Errc::BadRequest, "invalid character in field value");
 
   // R12: every field counts, whatever happens to it afterwards.
   ++header_count_;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "http/chars.h"
+
 namespace remora::http {
 namespace {
 
@@ -111,6 +113,44 @@ TEST(HeaderMap, EqualsIgnoreCaseFoldsLettersOnly) {
       ASSERT_EQ(equalsIgnoreCase(a, b), lower(x) == lower(y)) << x << " " << y;
     }
   }
+}
+
+// isFieldValue() judges eight bytes at a word; it must agree with the
+// byte-by-byte definition (RFC 9110 §5.5: VCHAR, obs-text, SP, HTAB) for
+// every byte, at every place in a word and in the tail, beside every kind
+// of valid neighbour (the word test's borrows cross byte boundaries).
+TEST(HeaderMap, FieldValueWordCheckAgreesWithTheDefinition) {
+  auto valid = [](int c) { return c == '\t' || (c >= 0x20 && c != 0x7f); };
+  const char fillers[] = {'a', ' ', '\t', '~', '\x80', '\xff', '!'};
+  for (char filler : fillers) {
+    for (std::size_t size : {1, 7, 8, 9, 15, 16, 17, 24}) {
+      for (std::size_t at = 0; at < size; ++at) {
+        for (int c = 0; c < 256; ++c) {
+          std::string value(size, filler);
+          value[at] = static_cast<char>(c);
+          ASSERT_EQ(isFieldValue(value), valid(c))
+              << "byte " << c << " at " << at << " of " << size << ", filler " << int(filler);
+        }
+      }
+    }
+  }
+  // Two bytes of interest in one word, in every order and place.
+  const int edges[] = {0x00, 0x08, 0x09, 0x0a, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff};
+  for (int x : edges) {
+    for (int y : edges) {
+      for (std::size_t i = 0; i < 8; ++i) {
+        for (std::size_t j = 0; j < 8; ++j) {
+          if (i == j) continue;
+          std::string value(8, 'a');
+          value[i] = static_cast<char>(x);
+          value[j] = static_cast<char>(y);
+          ASSERT_EQ(isFieldValue(value), valid(x) && valid(y))
+              << x << "@" << i << " " << y << "@" << j;
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(isFieldValue(""));
 }
 
 TEST(HeaderMap, StripHopByHop) {

@@ -389,6 +389,17 @@ inline std::vector<Case> requestCases() {
   bad("host-empty", "GET / HTTP/1.1\r\nHost: \r\n\r\n" + second, kBad);
   bad("host-bad-port", "GET / HTTP/1.1\r\nHost: a:99999\r\n\r\n" + second, kBad);
   bad("host-bad-pct", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n" + second, kBad);
+  bad("host-pct-cut", "GET / HTTP/1.1\r\nHost: a%4\r\n\r\n" + second, kBad);
+  bad("host-bracket-in-reg-name", "GET / HTTP/1.1\r\nHost: a]b\r\n\r\n" + second, kBad);
+  bad("host-open-bracket-in-reg-name", "GET / HTTP/1.1\r\nHost: a[b\r\n\r\n" + second, kBad);
+  bad("host-port-only", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n" + second, kBad);
+  bad("host-two-ports", "GET / HTTP/1.1\r\nHost: a:80:81\r\n\r\n" + second, kBad);
+  bad("host-hash", "GET / HTTP/1.1\r\nHost: a#b\r\n\r\n" + second, kBad);
+  ok("host-reg-name-sub-delims-and-pct",
+     "GET / HTTP/1.1\r\nHost: a-._~!$&'()*+,;=%41b:8080\r\n\r\n",
+     "REQ GET / 1.1 none ka {Host=a-._~!$&'()*+,;=%41b:8080}\nDONE\n");
+  ok("host-empty-port", "GET / HTTP/1.1\r\nHost: a:\r\n\r\n",
+     "REQ GET / 1.1 none ka {Host=a:}\nDONE\n");
   bad("absolute-form-host-differs", "GET http://a/x HTTP/1.1\r\nHost: b\r\n\r\n" + second, kBad);
   bad("absolute-form-userinfo", "GET http://u@a/x HTTP/1.1\r\nHost: a\r\n\r\n" + second, kBad);
   bad("absolute-form-scheme", "GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n" + second, kBad);
