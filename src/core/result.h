@@ -7,10 +7,16 @@
 // goes beyond std::expected: an Error converts implicitly, so a function can
 // `return Error{Errc::BadRequest, "invalid Content-Length"};`.
 //
+// The error is boxed (one pointer, allocated only on failure, as
+// absl::Status is one word with a null rep for OK): a Status is 8 bytes and
+// a Result<std::size_t> 16, and returning success writes and destroys no
+// std::string, which the HTTP/1.1 codec does for every field line.
+//
 // Threading: none; a Result is a plain value.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -70,6 +76,30 @@ struct Error {
   }
 };
 
+namespace detail {
+
+// An Error on the heap, copied deeply: what a failed Result holds.
+class ErrorBox {
+ public:
+  explicit ErrorBox(Error e) : error_(std::make_unique<Error>(std::move(e))) {}
+  ErrorBox(const ErrorBox& o) : error_(std::make_unique<Error>(*o.error_)) {}
+  ErrorBox& operator=(const ErrorBox& o) {
+    if (this != &o) error_ = std::make_unique<Error>(*o.error_);
+    return *this;
+  }
+  ErrorBox(ErrorBox&&) noexcept = default;
+  ErrorBox& operator=(ErrorBox&&) noexcept = default;
+  ~ErrorBox() = default;
+
+  Error& get() { return *error_; }
+  const Error& get() const { return *error_; }
+
+ private:
+  std::unique_ptr<Error> error_;  // never null, except moved from
+};
+
+}  // namespace detail
+
 // Wraps an Error where a Result<Error> would otherwise be ambiguous, and
 // mirrors std::unexpected for code that wants to read like C++23.
 struct Unexpected {
@@ -98,21 +128,24 @@ class [[nodiscard]] Result {
   Result(Unexpected u) : storage_(std::in_place_index<1>, std::move(u.error)) {}
   // NOLINTEND(google-explicit-constructor)
 
-  bool has_value() const noexcept {
+  bool has_value() const noexcept {  // NOLINT(readability-identifier-naming)
     return storage_.index() == 0;
-  }  // NOLINT(readability-identifier-naming)
+  }
   explicit operator bool() const noexcept { return has_value(); }
 
   T& value() & {
-    REMORA_CHECK(has_value(), "Result::value() on an error: {}", std::get<1>(storage_).message);
+    REMORA_CHECK(has_value(), "Result::value() on an error: {}",
+                 std::get<1>(storage_).get().message);
     return std::get<0>(storage_);
   }
   const T& value() const& {
-    REMORA_CHECK(has_value(), "Result::value() on an error: {}", std::get<1>(storage_).message);
+    REMORA_CHECK(has_value(), "Result::value() on an error: {}",
+                 std::get<1>(storage_).get().message);
     return std::get<0>(storage_);
   }
   T&& value() && {
-    REMORA_CHECK(has_value(), "Result::value() on an error: {}", std::get<1>(storage_).message);
+    REMORA_CHECK(has_value(), "Result::value() on an error: {}",
+                 std::get<1>(storage_).get().message);
     return std::get<0>(std::move(storage_));
   }
 
@@ -124,11 +157,11 @@ class [[nodiscard]] Result {
 
   const Error& error() const& {
     REMORA_CHECK(!has_value(), "Result::error() on a value");
-    return std::get<1>(storage_);
+    return std::get<1>(storage_).get();
   }
   Error&& error() && {
     REMORA_CHECK(!has_value(), "Result::error() on a value");
-    return std::get<1>(std::move(storage_));
+    return std::move(std::get<1>(storage_).get());
   }
 
   template <typename U>
@@ -137,7 +170,7 @@ class [[nodiscard]] Result {
   }
 
  private:
-  std::variant<T, Error> storage_;
+  std::variant<T, detail::ErrorBox> storage_;
 };
 
 template <>
@@ -145,27 +178,36 @@ class [[nodiscard]] Result<void> {
  public:
   Result() = default;
   // NOLINTBEGIN(google-explicit-constructor)
-  Result(Error error) : error_(std::move(error)), failed_(true) {}
-  Result(Unexpected u) : error_(std::move(u.error)), failed_(true) {}
+  Result(Error error) : error_(std::make_unique<Error>(std::move(error))) {}
+  Result(Unexpected u) : error_(std::make_unique<Error>(std::move(u.error))) {}
   // NOLINTEND(google-explicit-constructor)
+  Result(const Result& o) : error_(o.error_ ? std::make_unique<Error>(*o.error_) : nullptr) {}
+  Result& operator=(const Result& o) {
+    if (this != &o) error_ = o.error_ ? std::make_unique<Error>(*o.error_) : nullptr;
+    return *this;
+  }
+  Result(Result&&) noexcept = default;
+  Result& operator=(Result&&) noexcept = default;
+  ~Result() = default;
 
-  bool has_value() const noexcept { return !failed_; }  // NOLINT(readability-identifier-naming)
+  bool has_value() const noexcept {  // NOLINT(readability-identifier-naming)
+    return error_ == nullptr;
+  }
   explicit operator bool() const noexcept { return has_value(); }
   void value() const {
-    REMORA_CHECK(has_value(), "Result<void>::value() on an error: {}", error_.message);
+    REMORA_CHECK(has_value(), "Result<void>::value() on an error: {}", error_->message);
   }
   const Error& error() const& {
-    REMORA_CHECK(failed_, "Result::error() on a value");
-    return error_;
+    REMORA_CHECK(!has_value(), "Result::error() on a value");
+    return *error_;
   }
   Error&& error() && {
-    REMORA_CHECK(failed_, "Result::error() on a value");
-    return std::move(error_);
+    REMORA_CHECK(!has_value(), "Result::error() on a value");
+    return std::move(*error_);
   }
 
  private:
-  Error error_;
-  bool failed_ = false;
+  std::unique_ptr<Error> error_;  // null: success
 };
 
 using Status = Result<void>;

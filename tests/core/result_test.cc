@@ -52,6 +52,45 @@ TEST(ResultTest, MoveOnlyValues) {
   EXPECT_EQ(*owned, 5);
 }
 
+// The error is boxed: success is one null pointer (no std::string made and
+// destroyed on every return), and copies of a failure are independent.
+static_assert(sizeof(Status) == sizeof(void*));
+static_assert(sizeof(Result<std::size_t>) == 2 * sizeof(void*));
+
+TEST(ResultTest, CopiesOfAnErrorAreIndependent) {
+  Status failed = Error{Errc::BadRequest, "first"};
+  Status copy = failed;
+  copy = Status(Error{Errc::Timeout, "second"});
+  EXPECT_EQ(failed.error().message, "first");
+  EXPECT_EQ(copy.error().message, "second");
+  Status assigned;
+  assigned = failed;
+  ASSERT_FALSE(assigned);
+  EXPECT_EQ(assigned.error().code, Errc::BadRequest);
+  assigned = ok();
+  EXPECT_TRUE(assigned);
+  EXPECT_FALSE(failed);  // untouched by what its copies became
+
+  Result<std::string> r = Error{Errc::NotFound, "no such thing"};
+  // NOLINTNEXTLINE(performance-unnecessary-copy-initialization): the copy is the test
+  Result<std::string> r2 = r;
+  EXPECT_EQ(r2.error().message, "no such thing");
+  EXPECT_NE(&r2.error(), &r.error());
+  Result<std::string> found = std::string("found");
+  found = r;
+  EXPECT_EQ(found.error().code, Errc::NotFound);
+  EXPECT_EQ(r.error().message, "no such thing");
+}
+
+TEST(ResultTest, ErrorMovesOutOfItsBox) {
+  Status failed = Error{Errc::Io, std::string(100, 'x')};
+  Error taken = std::move(failed).error();
+  EXPECT_EQ(taken.message, std::string(100, 'x'));
+  Result<int> r = Error{Errc::Io, "gone"};
+  Error from_value_result = std::move(r).error();
+  EXPECT_EQ(from_value_result.message, "gone");
+}
+
 TEST(ResultTest, ContextPrefixesMessage) {
   Error e{Errc::Io, "permission denied"};
   EXPECT_EQ(e.context("reading /x").message, "reading /x: permission denied");
