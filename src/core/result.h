@@ -78,24 +78,28 @@ struct Error {
 
 namespace detail {
 
-// An Error on the heap, copied deeply: what a failed Result holds.
+// An Error on the heap, or none, copied deeply: what a Result holds for its
+// error. Result<void> uses the empty box for success; Result<T>'s is never
+// empty (except moved from).
 class ErrorBox {
  public:
+  ErrorBox() = default;
   explicit ErrorBox(Error e) : error_(std::make_unique<Error>(std::move(e))) {}
-  ErrorBox(const ErrorBox& o) : error_(std::make_unique<Error>(*o.error_)) {}
+  ErrorBox(const ErrorBox& o) : error_(o.error_ ? std::make_unique<Error>(*o.error_) : nullptr) {}
   ErrorBox& operator=(const ErrorBox& o) {
-    if (this != &o) error_ = std::make_unique<Error>(*o.error_);
+    if (this != &o) error_ = o.error_ ? std::make_unique<Error>(*o.error_) : nullptr;
     return *this;
   }
   ErrorBox(ErrorBox&&) noexcept = default;
   ErrorBox& operator=(ErrorBox&&) noexcept = default;
   ~ErrorBox() = default;
 
+  bool empty() const noexcept { return error_ == nullptr; }
   Error& get() { return *error_; }
   const Error& get() const { return *error_; }
 
  private:
-  std::unique_ptr<Error> error_;  // never null, except moved from
+  std::unique_ptr<Error> error_;
 };
 
 }  // namespace detail
@@ -178,36 +182,28 @@ class [[nodiscard]] Result<void> {
  public:
   Result() = default;
   // NOLINTBEGIN(google-explicit-constructor)
-  Result(Error error) : error_(std::make_unique<Error>(std::move(error))) {}
-  Result(Unexpected u) : error_(std::make_unique<Error>(std::move(u.error))) {}
+  Result(Error error) : error_(std::move(error)) {}
+  Result(Unexpected u) : error_(std::move(u.error)) {}
   // NOLINTEND(google-explicit-constructor)
-  Result(const Result& o) : error_(o.error_ ? std::make_unique<Error>(*o.error_) : nullptr) {}
-  Result& operator=(const Result& o) {
-    if (this != &o) error_ = o.error_ ? std::make_unique<Error>(*o.error_) : nullptr;
-    return *this;
-  }
-  Result(Result&&) noexcept = default;
-  Result& operator=(Result&&) noexcept = default;
-  ~Result() = default;
 
   bool has_value() const noexcept {  // NOLINT(readability-identifier-naming)
-    return error_ == nullptr;
+    return error_.empty();
   }
   explicit operator bool() const noexcept { return has_value(); }
   void value() const {
-    REMORA_CHECK(has_value(), "Result<void>::value() on an error: {}", error_->message);
+    REMORA_CHECK(has_value(), "Result<void>::value() on an error: {}", error_.get().message);
   }
   const Error& error() const& {
     REMORA_CHECK(!has_value(), "Result::error() on a value");
-    return *error_;
+    return error_.get();
   }
   Error&& error() && {
     REMORA_CHECK(!has_value(), "Result::error() on a value");
-    return std::move(*error_);
+    return std::move(error_.get());
   }
 
  private:
-  std::unique_ptr<Error> error_;  // null: success
+  detail::ErrorBox error_;  // empty: success
 };
 
 using Status = Result<void>;
