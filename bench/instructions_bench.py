@@ -19,7 +19,12 @@ start-up and shutdown cancel out.
     relay            bench/relay_floor: SO_ORIGINAL_DST and byte copies, no HTTP
 
 Reported: instructions per request, as a ratio to HAProxy's and to the
-relay's, and for remora the functions that cost the most per request
+relay's; the code footprint of a request, the distinct 64-byte lines of
+code (instruction-cache lines) that run at least once every two requests
+in the steady state, with the 4 KiB pages they fall on (at a low rate the
+caches and TLB are cold when a request arrives, so each such line is a
+likely miss: a smaller footprint is cheaper there even at the same
+instruction count); and for remora the functions that cost the most per request
 (their own instructions, not their callees', --top). Figures, not assertions: never run by the tests. Needs
 root, valgrind, haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
 Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar] [--keep DIR]
@@ -65,7 +70,8 @@ def count(run, node, fortio, name, url, seconds, out_dir):
     pod = node.pod(f"ib{SETUPS.index(name)}-{seconds}")
     pod.run_remora(["init", *proxy_bench.INJECTOR], check=True)
     out = out_dir / f"{name}.{seconds}.callgrind"
-    proc = pod.spawn(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+    proc = pod.spawn(["valgrind", "--tool=callgrind", "--dump-instr=yes",
+                      f"--callgrind-out-file={out}",
                       *proxy_argv(run, name, out_dir)], name=f"{name}-callgrind", uid=1337)
     pod.wait_listening(15001, proc, timeout=60)
     result = latency_bench.fortio(fortio, pod, url, RATE, CONNS, 1000, seconds)
@@ -97,6 +103,56 @@ def self_costs(path):
     return costs
 
 
+def instruction_costs(path):
+    """{(object file, instruction address): its own instructions executed}
+    from a callgrind file written with --dump-instr=yes (the format's
+    compressed positions: `0x..` absolute, `+n`/`-n` relative, `*` same; the
+    line after `calls=` is the call's inclusive cost and is not summed)."""
+    costs = {}
+    objects = {}
+    obj, address, positions, after_call = "", 0, 1, False
+    with open(path) as lines:
+        for line in lines:
+            first = line[:1]
+            if first.isdigit() or first in "+-*":
+                fields = line.split()
+                position = fields[0]
+                if position[0] in "+-":
+                    address += int(position, 16) if position[1:3] == "0x" else int(position)
+                elif position != "*":
+                    address = int(position, 0)
+                if after_call:
+                    after_call = False
+                elif len(fields) > positions:
+                    key = (obj, address)
+                    costs[key] = costs.get(key, 0) + int(fields[positions])
+            elif line.startswith(("calls=", "jump=", "jcnd=")):
+                after_call = True
+            elif line.startswith(("ob=", "cob=")):
+                # An object's name is given once, where its number first
+                # appears, which may be as a call's target (cob=).
+                m = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m.group(2):
+                    objects[m.group(1)] = m.group(2)
+                if line[0] == "o":
+                    obj = objects[m.group(1)]
+            elif line.startswith("positions:"):
+                positions = len(line.split()) - 1
+    return costs
+
+
+def code_footprint(few_out, many_out, few_n, many_n):
+    """(64-byte code lines, 4 KiB pages) holding an instruction that runs at
+    least once every two requests: the difference of the two runs, so code
+    that runs only at start-up and shutdown drops out."""
+    few, many = instruction_costs(few_out), instruction_costs(many_out)
+    lines = set()
+    for key, executed in many.items():
+        if (executed - few.get(key, 0)) / (many_n - few_n) >= 0.5:
+            lines.add((key[0], key[1] >> 6))
+    return len(lines), len({(obj, line >> 6) for obj, line in lines})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--setups", default=",".join(SETUPS),
@@ -113,6 +169,7 @@ def main():
 
     built = latency_bench.fortio_binary()
     rows = {}
+    footprints = {}
     profiles = {}
     with netns.Run() as run:
         fortio = latency_bench.fortio_in(run, built)
@@ -128,12 +185,13 @@ def main():
             few_i, few_n, few_out = count(run, node, fortio, name, url, FEW_SECONDS, out_dir)
             many_i, many_n, many_out = count(run, node, fortio, name, url, MANY_SECONDS, out_dir)
             rows[name] = (many_i - few_i) / (many_n - few_n)
+            footprints[name] = code_footprint(few_out, many_out, few_n, many_n)
             if args.keep:
                 os.makedirs(args.keep, exist_ok=True)
                 shutil.copy(few_out, os.path.join(args.keep, f"{name}-{few_n}.callgrind"))
                 shutil.copy(many_out, os.path.join(args.keep, f"{name}-{many_n}.callgrind"))
-            print(f"{name:16} {rows[name]:10,.0f} instructions per request", file=sys.stderr,
-                  flush=True)
+            print(f"{name:16} {rows[name]:10,.0f} instructions per request, code footprint "
+                  f"{footprints[name][0] * 64 / 1024:.1f} KiB", file=sys.stderr, flush=True)
             if name.startswith("remora") and args.top:
                 few_c, many_c = self_costs(few_out), self_costs(many_out)
                 profiles[name] = sorted(((many_c[f] - few_c.get(f, 0)) / (many_n - few_n), f)
@@ -141,11 +199,16 @@ def main():
 
     print(f"# instructions_bench: user-space instructions per request under callgrind, fortio "
           f"{RATE} req/s, {CONNS} keep-alive connections, GET, 1 KiB bodies")
-    print("| setup | instructions / request | / haproxy-sidecar | / relay |")
-    print("| --- | --- | --- | --- |")
+    print("| setup | instructions / request | / haproxy-sidecar | / relay "
+          "| code footprint (KiB) | / haproxy-sidecar | 4 KiB pages |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, per in rows.items():
         ratios = [f"{per / rows[b]:.2f}" if b in rows else "-" for b in ("haproxy-sidecar", "relay")]
-        print(f"| {name} | {per:,.0f} | {' | '.join(ratios)} |")
+        lines, pages = footprints[name]
+        base = footprints.get("haproxy-sidecar")
+        footprint_ratio = f"{lines / base[0]:.2f}" if base else "-"
+        print(f"| {name} | {per:,.0f} | {' | '.join(ratios)} | {lines * 64 / 1024:.1f} "
+              f"| {footprint_ratio} | {pages} |")
     for name, top in profiles.items():
         print(f"\n{name}: the costliest functions per request (their own instructions)\n")
         print("| instructions | function |")

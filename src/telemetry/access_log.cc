@@ -20,15 +20,20 @@
 // When the ring is full (the pipe is blocked) the worker keeps appending to
 // its own buffer up to kMaxPendingBytes, then drops lines and counts them:
 // memory stays bounded and the data path never waits for the log.
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <optional>
 #include <thread>
 #include <type_traits>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/assert.h"
@@ -50,6 +55,47 @@ constexpr auto kMinPublishInterval = std::chrono::milliseconds(100);
 constexpr std::size_t kBufferBytes = kPublishBytes + 16 * 1024;
 
 // --- JSON --------------------------------------------------------------
+//
+// A line is some thirty fields, formatted on the worker for every request.
+// formatLine() lists them once, for two kinds of output: LineBound adds up
+// the most bytes each field can take, and LineWriter, given that much room
+// after what the buffer holds, writes every byte through a cursor, with no
+// capacity check per piece. Each key with its separator and colon is a
+// literal made at compile time (`"path"_key` is `,"path":`), copied in a
+// few moves since its length is a constant where it is written. Appending
+// piece by piece a character at a time cost 13,000 instructions a line;
+// appending each key and value to the std::string, 6,200; through the
+// cursor, about 2,500 (callgrind, docs/performance.md).
+
+template <std::size_t N>
+struct KeyText {
+  std::array<char, N + 3> text{};             // ',' '"' name '"' ':' (N counts the NUL)
+  consteval KeyText(const char (&name)[N]) {  // NOLINT: implicit, for the literal operator
+    text[0] = ',';
+    text[1] = '"';
+    for (std::size_t i = 0; i + 1 < N; ++i) text[i + 2] = name[i];
+    text[N + 1] = '"';
+    text[N + 2] = ':';
+  }
+};
+
+template <KeyText K>
+constexpr std::string_view operator""_key() {
+  return {K.text.data(), K.text.size()};
+}
+
+// The first key of a line follows the '{', not a comma.
+constexpr std::string_view first(std::string_view key) { return key.substr(1); }
+
+// The most bytes a value takes: a string byte escaped as \u00XX is six; an
+// endpoint is '"' '[' an IPv6 address ']' ':' a port '"'; a number has at
+// most 20 digits; a start time is "2025-01-01T00:00:00.000Z" quoted.
+constexpr std::size_t kEscapedByteMost = 6;
+constexpr std::size_t kEndpointMost = INET6_ADDRSTRLEN + 10;
+constexpr std::size_t kNumberMost = 20;
+constexpr std::size_t kQuotedNumberMost = kNumberMost + 2;
+constexpr std::size_t kTimeMost = 26;
+constexpr std::string_view kNull = "null";
 
 // Bytes a JSON string holds as they are: printable ASCII but '"' and '\\'.
 constexpr std::array<bool, 256> kVerbatim = [] {
@@ -58,37 +104,208 @@ constexpr std::array<bool, 256> kVerbatim = [] {
   return verbatim;
 }();
 
-// Appends `v` as a JSON string. Control characters are escaped; bytes that
+// How many of the eight bytes in `w` (memory order) come before the first
+// one that is not verbatim; 8 when all are. Hacker's Delight's "has a byte
+// less than n" and "has a zero byte" tests may also flag a byte above a
+// flagged one, never below it, so the lowest flag is exact.
+static_assert(std::endian::native == std::endian::little, "a word's first byte is its lowest");
+inline unsigned verbatimBytes(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+  const std::uint64_t quote = w ^ (kOnes * '"');
+  const std::uint64_t backslash = w ^ (kOnes * '\\');
+  const std::uint64_t special = ((w - kOnes * 0x20) & ~w) | w | ((quote - kOnes) & ~quote) |
+                                ((backslash - kOnes) & ~backslash);
+  const std::uint64_t flags = special & kHighBits;
+  return flags == 0 ? 8 : static_cast<unsigned>(std::countr_zero(flags)) / 8;
+}
+
+// "00" to "99": numbers are written two digits at a time, half the
+// divisions of one at a time.
+constexpr std::array<char, 200> kDigitPairs = [] {
+  std::array<char, 200> pairs{};
+  for (int v = 0; v < 100; ++v) {
+    pairs[2 * static_cast<std::size_t>(v)] = static_cast<char>('0' + v / 10);
+    pairs[2 * static_cast<std::size_t>(v) + 1] = static_cast<char>('0' + v % 10);
+  }
+  return pairs;
+}();
+
+constexpr std::array<std::uint64_t, 20> kPowersOf10 = [] {
+  std::array<std::uint64_t, 20> powers{};
+  std::uint64_t p = 1;
+  for (auto& power : powers) {
+    power = p;
+    p *= 10;
+  }
+  return powers;
+}();
+
+// The number of decimal digits of v, without a division: log10 from the
+// bit width (1233 / 4096 is just above log10(2)), then one comparison.
+inline std::size_t decimalDigits(std::uint64_t v) {
+  const auto guess = static_cast<std::size_t>((std::bit_width(v | 1) * 1233) >> 12);
+  return guess + 1 - ((v | 1) < kPowersOf10[guess] ? 1 : 0);
+}
+
+// Writes v's decimal digits to end at `end`.
+inline void decimalBefore(char* end, std::uint64_t v) {
+  while (v >= 100) {
+    const std::size_t pair = 2 * static_cast<std::size_t>(v % 100);
+    v /= 100;
+    *--end = kDigitPairs[pair + 1];
+    *--end = kDigitPairs[pair];
+  }
+  if (v >= 10) {
+    *--end = kDigitPairs[2 * v + 1];
+    *--end = kDigitPairs[2 * v];
+  } else {
+    *--end = static_cast<char>('0' + v);
+  }
+}
+
+char* twoDigitsAt(char* at, int v) {
+  *at++ = static_cast<char>('0' + v / 10);
+  *at++ = static_cast<char>('0' + v % 10);
+  return at;
+}
+
+// Counts the most bytes formatLine() can write for a record.
+class LineBound {
+ public:
+  void raw(std::string_view s) { bytes_ += s.size(); }
+  void stringField(std::string_view key, std::string_view v) {
+    bytes_ += key.size() + std::max(kNull.size(), 2 + kEscapedByteMost * v.size());
+  }
+  void numberField(std::string_view key, std::uint64_t) { bytes_ += key.size() + kNumberMost; }
+  void quotedNumberField(std::string_view key, std::uint64_t) {
+    bytes_ += key.size() + kQuotedNumberMost;
+  }
+  void endpointField(std::string_view key, const asio::ip::tcp::endpoint&) {
+    bytes_ += key.size() + kEndpointMost;
+  }
+  void timeField(std::string_view key, SystemTime) { bytes_ += key.size() + kTimeMost; }
+  void flagsField(std::string_view key, std::uint32_t) {
+    bytes_ += key.size() + 2 + kResponseFlagsMost;
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  std::size_t bytes_ = 0;
+};
+
+// Writes a line into `out` after what it holds, through a cursor into room
+// reserved up front for LineBound's count: within the sink's buffer, sized
+// once, the reservation allocates nothing. The destructor gives back what
+// the line did not use.
+class LineWriter {
+ public:
+  LineWriter(std::string& out, std::size_t most) : out_(out) {
+    const std::size_t begin = out_.size();
+    out_.resize(begin + most);
+    at_ = out_.data() + begin;
+    end_ = at_ + most;
+  }
+  LineWriter(const LineWriter&) = delete;
+  LineWriter& operator=(const LineWriter&) = delete;
+  ~LineWriter() {
+    REMORA_ASSERT(at_ <= end_);  // LineBound counted short (tests try the widest lines)
+    out_.resize(static_cast<std::size_t>(at_ - out_.data()));
+  }
+
+  // Inlined where the key is a literal, so that the copy is of a constant
+  // size: a few moves, not a call to memcpy.
+  [[gnu::always_inline]] void raw(std::string_view s) {
+    std::memcpy(at_, s.data(), s.size());
+    at_ += s.size();
+  }
+  // A string field; empty is null, as Envoy prints an absent value.
+  [[gnu::always_inline]] void stringField(std::string_view key, std::string_view v) {
+    raw(key);
+    if (v.empty()) {
+      raw(kNull);
+    } else {
+      jsonString(v);
+    }
+  }
+  [[gnu::always_inline]] void numberField(std::string_view key, std::uint64_t v) {
+    raw(key);
+    number(v);
+  }
+  // A number as a string: Istio's upstream_service_time comes from a
+  // response header.
+  void quotedNumberField(std::string_view key, std::uint64_t v) {
+    raw(key);
+    *at_++ = '"';
+    number(v);
+    *at_++ = '"';
+  }
+  [[gnu::always_inline]] void endpointField(std::string_view key,
+                                            const asio::ip::tcp::endpoint& ep) {
+    raw(key);
+    endpoint(ep);
+  }
+  void timeField(std::string_view key, SystemTime t);
+  void flagsField(std::string_view key, std::uint32_t response_flags) {
+    raw(key);
+    *at_++ = '"';
+    at_ = writeResponseFlags(at_, response_flags);
+    *at_++ = '"';
+  }
+
+ private:
+  void jsonString(std::string_view v);
+  // Counted first, then written from the last digit back in place: no
+  // copy of a variable length (that is a call to memcpy).
+  void number(std::uint64_t v) {
+    at_ += decimalDigits(v);
+    decimalBefore(at_, v);
+  }
+  void endpoint(const asio::ip::tcp::endpoint& ep);
+
+  std::string& out_;
+  char* at_;
+  char* end_;
+};
+
+// Writes `v` as a JSON string. Control characters are escaped; bytes that
 // are not valid UTF-8 (a header may carry obs-text) become U+FFFD, so every
-// line parses.
-void appendJsonString(std::string& out, std::string_view v) {
+// line parses. Printable ASCII, the common case, is checked and copied eight
+// bytes at a time: the room reserved for six bytes per byte leaves space
+// to store a whole word where only part of it counts.
+void LineWriter::jsonString(std::string_view v) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
+  *at_++ = '"';
   const auto* p = reinterpret_cast<const unsigned char*>(v.data());
   const auto* end = p + v.size();
   while (p < end) {
-    // The common case, printable ASCII, goes in runs rather than byte by byte.
-    const auto* run = p;
-    while (p < end && kVerbatim[*p]) ++p;
-    if (p != run) out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    while (end - p >= 8) {
+      std::uint64_t w = 0;
+      std::memcpy(&w, p, 8);
+      std::memcpy(at_, &w, 8);
+      const unsigned n = verbatimBytes(w);
+      p += n;
+      at_ += n;
+      if (n != 8) break;
+    }
+    while (p < end && kVerbatim[*p]) *at_++ = static_cast<char>(*p++);
     if (p == end) break;
     const unsigned char c = *p;
     if (c < 0x80) {
       if (c == '"' || c == '\\') {
-        out.push_back('\\');
-        out.push_back(static_cast<char>(c));
-      } else if (c < 0x20) {
+        *at_++ = '\\';
+        *at_++ = static_cast<char>(c);
+      } else {  // c < 0x20: the only other bytes below 0x80 not verbatim
+        *at_++ = '\\';
         switch (c) {
-          case '\n': out.append("\\n"); break;
-          case '\r': out.append("\\r"); break;
-          case '\t': out.append("\\t"); break;
+          case '\n': *at_++ = 'n'; break;
+          case '\r': *at_++ = 'r'; break;
+          case '\t': *at_++ = 't'; break;
           default:
-            out.append("\\u00");
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xf]);
+            raw("u00");
+            *at_++ = kHex[c >> 4];
+            *at_++ = kHex[c & 0xf];
         }
-      } else {
-        out.push_back(static_cast<char>(c));
       }
       ++p;
       continue;
@@ -114,119 +331,71 @@ void appendJsonString(std::string& out, std::string_view v) {
       ok = i == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xbf);
     }
     if (ok) {
-      out.append(reinterpret_cast<const char*>(p), n);
+      std::memcpy(at_, p, n);
+      at_ += n;
       p += n;
     } else {
-      out.append("\xef\xbf\xbd");
+      raw("\xef\xbf\xbd");
       ++p;
     }
   }
-  out.push_back('"');
+  *at_++ = '"';
 }
 
-// A line is some thirty fields, formatted on the worker for every request:
-// each key with its separator and colon is one append of a literal made at
-// compile time (`"path"_key` is `,"path":`), and each value is formatted
-// into a stack buffer and appended once. Appending piece by piece, a
-// character at a time, cost 13,000 instructions a line, two fifths of a
-// whole proxied request (callgrind, docs/performance.md).
-template <std::size_t N>
-struct KeyText {
-  std::array<char, N + 3> text{};             // ',' '"' name '"' ':' (N counts the NUL)
-  consteval KeyText(const char (&name)[N]) {  // NOLINT: implicit, for the literal operator
-    text[0] = ',';
-    text[1] = '"';
-    for (std::size_t i = 0; i + 1 < N; ++i) text[i + 2] = name[i];
-    text[N + 1] = '"';
-    text[N + 2] = ':';
-  }
+// "0." to "255.", each padded to four bytes and stored with its length, so
+// that an IPv4 octet is one copy of a constant size.
+struct OctetText {
+  std::array<char, 4> text;
+  std::uint8_t size;
 };
-
-template <KeyText K>
-constexpr std::string_view operator""_key() {
-  return {K.text.data(), K.text.size()};
-}
-
-// The first key of a line follows the '{', not a comma.
-constexpr std::string_view first(std::string_view key) { return key.substr(1); }
-
-// A string field; empty is null, as Envoy prints an absent value.
-void appendStringField(std::string& out, std::string_view key, std::string_view v) {
-  out.append(key);
-  if (v.empty()) {
-    out.append("null");
-  } else {
-    appendJsonString(out, v);
+constexpr std::array<OctetText, 256> kOctets = [] {
+  std::array<OctetText, 256> octets{};
+  for (int v = 0; v < 256; ++v) {
+    auto& o = octets[static_cast<std::size_t>(v)];
+    std::size_t n = 0;
+    if (v >= 100) o.text[n++] = static_cast<char>('0' + v / 100);
+    if (v >= 10) o.text[n++] = static_cast<char>('0' + v / 10 % 10);
+    o.text[n++] = static_cast<char>('0' + v % 10);
+    o.text[n++] = '.';
+    o.size = static_cast<std::uint8_t>(n);
   }
-}
-
-// Writes v's decimal digits to end at `end`; returns where they begin.
-char* decimalBefore(char* end, std::uint64_t v) {
-  do {
-    *--end = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  return end;
-}
-
-void appendNumberField(std::string& out, std::string_view key, std::uint64_t v) {
-  char buf[24];
-  char* const end = buf + sizeof(buf);
-  out.append(key);
-  out.append(decimalBefore(end, v), end);
-}
-
-// Writes v's decimal digits from `at`; returns the end.
-char* decimalAt(char* at, std::uint64_t v) {
-  char digits[24];
-  char* const end = digits + sizeof(digits);
-  const char* b = decimalBefore(end, v);
-  while (b != end) *at++ = *b++;
-  return at;
-}
+  return octets;
+}();
 
 // "10.0.0.1:80", "[::1]:80"; null when the endpoint is unset (port 0).
-void appendEndpointField(std::string& out, std::string_view key,
-                         const asio::ip::tcp::endpoint& ep) {
-  out.append(key);
+// Read from the socket address itself: asio's address objects would be
+// built and copied four times a line.
+void LineWriter::endpoint(const asio::ip::tcp::endpoint& ep) {
   if (ep.port() == 0) {
-    out.append("null");
+    raw(kNull);
     return;
   }
-  // '"' '[' address ']' ':' port '"'
-  char buf[INET6_ADDRSTRLEN + 16];
-  char* at = buf;
-  *at++ = '"';
-  const auto addr = ep.address();
-  if (addr.is_v4()) {
-    // By hand: inet_ntop formats through sprintf, a tenth of a line's cost.
-    const auto bytes = addr.to_v4().to_bytes();
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-      if (i != 0) *at++ = '.';
-      at = decimalAt(at, bytes[i]);
+  *at_++ = '"';
+  const sockaddr* address = ep.data();
+  if (address->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(&in->sin_addr);
+    for (std::size_t i = 0; i < 4; ++i) {
+      const OctetText& octet = kOctets[bytes[i]];
+      std::memcpy(at_, octet.text.data(), octet.text.size());
+      at_ += octet.size;
     }
+    at_[-1] = ':';  // the last octet's '.'
   } else {
-    const auto bytes = addr.to_v6().to_bytes();
-    *at++ = '[';
-    if (inet_ntop(AF_INET6, bytes.data(), at, INET6_ADDRSTRLEN) != nullptr) {
-      at += std::char_traits<char>::length(at);
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+    *at_++ = '[';
+    if (inet_ntop(AF_INET6, &in6->sin6_addr, at_, INET6_ADDRSTRLEN) != nullptr) {
+      at_ += std::char_traits<char>::length(at_);
     }
-    *at++ = ']';
+    *at_++ = ']';
+    *at_++ = ':';
   }
-  *at++ = ':';
-  at = decimalAt(at, ep.port());
-  *at++ = '"';
-  out.append(buf, at);
+  number(ep.port());
+  *at_++ = '"';
 }
 
 // Envoy's %START_TIME%: "2025-01-01T00:00:00.000Z".
-char* twoDigitsAt(char* at, int v) {
-  *at++ = static_cast<char>('0' + v / 10);
-  *at++ = static_cast<char>('0' + v % 10);
-  return at;
-}
-
-void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
+void LineWriter::timeField(std::string_view key, SystemTime t) {
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
@@ -238,8 +407,9 @@ void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
   // A busy worker logs many lines within one second: the date and time up to
   // the second are formatted once per second and thread, not per line.
   constexpr std::size_t kUpToSeconds = 20;  // "\"2025-01-01T00:00:00"
+  static_assert(kUpToSeconds + 6 == kTimeMost);
   thread_local std::time_t cached_secs = -1;
-  thread_local std::array<char, kUpToSeconds + 6> text;  // + ".000Z\""
+  thread_local std::array<char, kTimeMost> text;  // + ".000Z\""
   if (secs != cached_secs) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
@@ -266,15 +436,8 @@ void appendTimeField(std::string& out, std::string_view key, SystemTime t) {
   at = twoDigitsAt(at, frac % 100);
   *at++ = 'Z';
   *at++ = '"';
-  out.append(key);
-  out.append(text.data(), at);
-}
-
-void appendResponseFlagsField(std::string& out, std::uint32_t response_flags) {
-  out.append("response_flags"_key);
-  out.push_back('"');
-  appendResponseFlags(out, response_flags);
-  out.push_back('"');
+  raw(key);
+  raw({text.data(), kTimeMost});
 }
 
 // As the metric label says it (stats.cc): what the destination saw, or
@@ -294,10 +457,10 @@ std::uint64_t millis(std::chrono::nanoseconds d) {
 // same keys, with null for what only a request has (its method, path...) and
 // 0 for its response code. Keys in alphabetical order, as Envoy's JSON
 // formatter writes them.
-template <typename Record>
-void appendLine(std::string& out, const Record& r) {
+template <typename Out, typename Record>
+void formatLine(Out& out, const Record& r) {
   constexpr bool kRequest = std::is_same_v<Record, RequestRecord>;
-  auto request = [&r](std::string_view RequestRecord::*field) -> std::string_view {
+  auto request = [&](std::string_view RequestRecord::*field) -> std::string_view {
     if constexpr (kRequest) {
       return r.*field;
     } else {
@@ -317,54 +480,60 @@ void appendLine(std::string& out, const Record& r) {
     received = r.bytes_received;
     sent = r.bytes_sent;
   }
-  out.push_back('{');
-  appendStringField(out, first("authority"_key), request(&RequestRecord::authority));
-  appendNumberField(out, "bytes_received"_key, received);
-  appendNumberField(out, "bytes_sent"_key, sent);
-  appendStringField(out, "connection_security_policy"_key, securityPolicy(r));
-  appendStringField(out, "connection_termination_details"_key, r.connection_termination_details);
-  appendEndpointField(out, "downstream_local_address"_key, r.downstream_local_address);
-  appendStringField(out, "downstream_peer_uri_san"_key, r.downstream_peer_uri_san);
-  appendEndpointField(out, "downstream_remote_address"_key, r.downstream_remote_address);
-  appendNumberField(out, "duration"_key, millis(r.duration));
-  appendStringField(out, "method"_key, request(&RequestRecord::method));
-  appendStringField(out, "path"_key, request(&RequestRecord::path));
-  appendStringField(out, "protocol"_key, request(&RequestRecord::protocol));
-  appendStringField(out, "request_id"_key, request(&RequestRecord::request_id));
-  appendStringField(out, "requested_server_name"_key, r.requested_server_name);
-  appendNumberField(out, "response_code"_key, response_code);
-  appendStringField(out, "response_code_details"_key,
-                    request(&RequestRecord::response_code_details));
-  appendResponseFlagsField(out, r.response_flags);
-  appendStringField(out, "route_name"_key, request(&RequestRecord::route_name));
-  appendTimeField(out, "start_time"_key, r.start_time);
-  appendStringField(out, "upstream_cluster"_key, r.upstream_cluster);
-  appendEndpointField(out, "upstream_host"_key, r.upstream_host);
-  appendEndpointField(out, "upstream_local_address"_key, r.upstream_local_address);
-  appendStringField(out, "upstream_peer_uri_san"_key, r.upstream_peer_uri_san);
+  out.raw("{");
+  out.stringField(first("authority"_key), request(&RequestRecord::authority));
+  out.numberField("bytes_received"_key, received);
+  out.numberField("bytes_sent"_key, sent);
+  out.stringField("connection_security_policy"_key, securityPolicy(r));
+  out.stringField("connection_termination_details"_key, r.connection_termination_details);
+  out.endpointField("downstream_local_address"_key, r.downstream_local_address);
+  out.stringField("downstream_peer_uri_san"_key, r.downstream_peer_uri_san);
+  out.endpointField("downstream_remote_address"_key, r.downstream_remote_address);
+  out.numberField("duration"_key, millis(r.duration));
+  out.stringField("method"_key, request(&RequestRecord::method));
+  out.stringField("path"_key, request(&RequestRecord::path));
+  out.stringField("protocol"_key, request(&RequestRecord::protocol));
+  out.stringField("request_id"_key, request(&RequestRecord::request_id));
+  out.stringField("requested_server_name"_key, r.requested_server_name);
+  out.numberField("response_code"_key, response_code);
+  out.stringField("response_code_details"_key, request(&RequestRecord::response_code_details));
+  out.flagsField("response_flags"_key, r.response_flags);
+  out.stringField("route_name"_key, request(&RequestRecord::route_name));
+  out.timeField("start_time"_key, r.start_time);
+  out.stringField("upstream_cluster"_key, r.upstream_cluster);
+  out.endpointField("upstream_host"_key, r.upstream_host);
+  out.endpointField("upstream_local_address"_key, r.upstream_local_address);
+  out.stringField("upstream_peer_uri_san"_key, r.upstream_peer_uri_san);
   if (upstream_service_time) {
-    // A string, as Istio's format takes it from a response header.
-    char buf[26];
-    char* const end = buf + sizeof(buf);
-    char* b = decimalBefore(end - 1, millis(*upstream_service_time));
-    *--b = '"';
-    end[-1] = '"';
-    out.append("upstream_service_time"_key);
-    out.append(b, end);
+    out.quotedNumberField("upstream_service_time"_key, millis(*upstream_service_time));
   } else {
-    appendStringField(out, "upstream_service_time"_key, {});
+    out.stringField("upstream_service_time"_key, {});
   }
-  appendStringField(out, "upstream_transport_failure_reason"_key,
-                    r.upstream_transport_failure_reason);
-  appendStringField(out, "user_agent"_key, request(&RequestRecord::user_agent));
-  appendStringField(out, "x_forwarded_for"_key, request(&RequestRecord::x_forwarded_for));
-  out.push_back('}');
+  out.stringField("upstream_transport_failure_reason"_key, r.upstream_transport_failure_reason);
+  out.stringField("user_agent"_key, request(&RequestRecord::user_agent));
+  out.stringField("x_forwarded_for"_key, request(&RequestRecord::x_forwarded_for));
+  out.raw("}");
+}
+
+template <typename Record>
+std::size_t lineBound(const Record& r) {
+  LineBound bound;
+  formatLine(bound, r);
+  return bound.bytes();
+}
+
+template <typename Record>
+void appendLine(std::string& out, const Record& r) {
+  LineWriter writer(out, lineBound(r));
+  formatLine(writer, r);
 }
 
 }  // namespace
 
 void appendAccessLogJson(std::string& out, const RequestRecord& r) { appendLine(out, r); }
 void appendAccessLogJson(std::string& out, const ConnectionRecord& r) { appendLine(out, r); }
+std::size_t accessLogJsonBound(const RequestRecord& r) { return lineBound(r); }
+std::size_t accessLogJsonBound(const ConnectionRecord& r) { return lineBound(r); }
 
 // --- the hand-off ------------------------------------------------------
 

@@ -1,4 +1,6 @@
 #include <array>
+#include <bit>
+#include <cstring>
 
 #include "telemetry/records.h"
 
@@ -11,21 +13,37 @@ constexpr std::array<std::string_view, 29> kFlagNames = {
     "FI",   "RL",   "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR",
     "RFCF", "NFCF", "DT",   "UPE",  "NC", "OM",  "DF", "DO", "DR"};
 static_assert(flags::kLastFlag == 1u << (kFlagNames.size() - 1));
+
+constexpr std::size_t allFlagsBytes() {
+  std::size_t bytes = kFlagNames.size() - 1;  // the commas
+  for (std::string_view name : kFlagNames) bytes += name.size();
+  return bytes;
+}
+static_assert(allFlagsBytes() <= kResponseFlagsMost);
 }  // namespace
 
 std::string_view reporterName(Reporter r) noexcept {
   return r == Reporter::Source ? "source" : "destination";
 }
 
-void appendResponseFlags(std::string& out, std::uint32_t response_flags) {
-  bool first = true;
-  for (std::size_t bit = 0; bit < kFlagNames.size(); ++bit) {
-    if ((response_flags & (1u << bit)) == 0) continue;
-    if (!first) out.push_back(',');
-    out.append(kFlagNames[bit]);
-    first = false;
+char* writeResponseFlags(char* at, std::uint32_t response_flags) {
+  std::uint32_t known = response_flags & ((flags::kLastFlag << 1) - 1);
+  if (known == 0) {
+    *at++ = '-';
+    return at;
   }
-  if (first) out.push_back('-');
+  for (bool first = true; known != 0; known &= known - 1, first = false) {
+    const std::string_view name = kFlagNames[static_cast<std::size_t>(std::countr_zero(known))];
+    if (!first) *at++ = ',';
+    std::memcpy(at, name.data(), name.size());
+    at += name.size();
+  }
+  return at;
+}
+
+void appendResponseFlags(std::string& out, std::uint32_t response_flags) {
+  char text[kResponseFlagsMost];
+  out.append(text, writeResponseFlags(text, response_flags));
 }
 
 std::string responseFlagsString(std::uint32_t response_flags) {

@@ -83,6 +83,11 @@ inline constexpr std::uint32_t kLastFlag = kDownstreamRemoteReset;
 std::string responseFlagsString(std::uint32_t response_flags);
 // Appends the same text to `out` without a temporary (hot path).
 void appendResponseFlags(std::string& out, std::uint32_t response_flags);
+// The most bytes that text takes: every flag set, with the commas.
+inline constexpr std::size_t kResponseFlagsMost = 100;
+// Writes the same text at `at`, which has room for kResponseFlagsMost bytes;
+// returns its end.
+char* writeResponseFlags(char* at, std::uint32_t response_flags);
 
 // One side of a hop, as Istio's labels name it. Owned by whoever knows the
 // workload (the proxy's own identity, or the config snapshot for a peer);
@@ -311,5 +316,9 @@ class AccessLog::Sink {
 // also used by tests and the admin page.
 void appendAccessLogJson(std::string& out, const RequestRecord& record);
 void appendAccessLogJson(std::string& out, const ConnectionRecord& record);
+// The most bytes appendAccessLogJson may append for `record`: the room it
+// reserves before it writes (tests hold it to its word).
+std::size_t accessLogJsonBound(const RequestRecord& record);
+std::size_t accessLogJsonBound(const ConnectionRecord& record);
 
 }  // namespace remora::telemetry

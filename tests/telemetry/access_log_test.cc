@@ -1,3 +1,4 @@
+#include <limits>
 #include <thread>
 
 #include <fcntl.h>
@@ -197,6 +198,24 @@ TEST(AccessLogJson, EndpointsPrintEveryOctetAndPort) {
   }
 }
 
+// Numbers are written from a digit count taken without division: every
+// side of every power of ten must print exactly.
+TEST(AccessLogJson, NumbersOnEitherSideOfEveryPowerOfTen) {
+  std::vector<std::uint64_t> values = {0, std::numeric_limits<std::uint64_t>::max()};
+  for (std::uint64_t p = 1, i = 0; i < 20; ++i, p *= 10) {
+    values.push_back(p - 1);
+    values.push_back(p);
+    values.push_back(p + 1);
+  }
+  for (std::uint64_t v : values) {
+    RequestRecord r;
+    r.response_body_bytes = v;
+    std::string line;
+    appendAccessLogJson(line, r);
+    EXPECT_NE(line.find(",\"bytes_sent\":" + std::to_string(v) + ","), std::string::npos) << v;
+  }
+}
+
 TEST(AccessLogJson, StartTimesInOneSecondAndAcrossSecondsEachPrintTheirOwn) {
   // The date up to the second is cached per thread: consecutive lines in the
   // same second, the next second and a jump back must all print exactly.
@@ -241,6 +260,155 @@ TEST(AccessLogJson, TcpConnectionLine) {
   EXPECT_EQ(j["bytes_sent"], 20);
   EXPECT_EQ(j["duration"], 3000);
   EXPECT_EQ(j["response_flags"], "UC");
+}
+
+// The byte definition of a JSON string as the log writes it, one byte at a
+// time: what the eight-bytes-at-a-time writer must agree with.
+std::string escapedByDefinition(std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (std::size_t i = 0; i < v.size();) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else {
+      // Well-formed UTF-8 (RFC 3629) is copied, anything else is U+FFFD.
+      std::size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+                      : c >= 0xe0 && c <= 0xef ? 3
+                      : c >= 0xf0 && c <= 0xf4 ? 4
+                                               : 0;
+      bool ok = n != 0 && i + n <= v.size();
+      for (std::size_t k = 1; ok && k < n; ++k) {
+        const auto b = static_cast<unsigned char>(v[i + k]);
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (k == 1 && c == 0xe0) lo = 0xa0;
+        if (k == 1 && c == 0xed) hi = 0x9f;
+        if (k == 1 && c == 0xf0) lo = 0x90;
+        if (k == 1 && c == 0xf4) hi = 0x8f;
+        ok = b >= lo && b <= hi;
+      }
+      if (ok) {
+        out.append(v.substr(i, n));
+        i += n;
+        continue;
+      }
+      out += "\xef\xbf\xbd";
+    }
+    ++i;
+  }
+  return out + "\"";
+}
+
+std::string userAgentText(std::string_view user_agent) {
+  RequestRecord r;
+  r.user_agent = user_agent;
+  std::string line;
+  appendAccessLogJson(line, r);
+  const std::string_view key = R"("user_agent":)";
+  const std::size_t begin = line.find(key) + key.size();
+  return line.substr(begin, line.find(R"(,"x_forwarded_for":)") - begin);
+}
+
+// Strings are copied eight bytes at a time while they are printable ASCII:
+// every kind of byte that stops a run, at every position of strings of
+// every length across two words and a tail, beside a second one, must come
+// out as the byte definition says.
+TEST(AccessLogJson, StringsEscapeAsTheByteDefinitionSays) {
+  const std::vector<std::string> specials = {"\"",
+                                             "\\",
+                                             std::string(1, '\0'),
+                                             "\x01",
+                                             "\x1f",
+                                             "\t",
+                                             "\n",
+                                             "\r",
+                                             "\x7f",
+                                             "\x80",
+                                             "\xff",
+                                             "\xc3\xa9",
+                                             "\xe2\x82\xac",
+                                             "\xf0\x9f\x98\x80",
+                                             "\xed\xa0\x80",
+                                             "\xc0\xaf",
+                                             " ",
+                                             "~",
+                                             "\x21",
+                                             "\x23",
+                                             "\x5b",
+                                             "\x5d"};
+  int checked = 0;
+  for (std::size_t size = 1; size <= 26; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (const auto& special : specials) {
+        std::string v(size, 'a');
+        for (std::size_t i = 0; i < size; ++i) v[i] = static_cast<char>('a' + i % 26);
+        v.replace(at, 1, special);
+        EXPECT_EQ(userAgentText(v), escapedByDefinition(v)) << "size " << size << " at " << at;
+        // and a second stop further on
+        std::string two = v;
+        two.insert(std::min(two.size(), at + 5), "\"");
+        EXPECT_EQ(userAgentText(two), escapedByDefinition(two)) << "size " << size << " at " << at;
+        checked += 2;
+      }
+    }
+  }
+  EXPECT_EQ(userAgentText(std::string(64, 'x')), escapedByDefinition(std::string(64, 'x')));
+  EXPECT_GT(checked, 10000);
+}
+
+// The writer reserves room for the longest line a record can make and then
+// writes without checking: a record at every limit at once must fit.
+TEST(AccessLogJson, EveryLineFitsTheRoomReservedForIt) {
+  const std::string controls(300, '\x01');  // six bytes each, escaped
+  const std::string ffff = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+  const asio::ip::tcp::endpoint widest{asio::ip::make_address(ffff), 65535};
+  const auto most = std::numeric_limits<std::uint64_t>::max();
+  RequestRecord r = sampleRequest();
+  for (std::string_view* field :
+       {&r.method, &r.path, &r.authority, &r.request_id, &r.user_agent, &r.x_forwarded_for,
+        &r.protocol, &r.requested_server_name, &r.route_name, &r.upstream_cluster,
+        &r.downstream_peer_uri_san, &r.upstream_peer_uri_san, &r.response_code_details,
+        &r.connection_termination_details, &r.upstream_transport_failure_reason}) {
+    *field = controls;
+  }
+  r.upstream_host = r.upstream_local_address = r.downstream_remote_address =
+      r.downstream_local_address = widest;
+  r.request_body_bytes = r.response_body_bytes = most;
+  r.response_code = std::numeric_limits<std::uint32_t>::max();
+  r.response_flags = ~0u;
+  r.duration = std::chrono::nanoseconds::max();
+  r.upstream_service_time = std::chrono::nanoseconds::max();
+  r.start_time = SystemTime(std::chrono::milliseconds(7'289'654'399'999));  // 2200-12-31
+  std::string line = "previous lines\n";
+  appendAccessLogJson(line, r);
+  const std::size_t written = line.size() - std::string_view("previous lines\n").size();
+  EXPECT_LE(written, accessLogJsonBound(r));
+  EXPECT_GT(written, 15 * 6 * controls.size());  // every byte escaped
+  EXPECT_TRUE(parseJson(line.substr(15)).has_value());
+
+  ConnectionRecord c;
+  c.upstream_cluster = controls;
+  c.upstream_host = widest;
+  c.bytes_received = c.bytes_sent = most;
+  c.response_flags = ~0u;
+  std::string tcp;
+  appendAccessLogJson(tcp, c);
+  EXPECT_LE(tcp.size(), accessLogJsonBound(c));
+  // Nothing is left reserved past the line.
+  EXPECT_EQ(tcp.back(), '}');
 }
 
 // Lines written through per-worker sinks arrive whole, one per line, none

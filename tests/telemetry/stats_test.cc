@@ -58,6 +58,9 @@ TEST(ResponseFlags, EnvoyNamesInBitOrder) {
       {flags::kLocalReset | flags::kDownstreamRemoteReset, "LR,DR"},
       {flags::kUnauthorizedExternalService | flags::kDownstreamProtocolError, "UAEX,DPE"},
       {1u << 31, "-"},  // an unknown bit is ignored
+      {~0u,
+       "LH,UH,UT,LR,UR,UF,UC,UO,NR,DI,FI,RL,UAEX,RLSE,DC,URX,SI,IH,DPE,UMSDR,RFCF,NFCF,DT,UPE,NC,"
+       "OM,DF,DO,DR"},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(responseFlagsString(c.bits), c.text) << c.bits;
