@@ -116,7 +116,7 @@ namespace {
 
 // Asked of every field of every message twice (request and response): the
 // length picks the one or two names to compare.
-bool isHopByHopByDefinition(std::string_view name) {
+[[gnu::always_inline]] inline bool isHopByHopByDefinition(std::string_view name) {
   switch (name.size()) {
     case 2: return equalsIgnoreCase(name, "te");
     case 7: return equalsIgnoreCase(name, "upgrade") || equalsIgnoreCase(name, "trailer");
@@ -142,8 +142,15 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   std::string_view listed[32];
   std::size_t listed_count = 0;
   bool overflow = false;
-  headers.forEachValue("connection", [&](std::string_view value) {
-    forEachListElement(value, [&](std::string_view token) {
+  // One pass finds the Connection fields and whether any field is
+  // hop-by-hop by definition (Connection is one): a message with neither,
+  // most requests, is left as it is without the removal pass.
+  bool any_hop_by_hop = false;
+  for (const auto& field : headers) {
+    if (!isHopByHopByDefinition(field.name)) continue;
+    any_hop_by_hop = true;
+    if (!equalsIgnoreCase(field.name, "connection")) continue;
+    forEachListElement(field.value, [&](std::string_view token) {
       if (equalsIgnoreCase(token, "upgrade")) upgrade_listed = true;
       if (isProtected(token) || isHopByHopByDefinition(token)) return;
       if (listed_count < std::size(listed)) {
@@ -152,7 +159,8 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
         overflow = true;
       }
     });
-  });
+  }
+  if (!any_hop_by_hop) return 0;
   std::size_t removed = 0;
   if (overflow) {
     // More than 32 distinct tokens: rare enough to pay for a pass per name.

@@ -1,5 +1,7 @@
 #include "http/http1_serializer.h"
 
+#include <cstring>
+
 #include "core/assert.h"
 
 namespace remora::http {
@@ -17,14 +19,25 @@ void appendStatusCode(int status, std::string& out) {
 }  // namespace
 
 void serializeFields(const HeaderMap& fields, std::string& out) {
+  // The size is known up front (the map counts its names' and values'
+  // bytes): one resize, then each line copied through a cursor, rather than
+  // four appends a field that each check the capacity.
+  const std::size_t begin = out.size();
+  out.resize(begin + fields.byteSize() + 4 * fields.size());
+  char* at = out.data() + begin;
   for (const auto& field : fields) {
     REMORA_ASSERT(isValidFieldName(field.name));
     REMORA_ASSERT(isValidFieldValue(field.value));
-    out.append(field.name);
-    out.append(": ");
-    out.append(field.value);
-    out.append("\r\n");
+    std::memcpy(at, field.name.data(), field.name.size());
+    at += field.name.size();
+    *at++ = ':';
+    *at++ = ' ';
+    std::memcpy(at, field.value.data(), field.value.size());
+    at += field.value.size();
+    *at++ = '\r';
+    *at++ = '\n';
   }
+  REMORA_ASSERT(at == out.data() + out.size());
 }
 
 void serializeRequestHead(const RequestHead& head, std::string& out) {

@@ -521,6 +521,16 @@ http::CallbackResult HttpSession::onMessageComplete() {
   return http::CallbackResult::Pause;
 }
 
+namespace {
+// Both metadata exchange fields, in one pass over the fields.
+std::size_t removePeerMetadata(http::HeaderMap& h) {
+  return h.removeIf([](std::string_view name) {
+    return http::equalsIgnoreCase(name, telemetry::kPeerMetadataHeader) ||
+           http::equalsIgnoreCase(name, telemetry::kPeerMetadataIdHeader);
+  });
+}
+}  // namespace
+
 // Inbound, the caller's metadata headers go to telemetry and never to the
 // app, nor to authorization: they are claims, used for labels only
 // (docs/telemetry.md). Taken before admitRequest(), so that a denied
@@ -534,16 +544,13 @@ void HttpSession::takePeerMetadata() {
   if (auto value = h.get(telemetry::kPeerMetadataHeader)) {
     if (value->size() <= telemetry::kMaxPeerMetadataBase64) peer_metadata_.assign(*value);
   }
-  std::size_t removed =
-      h.remove(telemetry::kPeerMetadataHeader) + h.remove(telemetry::kPeerMetadataIdHeader);
-  peer_exchange_ = removed > 0;
+  peer_exchange_ = removePeerMetadata(h) > 0;
 }
 
 void HttpSession::responsePeerMetadata(http::HeaderMap& h, bool interim) {
   if (direction_ == Direction::Outbound) {
     // The server's sidecar's answer to ours: never for the app.
-    h.remove(telemetry::kPeerMetadataHeader);
-    h.remove(telemetry::kPeerMetadataIdHeader);
+    removePeerMetadata(h);
     return;
   }
   // Inbound: ours, to a caller that takes part in the exchange (it sent
@@ -742,7 +749,11 @@ void HttpSession::sendRequestHead() {
     request_id_.assign(*id);
   } else {
     appendRequestId(request_id_);
-    h.set("x-request-id", request_id_);
+    if (id) {
+      h.set("x-request-id", request_id_);  // replaces the empty one
+    } else {
+      h.add("x-request-id", request_id_);  // none to remove: no pass over the fields
+    }
   }
   if (!h.contains("x-forwarded-proto")) h.add("x-forwarded-proto", "http");
   // Istio's metadata exchange, to the services of the registry only: a

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "http/header_map.h"
+
 namespace remora::http {
 namespace {
 
@@ -17,6 +19,32 @@ TEST(Http1Serializer, RequestHead) {
   std::string out = "prefix|";
   serializeRequestHead(head, out);
   EXPECT_EQ(out, "prefix|POST /a?b=c HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\n");
+}
+
+// The fields are written into room sized from the map's byte count: after
+// sets, removals and stripping (which keep the removed bytes in the arena),
+// the count must still be that of the fields left, or the head would be cut
+// or padded.
+TEST(Http1Serializer, FieldsAfterEditsAreExactlyTheFieldsLeft) {
+  RequestHead head;
+  head.method = Method::Get;
+  head.target = "/";
+  HeaderMap& h = head.headers;
+  h.add("Host", "svc");
+  h.add("Connection", "x-gone, keep-alive");
+  h.add("X-Gone", "a long value that is stripped");
+  h.add("X-Request-Id", "");
+  h.set("x-request-id", "8f2c2f4e");
+  h.add("Keep-Alive", "timeout=5");
+  h.set("Host", "other:80");
+  h.remove("nothing-of-this-name");
+  stripHopByHop(h);
+  h.add("x-forwarded-proto", "http");
+  std::string out = "prefix|";
+  serializeRequestHead(head, out);
+  EXPECT_EQ(out,
+            "prefix|GET / HTTP/1.1\r\nx-request-id: 8f2c2f4e\r\nHost: other:80\r\n"
+            "x-forwarded-proto: http\r\n\r\n");
 }
 
 TEST(Http1Serializer, RequestHeadFromMethodEnum) {
