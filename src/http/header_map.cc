@@ -139,7 +139,13 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   bool upgrade_listed = false;
   // The names Connection lists (views into the arena stay valid: removal
   // does not touch the arena), then one pass over the fields.
-  std::string_view listed[32];
+  // Left uninitialised: a std::string_view array would zero 512 bytes on
+  // every call, for the one or two names a Connection field lists.
+  struct Listed {
+    const char* data;
+    std::size_t size;
+  };
+  Listed listed[32];  // NOLINT(cppcoreguidelines-pro-type-member-init): written before read
   std::size_t listed_count = 0;
   bool overflow = false;
   // One pass finds the Connection fields and whether any field is
@@ -154,7 +160,7 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
       if (equalsIgnoreCase(token, "upgrade")) upgrade_listed = true;
       if (isProtected(token) || isHopByHopByDefinition(token)) return;
       if (listed_count < std::size(listed)) {
-        listed[listed_count++] = token;
+        listed[listed_count++] = {token.data(), token.size()};
       } else {
         overflow = true;
       }
@@ -177,7 +183,7 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   removed += headers.removeIf([&](std::string_view name) {
     if (isHopByHopByDefinition(name)) return !(keep && equalsIgnoreCase(name, "upgrade"));
     for (std::size_t i = 0; i < listed_count; ++i) {
-      if (equalsIgnoreCase(name, listed[i])) return true;
+      if (equalsIgnoreCase(name, {listed[i].data, listed[i].size})) return true;
     }
     return false;
   });

@@ -1,6 +1,8 @@
 #include "proxy/http_session.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <random>
 #include <span>
 
@@ -24,6 +26,17 @@ constexpr auto kDelayedClose = std::chrono::seconds(1);
 constexpr std::size_t kReadBuffer = 16 * 1024;
 constexpr int kMaxConnectAttempts = 3;  // Istio's default: 2 retries on connect-failure
 
+// "00" to "ff": a UUID is written a byte (two hex digits) at a time.
+constexpr std::array<char, 512> kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> pairs{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    pairs[2 * b] = kHex[b >> 4];
+    pairs[2 * b + 1] = kHex[b & 0xf];
+  }
+  return pairs;
+}();
+
 // A UUID v4 for x-request-id, from a per-thread generator (no lock).
 void appendRequestId(std::string& out) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -31,24 +44,26 @@ void appendRequestId(std::string& out) {
   std::uint64_t lo = rng();
   hi = (hi & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
-  char buf[37];
-  static constexpr char kHex[] = "0123456789abcdef";
-  int pos = 0;
-  auto put = [&](std::uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) buf[pos++] = kHex[(v >> (i * 4)) & 0xF];
+  char buf[36];
+  char* at = buf;
+  // The `bytes` low bytes of v, most significant first.
+  auto put = [&at](std::uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) {
+      std::memcpy(at, &kHexPairs[2 * ((v >> (i * 8)) & 0xFF)], 2);
+      at += 2;
+    }
   };
-  put(hi >> 32, 8);
-  buf[pos++] = '-';
-  put((hi >> 16) & 0xFFFF, 4);
-  buf[pos++] = '-';
-  put(hi & 0xFFFF, 4);
-  buf[pos++] = '-';
-  put(lo >> 48, 4);
-  buf[pos++] = '-';
-  put(lo & 0xFFFFFFFFFFFFULL, 12);
-  out.append(buf, 36);
+  put(hi >> 32, 4);
+  *at++ = '-';
+  put(hi >> 16, 2);
+  *at++ = '-';
+  put(hi, 2);
+  *at++ = '-';
+  put(lo >> 48, 2);
+  *at++ = '-';
+  put(lo, 6);
+  out.append(buf, sizeof buf);
 }
-
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, Stream downstream, std::string initial,

@@ -8,6 +8,8 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -231,14 +233,23 @@ TEST_F(ProxyTest, HttpKeepAliveBothSidesWithPooledUpstream) {
   setDestination("10.255.0.1", 80);
   Fd c = client();
   std::string rest;
+  // A generated x-request-id is a UUID v4 (RFC 9562: version 4, variant
+  // 10), lower-case as Envoy writes it, and new for every request.
+  const std::regex uuid_v4(
+      "x-request-id: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+      "[0-9a-f]{12}\r\n");
+  std::set<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(sendAll(c.get(), fmt::format("GET /r{} HTTP/1.1\r\nHost: web\r\n\r\n", i)));
     Response r = readResponse(c.get(), rest);
     ASSERT_EQ(r.status, 200) << r.head;
     EXPECT_NE(r.body.find(fmt::format("GET /r{} HTTP/1.1", i)), std::string::npos);
-    EXPECT_NE(r.body.find("x-request-id: "), std::string::npos) << r.body;
+    std::smatch id;
+    ASSERT_TRUE(std::regex_search(r.body, id, uuid_v4)) << r.body;
+    ids.insert(id.str());
     EXPECT_NE(r.body.find("x-forwarded-proto: http"), std::string::npos);
   }
+  EXPECT_EQ(ids.size(), 3U);
   EXPECT_EQ(web.connections(), 1);  // one upstream connection, reused
   auto reqs = recorder_.waitRequests(3);
   ASSERT_EQ(reqs.size(), 3U);
