@@ -524,8 +524,24 @@ std::size_t lineBound(const Record& r) {
 
 template <typename Record>
 void appendLine(std::string& out, const Record& r) {
-  LineWriter writer(out, lineBound(r));
-  formatLine(writer, r);
+  const std::size_t most = lineBound(r);
+  if (out.capacity() - out.size() >= most) {
+    // The common case: the sink's buffer has the room (a line's longest
+    // form is a few KiB, the buffer's slack past a batch 16 KiB).
+    LineWriter writer(out, most);
+    formatLine(writer, r);
+    return;
+  }
+  // A line whose longest form does not fit (fields of kilobytes, which may
+  // be six times longer escaped, or a buffer given without room): written
+  // aside, then appended, so the buffer grows by what the line is, never
+  // by what it could have been.
+  std::string line;
+  {
+    LineWriter writer(line, most);
+    formatLine(writer, r);
+  }
+  out.append(line);
 }
 
 }  // namespace

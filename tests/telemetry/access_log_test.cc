@@ -398,6 +398,30 @@ TEST(AccessLogJson, EveryLineFitsTheRoomReservedForIt) {
   EXPECT_LE(written, accessLogJsonBound(r));
   EXPECT_GT(written, 15 * 6 * controls.size());  // every byte escaped
   EXPECT_TRUE(parseJson(line.substr(15)).has_value());
+  // The same line written in place, into a buffer with the room (a sink's),
+  // and aside then appended, into one without: the same bytes.
+  std::string roomy = "previous lines\n";
+  roomy.reserve(roomy.size() + accessLogJsonBound(r));
+  const auto* roomy_data = roomy.data();
+  appendAccessLogJson(roomy, r);
+  EXPECT_EQ(roomy, line);
+  EXPECT_EQ(roomy.data(), roomy_data);  // written where it was: no reallocation
+  std::string tight = "previous lines\n";
+  appendAccessLogJson(tight, r);
+  EXPECT_EQ(tight, line);
+  // Plain long fields: the longest form is six times the line, and a buffer
+  // without room for it grows by the line alone.
+  RequestRecord plain = sampleRequest();
+  const std::string long_agent(3000, 'a');
+  plain.user_agent = long_agent;
+  std::string expected;
+  appendAccessLogJson(expected, plain);
+  ASSERT_GT(accessLogJsonBound(plain), 4 * expected.size());
+  std::string buffer(1000, 'x');
+  buffer.reserve(buffer.size() + expected.size());
+  appendAccessLogJson(buffer, plain);
+  EXPECT_EQ(buffer.substr(1000), expected);
+  EXPECT_LT(buffer.capacity(), 2 * buffer.size());
 
   ConnectionRecord c;
   c.upstream_cluster = controls;
