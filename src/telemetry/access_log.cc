@@ -27,6 +27,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -194,23 +195,18 @@ class LineBound {
   std::size_t bytes_ = 0;
 };
 
-// Writes a line into `out` after what it holds, through a cursor into room
-// reserved up front for LineBound's count: within the sink's buffer, sized
-// once, the reservation allocates nothing. The destructor gives back what
-// the line did not use.
+// Writes a line through a cursor into room reserved up front for
+// LineBound's count (`most` bytes from `at`), with no check per piece.
+// finish() returns where the line ends.
 class LineWriter {
  public:
-  LineWriter(std::string& out, std::size_t most) : out_(out) {
-    const std::size_t begin = out_.size();
-    out_.resize(begin + most);
-    at_ = out_.data() + begin;
-    end_ = at_ + most;
-  }
+  LineWriter(char* at, std::size_t most) : at_(at), end_(at + most) {}
   LineWriter(const LineWriter&) = delete;
   LineWriter& operator=(const LineWriter&) = delete;
-  ~LineWriter() {
+
+  char* finish() const {
     REMORA_ASSERT(at_ <= end_);  // LineBound counted short (tests try the widest lines)
-    out_.resize(static_cast<std::size_t>(at_ - out_.data()));
+    return at_;
   }
 
   // Inlined where the key is a literal, so that the copy is of a constant
@@ -263,9 +259,8 @@ class LineWriter {
   }
   void endpoint(const asio::ip::tcp::endpoint& ep);
 
-  std::string& out_;
   char* at_;
-  char* end_;
+  char* const end_;
 };
 
 // Writes `v` as a JSON string. Control characters are escaped; bytes that
@@ -522,26 +517,26 @@ std::size_t lineBound(const Record& r) {
   return bound.bytes();
 }
 
+// Into a std::string (the tests, the admin page): its room is zero-filled
+// before it is written, which the sinks' LogBuffer avoids.
 template <typename Record>
 void appendLine(std::string& out, const Record& r) {
   const std::size_t most = lineBound(r);
-  if (out.capacity() - out.size() >= most) {
-    // The common case: the sink's buffer has the room (a line's longest
-    // form is a few KiB, the buffer's slack past a batch 16 KiB).
-    LineWriter writer(out, most);
-    formatLine(writer, r);
+  if (out.capacity() - out.size() < most) {
+    // The longest form does not fit (fields of kilobytes, which may be six
+    // times longer escaped): written aside, then appended, so that `out`
+    // grows by what the line is, never by what it could have been.
+    std::string line;
+    line.reserve(most);
+    appendLine(line, r);
+    out.append(line);
     return;
   }
-  // A line whose longest form does not fit (fields of kilobytes, which may
-  // be six times longer escaped, or a buffer given without room): written
-  // aside, then appended, so the buffer grows by what the line is, never
-  // by what it could have been.
-  std::string line;
-  {
-    LineWriter writer(line, most);
-    formatLine(writer, r);
-  }
-  out.append(line);
+  const std::size_t begin = out.size();
+  out.resize(begin + most);
+  LineWriter writer(out.data() + begin, most);
+  formatLine(writer, r);
+  out.resize(static_cast<std::size_t>(writer.finish() - out.data()));
 }
 
 }  // namespace
@@ -553,14 +548,85 @@ std::size_t accessLogJsonBound(const ConnectionRecord& r) { return lineBound(r);
 
 // --- the hand-off ------------------------------------------------------
 
+namespace {
+
+// A sink's batch of lines. Unlike a std::string it gives a line its room
+// without zero-filling it first (C++20's string has no
+// resize_and_overwrite): of the room reserved for a line's longest form, a
+// few KiB, only the bytes the line writes are touched.
+class LogBuffer {
+ public:
+  void reserve(std::size_t capacity) {
+    if (capacity > capacity_) reallocate(capacity);
+  }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t room() const noexcept { return capacity_ - size_; }
+  // Where the next bytes go; commit() keeps what was written there, up to
+  // `end` (at most room() bytes on).
+  char* next() noexcept { return data_.get() + size_; }
+  void commit(const char* end) noexcept {
+    REMORA_ASSERT(end >= next() && end <= data_.get() + capacity_);
+    size_ = static_cast<std::size_t>(end - data_.get());
+  }
+  // Grows the allocation when `bytes` do not fit (the writer is behind).
+  void append(std::string_view bytes) {
+    if (bytes.size() > room()) reallocate(std::max(2 * capacity_, size_ + bytes.size()));
+    std::memcpy(next(), bytes.data(), bytes.size());
+    size_ += bytes.size();
+  }
+  std::string_view view() const noexcept { return {data_.get(), size_}; }
+  void clear() noexcept { size_ = 0; }  // keeps the allocation
+  void swap(LogBuffer& other) noexcept {
+    data_.swap(other.data_);
+    std::swap(size_, other.size_);
+    std::swap(capacity_, other.capacity_);
+  }
+
+ private:
+  void reallocate(std::size_t capacity) {
+    auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+    if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+// Appends a record's line and its newline to a sink's batch: in place when
+// the room for its longest form is there (always, but for lines of tens of
+// KiB or a batch the writer is behind on), else formatted aside.
+template <typename Record>
+void appendLine(LogBuffer& out, const Record& r) {
+  const std::size_t most = lineBound(r) + 1;  // and the newline
+  if (out.room() < most) {
+    std::string line;
+    line.reserve(most);
+    appendLine(line, r);
+    line.push_back('\n');
+    out.append(line);
+    return;
+  }
+  LineWriter writer(out.next(), most - 1);
+  formatLine(writer, r);
+  char* end = writer.finish();
+  *end++ = '\n';
+  out.commit(end);
+}
+
+}  // namespace
+
 struct AccessLog::Sink::State {
   AccessLog::Shared* shared = nullptr;
-  std::string current;  // worker-owned
+  LogBuffer current;  // worker-owned
   std::chrono::steady_clock::time_point last_publish{};
   // The ring: slot i % kRing is the worker's between tail and head-exclusive
   // boundaries as described above; head written by the worker, tail by the
   // writer.
-  std::array<std::string, kRing> ring;
+  std::array<LogBuffer, kRing> ring;
   std::atomic<std::uint64_t> head{0};
   std::atomic<std::uint64_t> tail{0};
 
@@ -595,9 +661,9 @@ struct AccessLog::Shared {
       std::uint64_t t = s.tail.load(std::memory_order_relaxed);
       const std::uint64_t h = s.head.load(std::memory_order_acquire);
       for (; t < h; ++t) {
-        std::string& buf = s.ring[t % kRing];
-        writeAll(buf);
-        buf.clear();  // keeps the capacity for the worker to reuse
+        LogBuffer& buf = s.ring[t % kRing];
+        writeAll(buf.view());
+        buf.clear();  // keeps the allocation for the worker to reuse
         s.tail.store(t + 1, std::memory_order_release);
       }
     }
@@ -649,7 +715,7 @@ AccessLog::~AccessLog() {
   // The workers have stopped (documented precondition): their buffers are
   // ours now.
   shared_->drain();
-  for (auto& sink : shared_->sinks) shared_->writeAll(sink->state_->current);
+  for (auto& sink : shared_->sinks) shared_->writeAll(sink->state_->current.view());
 }
 
 AccessLog::Sink& AccessLog::worker(std::size_t i) {
@@ -678,8 +744,7 @@ void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Recor
     shared.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  appendAccessLogJson(s.current, record);
-  s.current.push_back('\n');
+  appendLine(s.current, record);
   shared.written.fetch_add(1, std::memory_order_relaxed);
   if (s.current.size() >= kPublishBytes ||
       std::chrono::steady_clock::now() - s.last_publish >= kMinPublishInterval) {

@@ -496,6 +496,59 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughThePipe) {
 
 // A log nobody reads (a blocked pipe) must not block the worker: lines are
 // dropped and counted instead.
+// A sink formats in place into its own buffers, or aside when a line's
+// longest form does not fit: either way the bytes are the formatter's, one
+// line each, in order, across batches.
+TEST(AccessLog, SinkWritesTheFormattersBytes) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::string collected;
+  std::thread reader([&] {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) {
+      collected.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  RequestRecord plain = sampleRequest();
+  RequestRecord huge = sampleRequest();
+  const std::string agent(14000, 'a');  // six times that escaped: more than a batch's room
+  huge.user_agent = agent;
+  RequestRecord hostile = sampleRequest();
+  const std::string controls(700, '\x01');
+  hostile.path = controls;
+  ConnectionRecord tcp;
+  tcp.upstream_cluster = "PassthroughCluster";
+  std::string want;
+  {
+    AccessLog log(1, fds[1]);
+    auto& sink = log.worker(0);
+    for (int i = 0; i < 300; ++i) {
+      plain.request_body_bytes = static_cast<std::uint64_t>(i);
+      sink.log(plain);
+      appendAccessLogJson(want, plain);
+      want += '\n';
+      if (i % 50 == 0) {
+        sink.log(huge);
+        appendAccessLogJson(want, huge);
+        want += '\n';
+        sink.log(hostile);
+        appendAccessLogJson(want, hostile);
+        want += '\n';
+        sink.log(tcp);
+        appendAccessLogJson(want, tcp);
+        want += '\n';
+      }
+    }
+    sink.flush();
+    EXPECT_EQ(log.dropped(), 0u);
+  }
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  EXPECT_EQ(collected.size(), want.size());
+  EXPECT_TRUE(collected == want);
+}
+
 TEST(AccessLog, BlockedPipeDropsInsteadOfBlocking) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
