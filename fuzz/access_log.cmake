@@ -1,0 +1,1 @@
+remora_add_fuzzer(access_log SOURCES access_log_fuzz.cc DEPS remora_telemetry remora_core)
