@@ -134,22 +134,26 @@ def sweep_stale() -> list[str]:
     Safe to call while other runs are active: their locks are held.
     """
     removed: list[str] = []
-    live: set[str] = set()
-    if STATE_ROOT.is_dir():
-        for run_dir in STATE_ROOT.iterdir():
-            if not run_dir.name.startswith(".") and not _lock_is_free(run_dir / "owner.lock"):
-                live.add(run_dir.name)
+    # The namespaces first, then each one's run: a run holds its lock before
+    # it makes a namespace, so a namespace listed here whose run's lock is
+    # free afterwards is left by a run that has ended. (Judging the runs
+    # first let a run that started between the two steps lose the namespace
+    # it had just made: a test starting beside another, ctest -j2, killed
+    # the other's node set-up with SIGKILL.)
+    lock_free: dict[str, bool] = {}
     for ns in list_namespaces():
         if not ns.startswith(PREFIX):
             continue
         run_id = ns[len(PREFIX):].split("-", 1)[0]
-        if run_id in live:
+        if run_id not in lock_free:
+            lock_free[run_id] = _lock_is_free(STATE_ROOT / run_id / "owner.lock")
+        if not lock_free[run_id]:
             continue
         _delete_namespace(ns)
         removed.append(ns)
     if STATE_ROOT.is_dir():
         for run_dir in STATE_ROOT.iterdir():
-            if run_dir.name in live or not _lock_is_free(run_dir / "owner.lock"):
+            if not _lock_is_free(run_dir / "owner.lock"):
                 continue
             if run_dir.name.startswith("."):
                 # A run being created holds its lock only after open(); give it time.

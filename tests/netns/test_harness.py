@@ -187,6 +187,32 @@ def test_a_killed_run_is_swept_by_the_next():
     assert not Path(f"/proc/{pid}").exists()
 
 
+def test_sweep_spares_a_run_that_starts_while_it_sweeps(monkeypatch):
+    # ctest runs the netns tests two at a time and every pytest session
+    # sweeps as it starts: a run that makes its first namespace while
+    # another process sweeps must keep it. The run starts here at the worst
+    # moment, just before the sweep lists the namespaces.
+    started = []
+    real_list = netns.list_namespaces
+
+    def list_while_a_run_starts():
+        if not started:
+            run = netns.Run(sweep=False)
+            started.append(run)
+            started.append(run.node().pod("app"))
+        return real_list()
+
+    monkeypatch.setattr(netns, "list_namespaces", list_while_a_run_starts)
+    try:
+        removed = netns.sweep_stale()
+        run, pod = started
+        assert pod.ns in real_list(), removed
+        assert run.dir.exists()
+    finally:
+        if started:
+            started[0].close()
+
+
 def test_sweep_spares_live_runs(netns_run):
     pod = netns_run.node().pod("app")
     netns.sweep_stale()
