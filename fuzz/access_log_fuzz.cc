@@ -33,7 +33,7 @@ std::string_view take(std::string_view& in) {
 std::uint64_t number(std::string_view& in) {
   std::uint64_t v = 0;
   const std::size_t n = std::min<std::size_t>(sizeof v, in.size());
-  std::memcpy(&v, in.data(), n);
+  if (n != 0) std::memcpy(&v, in.data(), n);  // an empty input's data() may be null
   in.remove_prefix(n);
   return v;
 }

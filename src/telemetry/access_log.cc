@@ -571,6 +571,7 @@ class LogBuffer {
   }
   // Grows the allocation when `bytes` do not fit (the writer is behind).
   void append(std::string_view bytes) {
+    if (bytes.empty()) return;  // memcpy's pointers must not be null, even for 0 bytes
     if (bytes.size() > room()) reallocate(std::max(2 * capacity_, size_ + bytes.size()));
     std::memcpy(next(), bytes.data(), bytes.size());
     size_ += bytes.size();
