@@ -435,27 +435,50 @@ TEST(AccessLogJson, EveryLineFitsTheRoomReservedForIt) {
   EXPECT_EQ(tcp.back(), '}');
 }
 
+// A pipe whose read end a thread drains until the write end closes: what
+// an AccessLog writes, returned by take() once it has closed that end.
+class PipeReader {
+ public:
+  PipeReader() {
+    EXPECT_EQ(::pipe(fds_), 0);
+    reader_ = std::thread([this] {
+      char buf[65536];
+      for (ssize_t n; (n = ::read(fds_[0], buf, sizeof(buf))) > 0;) {
+        collected_.append(buf, static_cast<std::size_t>(n));
+      }
+    });
+  }
+  PipeReader(const PipeReader&) = delete;
+  PipeReader& operator=(const PipeReader&) = delete;
+  ~PipeReader() { take(); }
+  int writeEnd() const { return fds_[1]; }
+  // Closes the write end, waits for the reader, returns all it read.
+  std::string take() {
+    if (reader_.joinable()) {
+      ::close(fds_[1]);
+      reader_.join();
+      ::close(fds_[0]);
+    }
+    return collected_;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  std::thread reader_;
+  std::string collected_;
+};
+
 // Lines written through per-worker sinks arrive whole, one per line, none
 // lost, and the destructor flushes what is left.
 TEST(AccessLog, WorkersWriteWholeLinesThroughThePipe) {
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  std::string collected;
-  std::thread reader([&] {
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = ::read(fds[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      collected.append(buf, static_cast<std::size_t>(n));
-    }
-  });
+  PipeReader pipe;
   constexpr int kWorkers = 2;
   // 400 lines of ~700 bytes fit in what a sink may hold while the writer
   // is slow (the ring plus the pending buffer), so none may be dropped
   // however the threads are scheduled.
   constexpr int kLines = 400;
   {
-    AccessLog log(kWorkers, fds[1]);
+    AccessLog log(kWorkers, pipe.writeEnd());
     std::vector<std::thread> workers;
     for (int w = 0; w < kWorkers; ++w) {
       workers.emplace_back([&, w] {
@@ -473,9 +496,7 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughThePipe) {
     EXPECT_EQ(log.dropped(), 0u);
     EXPECT_EQ(log.written(), static_cast<std::uint64_t>(kWorkers * kLines));
   }
-  ::close(fds[1]);
-  reader.join();
-  ::close(fds[0]);
+  const std::string collected = pipe.take();
   std::vector<std::vector<bool>> seen(kWorkers, std::vector<bool>(kLines, false));
   std::size_t pos = 0, lines = 0;
   while (pos < collected.size()) {
@@ -494,21 +515,11 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughThePipe) {
   EXPECT_EQ(lines, static_cast<std::size_t>(kWorkers * kLines));
 }
 
-// A log nobody reads (a blocked pipe) must not block the worker: lines are
-// dropped and counted instead.
 // A sink formats in place into its own buffers, or aside when a line's
 // longest form does not fit: either way the bytes are the formatter's, one
 // line each, in order, across batches.
 TEST(AccessLog, SinkWritesTheFormattersBytes) {
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  std::string collected;
-  std::thread reader([&] {
-    char buf[65536];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) {
-      collected.append(buf, static_cast<std::size_t>(n));
-    }
-  });
+  PipeReader pipe;
   RequestRecord plain = sampleRequest();
   RequestRecord huge = sampleRequest();
   const std::string agent(14000, 'a');  // six times that escaped: more than a batch's room
@@ -520,7 +531,7 @@ TEST(AccessLog, SinkWritesTheFormattersBytes) {
   tcp.upstream_cluster = "PassthroughCluster";
   std::string want;
   {
-    AccessLog log(1, fds[1]);
+    AccessLog log(1, pipe.writeEnd());
     auto& sink = log.worker(0);
     for (int i = 0; i < 300; ++i) {
       plain.request_body_bytes = static_cast<std::uint64_t>(i);
@@ -542,13 +553,13 @@ TEST(AccessLog, SinkWritesTheFormattersBytes) {
     sink.flush();
     EXPECT_EQ(log.dropped(), 0u);
   }
-  ::close(fds[1]);
-  reader.join();
-  ::close(fds[0]);
+  const std::string collected = pipe.take();
   EXPECT_EQ(collected.size(), want.size());
   EXPECT_TRUE(collected == want);
 }
 
+// A log nobody reads (a blocked pipe) must not block the worker: lines are
+// dropped and counted instead.
 TEST(AccessLog, BlockedPipeDropsInsteadOfBlocking) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
