@@ -24,19 +24,34 @@ code (instruction-cache lines) that run at least once every two requests
 in the steady state, with the 4 KiB pages they fall on (at a low rate the
 caches and TLB are cold when a request arrives, so each such line is a
 likely miss: a smaller footprint is cheaper there even at the same
-instruction count); and for remora the functions that cost the most per request
-(their own instructions, not their callees', --top). Figures, not assertions: never run by the tests. Needs
-root, valgrind, haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
+instruction count); and for remora the functions that cost the most per
+request (their own instructions, not their callees', --top).
+
+With --data, each setup runs a third time under `valgrind --tool=lackey
+--trace-mem=yes`, which reports every instruction and data access. The
+trace is cut into windows of one request's instructions (the count
+measured above); reported are the 64-byte data lines (and of them those
+written) and code lines touched in at least half of the windows of the
+trace's middle (40-95%, past start-up, before shutdown). Code and data
+lines together are what a request finds cold at a low rate;
+docs/performance.md has what one such line costs on this VM.
+
+Figures, not assertions: never run by the tests. Needs root, valgrind,
+haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
 Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar] [--keep DIR]
+       [--data]
 """
 
 import argparse
+import collections
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 
 import latency_bench
 import proxy_bench
@@ -46,6 +61,9 @@ SETUPS = ["remora", "remora-nolog", "haproxy-sidecar", "relay"]
 RATE = 500  # requests/s: the proxy idles between requests, as at 1000 rps on two hops
 FEW_SECONDS, MANY_SECONDS = 2, 12
 CONNS = 4
+# Under lackey a proxy runs some 100 times slower: a low rate, and enough
+# requests that start-up is behind the trace's middle.
+LACKEY_RATE, LACKEY_SECONDS = 50, 30
 
 
 def proxy_argv(run, name, config_dir):
@@ -86,6 +104,68 @@ def count(run, node, fortio, name, url, seconds, out_dir):
     if not totals:
         raise netns.HarnessError(f"{name}: callgrind wrote no totals\n{proc.log()}")
     return int(totals.group(1)), requests, out
+
+
+def data_footprint(run, node, fortio, name, url, window, out_dir):
+    """(data lines, of them written, code lines) that a request touches, from
+    a trace of the setup's proxy under lackey cut into windows of `window`
+    instructions (one request's): the lines touched in at least half of the
+    windows of the trace's middle (40-95%: past start-up, before shutdown),
+    as code_footprint counts code. A window seldom starts where a request
+    does, but a line a request touches once falls in one window a request
+    all the same. The trace streams through a FIFO: a run writes gigabytes."""
+    pod = node.pod(f"lk{SETUPS.index(name)}")
+    pod.run_remora(["init", *proxy_bench.INJECTOR], check=True)
+    fifo = out_dir / f"{name}.lackey"
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    proc = pod.spawn(["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={fifo}",
+                      *proxy_argv(run, name, out_dir)], name=f"{name}-lackey", uid=1337)
+    windows = []
+    reader = threading.Thread(target=lambda: windows.extend(lackey_windows(fifo, window)))
+    reader.start()
+    pod.wait_listening(15001, proc, timeout=120)
+    result = latency_bench.fortio(fortio, pod, url, LACKEY_RATE, CONNS, 1000, LACKEY_SECONDS)
+    _, _, errors, requests = latency_bench.summary(result)
+    if errors:
+        raise netns.HarnessError(f"{name}: {errors} of {requests} requests failed under lackey")
+    proc.signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    reader.join()
+    middle = windows[int(len(windows) * 0.4):int(len(windows) * 0.95)]
+    if len(middle) < 100:
+        raise netns.HarnessError(f"{name}: lackey traced too little ({len(windows)} windows)")
+    footprint = []
+    for kind in range(3):
+        seen = collections.Counter(line for w in middle for line in w[kind])
+        footprint.append(sum(1 for n in seen.values() if n >= len(middle) / 2))
+    return tuple(footprint)
+
+
+def lackey_windows(path, window):
+    """[(data lines, written data lines, code lines)] as sets, per window of
+    `window` instructions of a lackey trace: `I  addr,size` an instruction,
+    ` L|S|M addr,size` a load, a store, a modify."""
+    windows = []
+    lines, written, code = set(), set(), set()
+    instructions = 0
+    with open(path) as trace:
+        for line in trace:
+            kind = line[:2]
+            if kind == "I ":
+                code.add(int(line[3:line.index(",")], 16) >> 6)
+                instructions += 1
+                if instructions == window:
+                    windows.append((lines, written, code))
+                    lines, written, code, instructions = set(), set(), set(), 0
+            elif kind in (" L", " S", " M"):
+                address, size = line[3:].split(",")
+                first = int(address, 16)
+                for cache_line in range(first >> 6, ((first + int(size) - 1) >> 6) + 1):
+                    lines.add(cache_line)
+                    if kind != " L":
+                        written.add(cache_line)
+    return windows
 
 
 def self_costs(path):
@@ -162,6 +242,9 @@ def main():
     parser.add_argument("--keep", metavar="DIR",
                         help="copy the callgrind files there, for callgrind_annotate's "
                              "line-by-line view")
+    parser.add_argument("--data", action="store_true",
+                        help="also trace each setup under lackey for the data lines a "
+                             "request touches (a few minutes a setup)")
     args = parser.parse_args()
     wanted = [s for s in SETUPS if s in args.setups.split(",")]
     if not shutil.which("valgrind"):
@@ -170,6 +253,7 @@ def main():
     built = latency_bench.fortio_binary()
     rows = {}
     footprints = {}
+    data = {}
     profiles = {}
     with netns.Run() as run:
         fortio = latency_bench.fortio_in(run, built)
@@ -192,6 +276,12 @@ def main():
                 shutil.copy(many_out, os.path.join(args.keep, f"{name}-{many_n}.callgrind"))
             print(f"{name:16} {rows[name]:10,.0f} instructions per request, code footprint "
                   f"{footprints[name][0] * 64 / 1024:.1f} KiB", file=sys.stderr, flush=True)
+            if args.data:
+                data[name] = data_footprint(run, node, fortio, name, url, round(rows[name]),
+                                            out_dir)
+                print(f"{name:16} {data[name][0]:10,.0f} data lines per request "
+                      f"({data[name][1]:,.0f} written), {data[name][2]:,.0f} code lines",
+                      file=sys.stderr, flush=True)
             if name.startswith("remora") and args.top:
                 few_c, many_c = self_costs(few_out), self_costs(many_out)
                 profiles[name] = sorted(((many_c[f] - few_c.get(f, 0)) / (many_n - few_n), f)
@@ -200,15 +290,22 @@ def main():
     print(f"# instructions_bench: user-space instructions per request under callgrind, fortio "
           f"{RATE} req/s, {CONNS} keep-alive connections, GET, 1 KiB bodies")
     print("| setup | instructions / request | / haproxy-sidecar | / relay "
-          "| code footprint (KiB) | / haproxy-sidecar | 4 KiB pages |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+          "| code footprint (KiB) | / haproxy-sidecar | 4 KiB pages"
+          + (" | data lines / request (written) | code + data lines, lackey |" if data else " |"))
+    print("| --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if data else ""))
     for name, per in rows.items():
         ratios = [f"{per / rows[b]:.2f}" if b in rows else "-" for b in ("haproxy-sidecar", "relay")]
         lines, pages = footprints[name]
         base = footprints.get("haproxy-sidecar")
         footprint_ratio = f"{lines / base[0]:.2f}" if base else "-"
-        print(f"| {name} | {per:,.0f} | {' | '.join(ratios)} | {lines * 64 / 1024:.1f} "
-              f"| {footprint_ratio} | {pages} |")
+        row = (f"| {name} | {per:,.0f} | {' | '.join(ratios)} | {lines * 64 / 1024:.1f} "
+               f"| {footprint_ratio} | {pages} |")
+        if name in data:
+            row += (f" {data[name][0]:,.0f} ({data[name][1]:,.0f}) "
+                    f"| {data[name][2] + data[name][0]:,.0f} |")
+        elif data:
+            row += " - | - |"
+        print(row)
     for name, top in profiles.items():
         print(f"\n{name}: the costliest functions per request (their own instructions)\n")
         print("| instructions | function |")
