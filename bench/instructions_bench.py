@@ -28,13 +28,14 @@ instruction count); and for remora the functions that cost the most per
 request (their own instructions, not their callees', --top).
 
 With --data, each setup runs a third time under `valgrind --tool=lackey
---trace-mem=yes`, which reports every instruction and data access. The
+--trace-mem=yes`, which reports every data access, at a rate low enough
+that requests come one at a time. From the moment the proxy listens, the
 trace is cut into windows of one request's instructions (the count
-measured above); reported are the 64-byte data lines (and of them those
-written) and code lines touched in at least half of the windows of the
-trace's middle (40-95%, past start-up, before shutdown). Code and data
-lines together are what a request finds cold at a low rate;
-docs/performance.md has what one such line costs on this VM.
+measured above): reported are the distinct 64-byte data lines a window
+touches (and of them those it writes), averaged over the windows, and
+with the code footprint the lines a request touches in all. At a low
+rate a request finds them cold; docs/performance.md has what one such
+line costs on this VM.
 
 Figures, not assertions: never run by the tests. Needs root, valgrind,
 haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
@@ -43,7 +44,6 @@ Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar] 
 """
 
 import argparse
-import collections
 import os
 import re
 import shutil
@@ -61,9 +61,10 @@ SETUPS = ["remora", "remora-nolog", "haproxy-sidecar", "relay"]
 RATE = 500  # requests/s: the proxy idles between requests, as at 1000 rps on two hops
 FEW_SECONDS, MANY_SECONDS = 2, 12
 CONNS = 4
-# Under lackey a proxy runs some 100 times slower: a low rate, and enough
-# requests that start-up is behind the trace's middle.
-LACKEY_RATE, LACKEY_SECONDS = 50, 30
+# Under lackey, with the trace read here, a request takes some 20 ms: a
+# rate well below that, so that requests come one at a time, as the
+# figures are about.
+LACKEY_RATE, LACKEY_SECONDS, LACKEY_START_SECONDS = 15, 40, 900
 
 
 def proxy_argv(run, name, config_dir):
@@ -107,13 +108,13 @@ def count(run, node, fortio, name, url, seconds, out_dir):
 
 
 def data_footprint(run, node, fortio, name, url, window, out_dir):
-    """(data lines, of them written, code lines) that a request touches, from
-    a trace of the setup's proxy under lackey cut into windows of `window`
-    instructions (one request's): the lines touched in at least half of the
-    windows of the trace's middle (40-95%: past start-up, before shutdown),
-    as code_footprint counts code. A window seldom starts where a request
-    does, but a line a request touches once falls in one window a request
-    all the same. The trace streams through a FIFO: a run writes gigabytes."""
+    """(data lines, of them written) a request touches: the
+    trace of the setup's proxy under lackey from the moment it listens,
+    cut into windows of `window` instructions (one request's), and the
+    distinct lines of a window averaged over the windows (the last 5%, the
+    shutdown's, left out). A window seldom starts where a request does, but
+    a line a request touches once falls in one window a request all the
+    same. The trace streams through a FIFO: a run writes gigabytes."""
     pod = node.pod(f"lk{SETUPS.index(name)}")
     pod.run_remora(["init", *proxy_bench.INJECTOR], check=True)
     fifo = out_dir / f"{name}.lackey"
@@ -121,10 +122,16 @@ def data_footprint(run, node, fortio, name, url, window, out_dir):
     os.chmod(fifo, 0o666)
     proc = pod.spawn(["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={fifo}",
                       *proxy_argv(run, name, out_dir)], name=f"{name}-lackey", uid=1337)
+    listening = threading.Event()
     windows = []
-    reader = threading.Thread(target=lambda: windows.extend(lackey_windows(fifo, window)))
+    reader = threading.Thread(
+        target=lambda: windows.extend(lackey_windows(fifo, window, listening)))
     reader.start()
-    pod.wait_listening(15001, proc, timeout=120)
+    try:
+        # HAProxy's start-up (its pools) is minutes of trace under lackey.
+        pod.wait_listening(15001, proc, timeout=LACKEY_START_SECONDS)
+    finally:
+        listening.set()
     result = latency_bench.fortio(fortio, pod, url, LACKEY_RATE, CONNS, 1000, LACKEY_SECONDS)
     _, _, errors, requests = latency_bench.summary(result)
     if errors:
@@ -132,32 +139,32 @@ def data_footprint(run, node, fortio, name, url, window, out_dir):
     proc.signal(signal.SIGTERM)
     proc.wait(timeout=120)
     reader.join()
-    middle = windows[int(len(windows) * 0.4):int(len(windows) * 0.95)]
-    if len(middle) < 100:
+    windows = windows[:int(len(windows) * 0.95)]
+    if len(windows) < 100:
         raise netns.HarnessError(f"{name}: lackey traced too little ({len(windows)} windows)")
-    footprint = []
-    for kind in range(3):
-        seen = collections.Counter(line for w in middle for line in w[kind])
-        footprint.append(sum(1 for n in seen.values() if n >= len(middle) / 2))
-    return tuple(footprint)
+    return tuple(statistics.mean(w[kind] for w in windows) for kind in range(2))
 
 
-def lackey_windows(path, window):
-    """[(data lines, written data lines, code lines)] as sets, per window of
-    `window` instructions of a lackey trace: `I  addr,size` an instruction,
-    ` L|S|M addr,size` a load, a store, a modify."""
+def lackey_windows(path, window, start):
+    """[(data lines, written data lines)] per window of `window`
+    instructions of a lackey trace, from when `start` is set (until then
+    the trace is read in blocks and dropped): `I  addr,size` an
+    instruction, ` L|S|M addr,size` a load, a store, a modify."""
     windows = []
-    lines, written, code = set(), set(), set()
+    lines, written = set(), set()
     instructions = 0
     with open(path) as trace:
+        while not start.is_set():
+            if not trace.read(1 << 20):
+                return windows
+        trace.readline()  # the rest of a line cut by the last block
         for line in trace:
             kind = line[:2]
             if kind == "I ":
-                code.add(int(line[3:line.index(",")], 16) >> 6)
                 instructions += 1
                 if instructions == window:
-                    windows.append((lines, written, code))
-                    lines, written, code, instructions = set(), set(), set(), 0
+                    windows.append((len(lines), len(written)))
+                    lines, written, instructions = set(), set(), 0
             elif kind in (" L", " S", " M"):
                 address, size = line[3:].split(",")
                 first = int(address, 16)
@@ -280,8 +287,7 @@ def main():
                 data[name] = data_footprint(run, node, fortio, name, url, round(rows[name]),
                                             out_dir)
                 print(f"{name:16} {data[name][0]:10,.0f} data lines per request "
-                      f"({data[name][1]:,.0f} written), {data[name][2]:,.0f} code lines",
-                      file=sys.stderr, flush=True)
+                      f"({data[name][1]:,.0f} written)", file=sys.stderr, flush=True)
             if name.startswith("remora") and args.top:
                 few_c, many_c = self_costs(few_out), self_costs(many_out)
                 profiles[name] = sorted(((many_c[f] - few_c.get(f, 0)) / (many_n - few_n), f)
@@ -291,7 +297,7 @@ def main():
           f"{RATE} req/s, {CONNS} keep-alive connections, GET, 1 KiB bodies")
     print("| setup | instructions / request | / haproxy-sidecar | / relay "
           "| code footprint (KiB) | / haproxy-sidecar | 4 KiB pages"
-          + (" | data lines / request (written) | code + data lines, lackey |" if data else " |"))
+          + (" | data lines / request (written) | code + data lines |" if data else " |"))
     print("| --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if data else ""))
     for name, per in rows.items():
         ratios = [f"{per / rows[b]:.2f}" if b in rows else "-" for b in ("haproxy-sidecar", "relay")]
@@ -302,7 +308,7 @@ def main():
                f"| {footprint_ratio} | {pages} |")
         if name in data:
             row += (f" {data[name][0]:,.0f} ({data[name][1]:,.0f}) "
-                    f"| {data[name][2] + data[name][0]:,.0f} |")
+                    f"| {lines + data[name][0]:,.0f} |")
         elif data:
             row += " - | - |"
         print(row)
