@@ -196,6 +196,19 @@ TEST(AccessLogJson, EndpointsPrintEveryOctetAndPort) {
     appendAccessLogJson(line, r);
     EXPECT_EQ(parseLine(line)["upstream_host"], c.want) << c.address;
   }
+  // Every octet value in every position, against asio's own text.
+  for (unsigned v = 0; v < 256; ++v) {
+    const asio::ip::address_v4 address(asio::ip::address_v4::bytes_type{
+        static_cast<unsigned char>(v), static_cast<unsigned char>(255 - v),
+        static_cast<unsigned char>(v / 3), static_cast<unsigned char>((v * 7) % 256)});
+    RequestRecord r;
+    r.upstream_host = {address, static_cast<std::uint16_t>(v * 251 + 1)};  // port 0 is null
+    std::string line;
+    appendAccessLogJson(line, r);
+    EXPECT_EQ(parseLine(line)["upstream_host"],
+              address.to_string() + ":" + std::to_string(v * 251 + 1))
+        << v;
+  }
 }
 
 // Numbers are written from a digit count taken without division: every
