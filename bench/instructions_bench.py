@@ -83,6 +83,20 @@ def proxy_argv(run, name, config_dir):
     return [proxy_bench.relay_floor_binary(), "15001"]
 
 
+def load_then_stop(pod, proc, fortio, url, rate, seconds, name):
+    """fortio through the proxy `proc` for `seconds`, then the proxy stopped;
+    returns the requests made (every one must have succeeded). Every proxy
+    here exits on SIGTERM (remora after draining), and valgrind writes its
+    output as the process ends."""
+    result = latency_bench.fortio(fortio, pod, url, rate, CONNS, 1000, seconds)
+    _, _, errors, requests = latency_bench.summary(result)
+    if errors:
+        raise netns.HarnessError(f"{name}: {errors} of {requests} requests failed")
+    proc.signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    return requests
+
+
 def count(run, node, fortio, name, url, seconds, out_dir):
     """Runs the setup's proxy under callgrind in a fresh pod for one load of
     `seconds`; returns (instructions, requests, callgrind output path)."""
@@ -93,14 +107,7 @@ def count(run, node, fortio, name, url, seconds, out_dir):
                       f"--callgrind-out-file={out}",
                       *proxy_argv(run, name, out_dir)], name=f"{name}-callgrind", uid=1337)
     pod.wait_listening(15001, proc, timeout=60)
-    result = latency_bench.fortio(fortio, pod, url, RATE, CONNS, 1000, seconds)
-    _, _, errors, requests = latency_bench.summary(result)
-    if errors:
-        raise netns.HarnessError(f"{name}: {errors} of {requests} requests failed")
-    # Every proxy here exits on SIGTERM (remora after draining); callgrind
-    # writes its totals as the process ends.
-    proc.signal(signal.SIGTERM)
-    proc.wait(timeout=60)
+    requests = load_then_stop(pod, proc, fortio, url, RATE, seconds, name)
     totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
     if not totals:
         raise netns.HarnessError(f"{name}: callgrind wrote no totals\n{proc.log()}")
@@ -132,12 +139,7 @@ def data_footprint(run, node, fortio, name, url, window, out_dir):
         pod.wait_listening(15001, proc, timeout=LACKEY_START_SECONDS)
     finally:
         listening.set()
-    result = latency_bench.fortio(fortio, pod, url, LACKEY_RATE, CONNS, 1000, LACKEY_SECONDS)
-    _, _, errors, requests = latency_bench.summary(result)
-    if errors:
-        raise netns.HarnessError(f"{name}: {errors} of {requests} requests failed under lackey")
-    proc.signal(signal.SIGTERM)
-    proc.wait(timeout=120)
+    load_then_stop(pod, proc, fortio, url, LACKEY_RATE, LACKEY_SECONDS, name)
     reader.join()
     windows = windows[:int(len(windows) * 0.95)]
     if len(windows) < 100:
