@@ -115,11 +115,11 @@ def count(run, node, fortio, name, url, seconds, out_dir):
 
 
 def data_footprint(run, node, fortio, name, url, window, out_dir):
-    """(data lines, of them written) a request touches: the
-    trace of the setup's proxy under lackey from the moment it listens,
-    cut into windows of `window` instructions (one request's), and the
-    distinct lines of a window averaged over the windows (the last 5%, the
-    shutdown's, left out). A window seldom starts where a request does, but
+    """(data lines, of them written) a request touches: the trace of the
+    setup's proxy under lackey from the moment it listens, cut into windows
+    of `window` instructions (one request's), and the distinct lines of a
+    window averaged over the windows (the last 5%, the shutdown's, left
+    out). A window seldom starts where a request does, but
     a line a request touches once falls in one window a request all the
     same. The trace streams through a FIFO: a run writes gigabytes."""
     pod = node.pod(f"lk{SETUPS.index(name)}")

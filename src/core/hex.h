@@ -1,7 +1,7 @@
 // Lower-case hex digits written from a register, with no table: on the
 // proxy's request path (x-request-id) a table of digit pairs is read at
 // random places, and when requests come one at a time every line of it is
-// a likely cache miss (docs/performance.md, "what a request finds cold").
+// a likely cache miss (docs/performance.md, "What a request finds cold").
 //
 // Threading: pure functions.
 #pragma once
