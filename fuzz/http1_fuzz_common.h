@@ -6,7 +6,10 @@
 //  2. lifecycle: callbacks arrive in the documented order (the recorder
 //     checks it);
 //  3. round trip: every complete message, serialized again (chunked bodies
-//     re-encoded, trailers kept), parses back to the same events.
+//     re-encoded, trailers kept), parses back to the same events;
+//  4. known fields: a head's map finds each known field (KnownField) by its
+//     bit exactly when a field of that name is there, and stripHopByHop()
+//     leaves no hop-by-hop field behind.
 // The first input byte selects the options (see optionsFromByte()).
 #pragma once
 
@@ -22,15 +25,33 @@
 
 namespace remora::http::fuzzing {
 
+inline void checkKnownFields(const HeaderMap& headers) {
+  std::uint32_t seen = 0;
+  for (auto field : headers) seen |= 1u << static_cast<unsigned>(classifyFieldName(field.name));
+  for (std::size_t i = 1; i < kKnownFieldCount; ++i) {
+    const auto known = static_cast<KnownField>(i);
+    REMORA_CHECK(headers.contains(known) == ((seen >> i) & 1u), "known field {} bit wrong", i);
+  }
+  HeaderMap stripped = headers;
+  stripHopByHop(stripped);
+  REMORA_CHECK(stripped.noHopByHopByDefinition(), "a hop-by-hop field survived stripping");
+  for (auto field : stripped) {
+    REMORA_CHECK(!isHopByHopByDefinition(classifyFieldName(field.name)),
+                 "hop-by-hop field {} survived stripping", field.name);
+  }
+}
+
 // Serializes each complete message it sees.
 class Reserializer : public Http1ParserCallbacks {
  public:
   CallbackResult onRequestHead(RequestHead& h) override {
+    checkKnownFields(h.headers);
     serializeRequestHead(h, pending_);
     chunked_ = h.framing == BodyFraming::Chunked;
     return CallbackResult::Continue;
   }
   CallbackResult onResponseHead(ResponseHead& h) override {
+    checkKnownFields(h.headers);
     serializeResponseHead(h, pending_);
     chunked_ = h.framing == BodyFraming::Chunked;
     return CallbackResult::Continue;

@@ -1,12 +1,82 @@
 #include "http/header_map.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "core/assert.h"
 #include "http/chars.h"
 
 namespace remora::http {
+
+namespace {
+
+constexpr std::array<std::string_view, kKnownFieldCount> kKnownNames = {
+    "",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "host",
+    "content-length",
+    "expect",
+    "x-request-id",
+    "x-forwarded-proto",
+    "x-forwarded-for",
+    "user-agent",
+    "x-envoy-peer-metadata",
+    "x-envoy-peer-metadata-id",
+};
+
+// `lower` is lowercase and as long as `name`. Out of line on purpose: one
+// loop serves every known name.
+bool equalsLowercase(std::string_view name, std::string_view lower) noexcept {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (toLower(name[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+KnownField classifyFieldName(std::string_view name) noexcept {
+  // The length and, where names share one, the first letter leave one
+  // candidate; one comparison confirms it.
+  KnownField candidate = KnownField::None;
+  switch (name.size()) {
+    case 2: candidate = KnownField::Te; break;
+    case 4: candidate = KnownField::Host; break;
+    case 6: candidate = KnownField::Expect; break;
+    case 7: candidate = toLower(name[0]) == 'u' ? KnownField::Upgrade : KnownField::Trailer; break;
+    case 10:
+      switch (toLower(name[0])) {
+        case 'c': candidate = KnownField::Connection; break;
+        case 'k': candidate = KnownField::KeepAlive; break;
+        default: candidate = KnownField::UserAgent; break;
+      }
+      break;
+    case 12: candidate = KnownField::XRequestId; break;
+    case 14: candidate = KnownField::ContentLength; break;
+    case 15: candidate = KnownField::XForwardedFor; break;
+    case 16: candidate = KnownField::ProxyConnection; break;
+    case 17:
+      candidate =
+          toLower(name[0]) == 't' ? KnownField::TransferEncoding : KnownField::XForwardedProto;
+      break;
+    case 21: candidate = KnownField::XEnvoyPeerMetadata; break;
+    case 24: candidate = KnownField::XEnvoyPeerMetadataId; break;
+    default: return KnownField::None;
+  }
+  return equalsLowercase(name, kKnownNames[static_cast<std::size_t>(candidate)]) ? candidate
+                                                                                 : KnownField::None;
+}
+
+std::string_view knownFieldName(KnownField field) noexcept {
+  return kKnownNames[static_cast<std::size_t>(field)];
+}
 
 bool isValidFieldName(std::string_view name) noexcept {
   if (name.empty()) return false;
@@ -19,7 +89,8 @@ bool isValidFieldValue(std::string_view value) noexcept {
   return isFieldValue(value);
 }
 
-void HeaderMap::add(std::string_view name, std::string_view value) {
+void HeaderMap::add(std::string_view name, std::string_view value, KnownField known) {
+  REMORA_ASSERT(known == classifyFieldName(name));
   // Offsets are 32-bit: a map is bounded by the parser's limits (kilobytes),
   // and code adding fields itself adds small ones.
   REMORA_CHECK(arena_.size() + name.size() + value.size() <= UINT32_MAX, "HeaderMap overflow");
@@ -39,12 +110,13 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   Slot slot{};
   slot.name_offset = static_cast<std::uint32_t>(arena_.size());
   slot.name_size = static_cast<std::uint32_t>(name.size());
-  arena_.append(name);
-  slot.value_offset = static_cast<std::uint32_t>(arena_.size());
   slot.value_size = static_cast<std::uint32_t>(value.size());
+  slot.known = known;
+  arena_.append(name);
   arena_.append(value);
   entries_.push_back(slot);
   byte_size_ += name.size() + value.size();
+  known_ |= bit(known);
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
@@ -57,26 +129,51 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
   remove(entryOf(added).name);
   entries_.push_back(added);
   byte_size_ += added.name_size + added.value_size;
+  known_ |= bit(added.known);
+}
+
+void HeaderMap::set(KnownField field, std::string_view value) {
+  if (!contains(field)) {
+    add(field, value);  // none to remove: no pass over the fields
+    return;
+  }
+  set(knownFieldName(field), value);
 }
 
 std::size_t HeaderMap::remove(std::string_view name) {
+  if (KnownField known = classifyFieldName(name); known != KnownField::None) return remove(known);
   // `name` may be a view into the arena; removal does not modify the arena.
-  return removeIf([name](std::string_view field) { return equalsIgnoreCase(field, name); });
+  return removeSlotsIf([&](const Slot& slot) {
+    return slot.known == KnownField::None && equalsIgnoreCase(entryOf(slot).name, name);
+  });
+}
+
+std::size_t HeaderMap::remove(KnownField field) {
+  if (!contains(field)) return 0;
+  return removeSlotsIf([field](const Slot& slot) { return slot.known == field; });
 }
 
 std::optional<std::string_view> HeaderMap::get(std::string_view name) const {
+  if (KnownField known = classifyFieldName(name); known != KnownField::None) return get(known);
   for (const Slot& slot : entries_) {
+    if (slot.known != KnownField::None) continue;
     Entry e = entryOf(slot);
     if (equalsIgnoreCase(e.name, name)) return e.value;
   }
   return std::nullopt;
 }
 
+std::optional<std::string_view> HeaderMap::get(KnownField field) const {
+  if (!contains(field)) return std::nullopt;
+  for (const Slot& slot : entries_) {
+    if (slot.known == field) return entryOf(slot).value;
+  }
+  return std::nullopt;
+}
+
 std::size_t HeaderMap::count(std::string_view name) const {
   std::size_t n = 0;
-  for (const Slot& slot : entries_) {
-    if (equalsIgnoreCase(entryOf(slot).name, name)) ++n;
-  }
+  forEachValue(name, [&n](std::string_view) { ++n; });
   return n;
 }
 
@@ -89,6 +186,7 @@ void HeaderMap::clear() noexcept {
   arena_.clear();
   entries_.clear();
   byte_size_ = 0;
+  known_ = 0;
 }
 
 void HeaderMap::reserve(std::size_t fields, std::size_t bytes) {
@@ -100,6 +198,7 @@ void HeaderMap::swap(HeaderMap& other) noexcept {
   arena_.swap(other.arena_);
   entries_.swap(other.entries_);
   std::swap(byte_size_, other.byte_size_);
+  std::swap(known_, other.known_);
 }
 
 bool listContains(const HeaderMap& headers, std::string_view name, std::string_view token) {
@@ -112,33 +211,18 @@ bool listContains(const HeaderMap& headers, std::string_view name, std::string_v
   return found;
 }
 
-namespace {
-
-// Asked of every field of every message twice (request and response): the
-// length picks the one or two names to compare.
-[[gnu::always_inline]] inline bool isHopByHopByDefinition(std::string_view name) {
-  switch (name.size()) {
-    case 2: return equalsIgnoreCase(name, "te");
-    case 7: return equalsIgnoreCase(name, "upgrade") || equalsIgnoreCase(name, "trailer");
-    case 10: return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive");
-    case 16: return equalsIgnoreCase(name, "proxy-connection");
-    case 17: return equalsIgnoreCase(name, "transfer-encoding");
-    default: return false;
-  }
+bool listContains(const HeaderMap& headers, KnownField field, std::string_view token) {
+  return listContains(headers, knownFieldName(field), token);
 }
-
-// Fields a Connection token must never make us drop: the proxy frames and
-// routes with them.
-bool isProtected(std::string_view name) {
-  return equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "host");
-}
-
-}  // namespace
 
 std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
+  // Most messages carry no hop-by-hop field at all: a bit test says so.
+  if (headers.noHopByHopByDefinition()) return 0;
   bool upgrade_listed = false;
   // The names Connection lists (views into the arena stay valid: removal
-  // does not touch the arena), then one pass over the fields.
+  // does not touch the arena), then one pass over the fields. A listed name
+  // that is hop-by-hop by definition goes anyway; Host and Content-Length
+  // never go (the proxy frames and routes with them).
   // Left uninitialised: a std::string_view array would zero 512 bytes on
   // every call, for the one or two names a Connection field lists.
   struct Listed {
@@ -148,46 +232,46 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   Listed listed[32];  // NOLINT(cppcoreguidelines-pro-type-member-init): written before read
   std::size_t listed_count = 0;
   bool overflow = false;
-  // One pass finds the Connection fields and whether any field is
-  // hop-by-hop by definition (Connection is one): a message with neither,
-  // most requests, is left as it is without the removal pass.
-  bool any_hop_by_hop = false;
-  for (const auto& field : headers) {
-    if (!isHopByHopByDefinition(field.name)) continue;
-    any_hop_by_hop = true;
-    if (!equalsIgnoreCase(field.name, "connection")) continue;
-    forEachListElement(field.value, [&](std::string_view token) {
-      if (equalsIgnoreCase(token, "upgrade")) upgrade_listed = true;
-      if (isProtected(token) || isHopByHopByDefinition(token)) return;
+  headers.forEachValue(KnownField::Connection, [&](std::string_view value) {
+    forEachListElement(value, [&](std::string_view token) {
+      const KnownField known = classifyFieldName(token);
+      if (known == KnownField::Upgrade) upgrade_listed = true;
+      if (isHopByHopByDefinition(known) || known == KnownField::Host ||
+          known == KnownField::ContentLength) {
+        return;
+      }
       if (listed_count < std::size(listed)) {
         listed[listed_count++] = {token.data(), token.size()};
       } else {
         overflow = true;
       }
     });
-  }
-  if (!any_hop_by_hop) return 0;
+  });
   std::size_t removed = 0;
   if (overflow) {
     // More than 32 distinct tokens: rare enough to pay for a pass per name.
     std::string names;
-    headers.forEachValue("connection", [&](std::string_view value) {
+    headers.forEachValue(KnownField::Connection, [&](std::string_view value) {
       names.append(value);
       names.push_back(',');
     });
     forEachListElement(names, [&](std::string_view token) {
-      if (!isProtected(token) && !isHopByHopByDefinition(token)) removed += headers.remove(token);
+      const KnownField known = classifyFieldName(token);
+      if (!isHopByHopByDefinition(known) && known != KnownField::Host &&
+          known != KnownField::ContentLength) {
+        removed += headers.remove(token);
+      }
     });
   }
-  const bool keep = keep_upgrade && upgrade_listed && headers.contains("upgrade");
-  removed += headers.removeIf([&](std::string_view name) {
-    if (isHopByHopByDefinition(name)) return !(keep && equalsIgnoreCase(name, "upgrade"));
+  const bool keep = keep_upgrade && upgrade_listed && headers.contains(KnownField::Upgrade);
+  removed += headers.removeIf([&](KnownField known, std::string_view name) {
+    if (isHopByHopByDefinition(known)) return !(keep && known == KnownField::Upgrade);
     for (std::size_t i = 0; i < listed_count; ++i) {
       if (equalsIgnoreCase(name, {listed[i].data, listed[i].size})) return true;
     }
     return false;
   });
-  if (keep) headers.add("Connection", "upgrade");
+  if (keep) headers.add("Connection", "upgrade", KnownField::Connection);
   return removed;
 }
 

@@ -24,6 +24,16 @@
 // and the serializer asserts them in debug builds. A map never contains an
 // invalid field that came from the network.
 //
+// Known fields: the few names the proxy itself reads or writes (framing,
+// hop-by-hop, routing, request id, metadata exchange) are classified once,
+// when a field is added, and the map keeps a bit per known name that is
+// present. Asking for a known field by its KnownField costs a bit test when
+// it is absent (most lookups: a request seldom carries x-request-id, never
+// a hop-by-hop field) and a byte compare per field when present, with no
+// name comparison at all: Envoy's O(1) "inline headers", in a form that
+// keeps the fields in one ordered list. Asking by name works for every
+// field, known or not.
+//
 // Threading: none; a HeaderMap is a value, used by one thread at a time.
 #pragma once
 
@@ -50,6 +60,44 @@ inline bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+// The field names the proxy handles itself. Each has a bit in
+// HeaderMap::known_ (so at most 31 of them).
+enum class KnownField : std::uint8_t {
+  None = 0,
+  // Hop-by-hop by definition (RFC 9110 §7.6.1; Proxy-Connection and
+  // Keep-Alive as Envoy treats them).
+  Connection,
+  KeepAlive,
+  ProxyConnection,
+  TransferEncoding,
+  Upgrade,
+  Te,
+  Trailer,
+  // Framing and routing.
+  Host,
+  ContentLength,
+  Expect,
+  // What the sidecar adds, reads or reports.
+  XRequestId,
+  XForwardedProto,
+  XForwardedFor,
+  UserAgent,
+  XEnvoyPeerMetadata,
+  XEnvoyPeerMetadataId,
+};
+inline constexpr std::size_t kKnownFieldCount = 17;  // None included
+
+// Which known field `name` is, case-insensitively; None for any other name.
+KnownField classifyFieldName(std::string_view name) noexcept;
+// The lowercase name of a known field ("" for None): what add(KnownField)
+// writes.
+std::string_view knownFieldName(KnownField field) noexcept;
+// Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, TE
+// and Trailer.
+constexpr bool isHopByHopByDefinition(KnownField field) noexcept {
+  return field >= KnownField::Connection && field <= KnownField::Trailer;
+}
+
 // RFC 9110 §5.1: field-name = token (tchar: ALPHA DIGIT and !#$%&'*+-.^_`|~).
 bool isValidFieldName(std::string_view name) noexcept;
 // RFC 9110 §5.5: VCHAR, obs-text, SP and HTAB, with no leading or trailing
@@ -68,25 +116,44 @@ class HeaderMap {
   HeaderMap() = default;
 
   // Appends a field (copies both strings). Duplicates are kept.
-  void add(std::string_view name, std::string_view value);
+  void add(std::string_view name, std::string_view value) {
+    add(name, value, classifyFieldName(name));
+  }
+  // The same, for a caller that classified `name` already (the parser):
+  // `known` must be classifyFieldName(name).
+  void add(std::string_view name, std::string_view value, KnownField known);
+  // Appends a known field under its lowercase name.
+  void add(KnownField field, std::string_view value) { add(knownFieldName(field), value, field); }
   // Removes every field named `name`, then appends one with `value`.
   void set(std::string_view name, std::string_view value);
+  void set(KnownField field, std::string_view value);
   // Removes every field named `name`; returns how many were removed.
   std::size_t remove(std::string_view name);
-  // Removes every field whose name satisfies pred(std::string_view name), in
-  // one pass keeping the order of the rest; returns how many were removed.
+  std::size_t remove(KnownField field);
+  // Removes every field for which pred(KnownField known, std::string_view
+  // name) is true (`known` is what classifyFieldName(name) says), in one
+  // pass keeping the order of the rest; returns how many were removed.
   template <typename Pred>
-  std::size_t removeIf(Pred&& pred);
+  std::size_t removeIf(Pred&& pred) {
+    return removeSlotsIf([&](const Slot& slot) { return pred(slot.known, entryOf(slot).name); });
+  }
 
   // The value of the first field named `name`, if any.
   std::optional<std::string_view> get(std::string_view name) const;
+  std::optional<std::string_view> get(KnownField field) const;
   // How many fields are named `name`.
   std::size_t count(std::string_view name) const;
   bool contains(std::string_view name) const { return count(name) > 0; }
+  // A bit test.
+  bool contains(KnownField field) const noexcept { return (known_ & bit(field)) != 0; }
+  // True when no field is hop-by-hop by definition (isHopByHopByDefinition).
+  bool noHopByHopByDefinition() const noexcept { return (known_ & kHopByHopBits) == 0; }
 
   // Calls fn(std::string_view value) for each field named `name`, in order.
   template <typename Fn>
   void forEachValue(std::string_view name, Fn&& fn) const;
+  template <typename Fn>
+  void forEachValue(KnownField field, Fn&& fn) const;
 
   // Number of fields.
   std::size_t size() const noexcept { return entries_.size(); }
@@ -106,20 +173,32 @@ class HeaderMap {
   void swap(HeaderMap& other) noexcept;
 
  private:
+  // A field's value follows its name in the arena (add() appends both).
   struct Slot {
     std::uint32_t name_offset;
     std::uint32_t name_size;
-    std::uint32_t value_offset;
     std::uint32_t value_size;
+    KnownField known;
   };
   Entry entryOf(const Slot& slot) const {
     return {std::string_view(arena_).substr(slot.name_offset, slot.name_size),
-            std::string_view(arena_).substr(slot.value_offset, slot.value_size)};
+            std::string_view(arena_).substr(slot.name_offset + slot.name_size, slot.value_size)};
   }
+  static constexpr std::uint32_t bit(KnownField field) noexcept {
+    return std::uint32_t{1} << static_cast<unsigned>(field);
+  }
+  static constexpr std::uint32_t kHopByHopBits = ((std::uint32_t{1} << 8) - 1) & ~std::uint32_t{1};
+  static_assert(static_cast<unsigned>(KnownField::Trailer) == 7 && kKnownFieldCount <= 32);
+  // Removes the slots pred(const Slot&) selects; recomputes known_.
+  template <typename Pred>
+  std::size_t removeSlotsIf(Pred&& pred);
 
   std::string arena_;
   std::vector<Slot> entries_;
   std::size_t byte_size_ = 0;
+  // Bit k set exactly when some field is KnownField k (add() sets it, a
+  // removal recomputes it). Bit 0 (None) means nothing.
+  std::uint32_t known_ = 0;
 };
 
 class HeaderMap::const_iterator {
@@ -150,28 +229,43 @@ inline HeaderMap::const_iterator HeaderMap::begin() const { return {this, 0}; }
 inline HeaderMap::const_iterator HeaderMap::end() const { return {this, entries_.size()}; }
 
 template <typename Pred>
-std::size_t HeaderMap::removeIf(Pred&& pred) {
+std::size_t HeaderMap::removeSlotsIf(Pred&& pred) {
   // The arena keeps the removed bytes until clear(): removal is rare (hop-by-hop
   // stripping) and compacting would invalidate views for nothing.
   std::size_t removed = 0;
+  std::uint32_t known = 0;
   auto out = entries_.begin();
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (pred(entryOf(*it).name)) {
+    if (pred(*it)) {
       byte_size_ -= it->name_size + it->value_size;
       ++removed;
     } else {
+      known |= bit(it->known);
       *out++ = *it;
     }
   }
   entries_.erase(out, entries_.end());
+  known_ = known;
   return removed;
 }
 
 template <typename Fn>
 void HeaderMap::forEachValue(std::string_view name, Fn&& fn) const {
+  if (KnownField known = classifyFieldName(name); known != KnownField::None) {
+    forEachValue(known, fn);
+    return;
+  }
   for (const Slot& slot : entries_) {
     Entry e = entryOf(slot);
-    if (equalsIgnoreCase(e.name, name)) fn(e.value);
+    if (slot.known == KnownField::None && equalsIgnoreCase(e.name, name)) fn(e.value);
+  }
+}
+
+template <typename Fn>
+void HeaderMap::forEachValue(KnownField field, Fn&& fn) const {
+  if (!contains(field)) return;
+  for (const Slot& slot : entries_) {
+    if (slot.known == field) fn(entryOf(slot).value);
   }
 }
 
@@ -200,6 +294,7 @@ void forEachListElement(std::string_view value, Fn&& fn) {
 // True when some field named `name` lists `token` (case-insensitive), e.g.
 // listContains(headers, "connection", "close").
 bool listContains(const HeaderMap& headers, std::string_view name, std::string_view token);
+bool listContains(const HeaderMap& headers, KnownField field, std::string_view token);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1, R14): removes every field that a
 // Connection field lists, then Connection itself and the fields that are

@@ -615,75 +615,67 @@ Status Http1Parser::onFieldLine(std::string_view line, bool trailer) {
     }
     return ok();  // Drop: counted above, not stored
   }
-  if (auto s = noteSpecialField(name, value); !s) return s;
+  // Classified once: the map keeps what the framing checks learn here.
+  const KnownField known = classifyFieldName(name);
+  if (known != KnownField::None) {
+    if (auto s = noteSpecialField(known, value); !s) return s;
+  }
   if (mode_ == Mode::Request) {
-    request_.headers.add(name, value);
+    request_.headers.add(name, value, known);
   } else {
-    response_.headers.add(name, value);
+    response_.headers.add(name, value, known);
   }
   return ok();
 }
 
-// Records what the framing and connection fields say. Dispatch on length
-// first: most fields are none of these and cost one switch.
-Status Http1Parser::noteSpecialField(std::string_view name, std::string_view value) {
-  switch (name.size()) {
-    case 4:
-      if (equalsIgnoreCase(name, "host")) {
-        if (host_count_ < 255) ++host_count_;
-      }
+// Records what the framing and connection fields say.
+Status Http1Parser::noteSpecialField(KnownField field, std::string_view value) {
+  switch (field) {
+    case KnownField::Host:
+      if (host_count_ < 255) ++host_count_;
       return ok();
-    case 6:
-      if (equalsIgnoreCase(name, "expect") && equalsIgnoreCase(value, "100-continue")) {
-        flags_ |= kExpectContinue;
-      }
+    case KnownField::Expect:
+      if (equalsIgnoreCase(value, "100-continue")) flags_ |= kExpectContinue;
       return ok();
-    case 7:
-      if (equalsIgnoreCase(name, "upgrade")) flags_ |= kSeenUpgrade;
-      return ok();
-    case 10:
-      if (equalsIgnoreCase(name, "connection")) {
-        forEachListElement(value, [&](std::string_view token) {
-          if (equalsIgnoreCase(token, "close")) {
-            flags_ |= kConnClose;
-          } else if (equalsIgnoreCase(token, "keep-alive")) {
-            flags_ |= kConnKeepAlive;
-          } else if (equalsIgnoreCase(token, "upgrade")) {
-            flags_ |= kConnUpgrade;
-          }
-        });
-      }
-      return ok();
-    case 14:
-      if (equalsIgnoreCase(name, "content-length")) {
-        // R4, R5: one plain decimal, overflow-checked; a second field, a list
-        // ("5, 5") or anything else is invalid.
-        if (flags_ & kSeenContentLength) {
-          return failWith(Errc::BadRequest, "multiple Content-Length fields");
+    case KnownField::Upgrade: flags_ |= kSeenUpgrade; return ok();
+    case KnownField::Connection:
+      forEachListElement(value, [&](std::string_view token) {
+        if (equalsIgnoreCase(token, "close")) {
+          flags_ |= kConnClose;
+        } else if (equalsIgnoreCase(token, "keep-alive")) {
+          flags_ |= kConnKeepAlive;
+        } else if (equalsIgnoreCase(token, "upgrade")) {
+          flags_ |= kConnUpgrade;
         }
-        if (!parseDecimal(value, content_length_)) {
-          return failWith(Errc::BadRequest, "invalid Content-Length");
+      });
+      return ok();
+    case KnownField::ContentLength:
+      // R4, R5: one plain decimal, overflow-checked; a second field, a list
+      // ("5, 5") or anything else is invalid.
+      if (flags_ & kSeenContentLength) {
+        return failWith(Errc::BadRequest, "multiple Content-Length fields");
+      }
+      if (!parseDecimal(value, content_length_)) {
+        return failWith(Errc::BadRequest, "invalid Content-Length");
+      }
+      flags_ |= kSeenContentLength;
+      return ok();
+    case KnownField::TransferEncoding: {
+      flags_ |= kSeenTransferEncoding;
+      bool any = false;
+      forEachListElement(value, [&](std::string_view coding) {
+        any = true;
+        if (flags_ & kTeChunkedLast) flags_ |= kTeChunkedNotLast;
+        if (equalsIgnoreCase(coding, "chunked")) {
+          flags_ |= kTeChunkedLast;
+        } else {
+          flags_ &= ~kTeChunkedLast;
+          flags_ |= isKnownNonChunkedCoding(coding) ? kTeOtherKnown : kTeUnknown;
         }
-        flags_ |= kSeenContentLength;
-      }
+      });
+      if (!any) flags_ |= kTeEmpty;
       return ok();
-    case 17:
-      if (equalsIgnoreCase(name, "transfer-encoding")) {
-        flags_ |= kSeenTransferEncoding;
-        bool any = false;
-        forEachListElement(value, [&](std::string_view coding) {
-          any = true;
-          if (flags_ & kTeChunkedLast) flags_ |= kTeChunkedNotLast;
-          if (equalsIgnoreCase(coding, "chunked")) {
-            flags_ |= kTeChunkedLast;
-          } else {
-            flags_ &= ~kTeChunkedLast;
-            flags_ |= isKnownNonChunkedCoding(coding) ? kTeOtherKnown : kTeUnknown;
-          }
-        });
-        if (!any) flags_ |= kTeEmpty;
-      }
-      return ok();
+    }
     default: return ok();
   }
 }

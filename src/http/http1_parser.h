@@ -214,7 +214,7 @@ class Http1Parser {
   Status parseStatusLine(std::string_view line);
   Status classifyLongRequestLine(std::string_view prefix) const;
   Status onFieldLine(std::string_view line, bool trailer);
-  Status noteSpecialField(std::string_view name, std::string_view value);
+  Status noteSpecialField(KnownField field, std::string_view value);
   Status finishRequestHead();
   Status finishResponseHead();
   Status onChunkSizeLine(std::string_view line);

@@ -50,7 +50,7 @@ std::string_view methodName(Method method) noexcept {
   return "";
 }
 
-std::string_view RequestHead::host() const { return headers.get("host").value_or(""); }
+std::string_view RequestHead::host() const { return headers.get(KnownField::Host).value_or(""); }
 
 std::string_view RequestHead::path() const {
   std::string_view t = target;

@@ -556,9 +556,13 @@ http::CallbackResult HttpSession::onMessageComplete() {
 namespace {
 // Both metadata exchange fields, in one pass over the fields.
 std::size_t removePeerMetadata(http::HeaderMap& h) {
-  return h.removeIf([](std::string_view name) {
-    return http::equalsIgnoreCase(name, telemetry::kPeerMetadataHeader) ||
-           http::equalsIgnoreCase(name, telemetry::kPeerMetadataIdHeader);
+  using http::KnownField;
+  if (!h.contains(KnownField::XEnvoyPeerMetadata) &&
+      !h.contains(KnownField::XEnvoyPeerMetadataId)) {
+    return 0;
+  }
+  return h.removeIf([](KnownField known, std::string_view) {
+    return known == KnownField::XEnvoyPeerMetadata || known == KnownField::XEnvoyPeerMetadataId;
   });
 }
 }  // namespace
@@ -573,7 +577,7 @@ void HttpSession::takePeerMetadata() {
   peer_exchange_ = false;
   if (direction_ != Direction::Inbound) return;
   http::HeaderMap& h = req_.headers;
-  if (auto value = h.get(telemetry::kPeerMetadataHeader)) {
+  if (auto value = h.get(http::KnownField::XEnvoyPeerMetadata)) {
     if (value->size() <= telemetry::kMaxPeerMetadataBase64) peer_metadata_.assign(*value);
   }
   peer_exchange_ = removePeerMetadata(h) > 0;
@@ -589,8 +593,8 @@ void HttpSession::responsePeerMetadata(http::HeaderMap& h, bool interim) {
   // its own), on the final response only.
   const PeerMetadataHeaders& self = worker_.peerMetadata();
   if (interim || !peer_exchange_ || self.empty()) return;
-  h.set(telemetry::kPeerMetadataIdHeader, self.id);
-  h.set(telemetry::kPeerMetadataHeader, self.value);
+  h.set(http::KnownField::XEnvoyPeerMetadataId, self.id);
+  h.set(http::KnownField::XEnvoyPeerMetadata, self.value);
 }
 
 bool HttpSession::admitRequest() {
@@ -764,8 +768,9 @@ void HttpSession::attachUpstream(std::unique_ptr<UpstreamConn> conn) {
 void HttpSession::sendRequestHead() {
   http::HeaderMap& h = req_.headers;
   http::stripHopByHop(h, req_.upgrade);
-  if (req_.framing == http::BodyFraming::Chunked) h.add("transfer-encoding", "chunked");
-  if (!h.contains("host")) {
+  if (req_.framing == http::BodyFraming::Chunked)
+    h.add(http::KnownField::TransferEncoding, "chunked");
+  if (!h.contains(http::KnownField::Host)) {
     up_out_.clear();
     if (route_.service != nullptr && route_.port != nullptr) {
       up_out_ = route_.service->hostname;
@@ -774,26 +779,23 @@ void HttpSession::sendRequestHead() {
     } else {
       up_out_ = route_.destination_service;
     }
-    h.add("host", up_out_);
+    h.add(http::KnownField::Host, up_out_);
   }
   request_id_.clear();
-  if (auto id = h.get("x-request-id"); id && !id->empty()) {
+  if (auto id = h.get(http::KnownField::XRequestId); id && !id->empty()) {
     request_id_.assign(*id);
   } else {
     appendRequestId(request_id_);
-    if (id) {
-      h.set("x-request-id", request_id_);  // replaces the empty one
-    } else {
-      h.add("x-request-id", request_id_);  // none to remove: no pass over the fields
-    }
+    h.set(http::KnownField::XRequestId, request_id_);  // replaces an empty one
   }
-  if (!h.contains("x-forwarded-proto")) h.add("x-forwarded-proto", "http");
+  if (!h.contains(http::KnownField::XForwardedProto))
+    h.add(http::KnownField::XForwardedProto, "http");
   // Istio's metadata exchange, to the services of the registry only: a
   // passthrough destination is outside the mesh and learns nothing of us.
   if (direction_ == Direction::Outbound && route_.kind == Route::Kind::Service) {
     if (const PeerMetadataHeaders& self = worker_.peerMetadata(); !self.empty()) {
-      h.set(telemetry::kPeerMetadataIdHeader, self.id);
-      h.set(telemetry::kPeerMetadataHeader, self.value);
+      h.set(http::KnownField::XEnvoyPeerMetadataId, self.id);
+      h.set(http::KnownField::XEnvoyPeerMetadata, self.value);
     }
   }
   req_.version = http::Version::Http11;
@@ -865,7 +867,7 @@ http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
   if (head.framing == http::BodyFraming::Chunked || head.framing == http::BodyFraming::UntilClose) {
     if (client11) {
       rechunk_ = true;
-      head.headers.add("transfer-encoding", "chunked");
+      head.headers.add(http::KnownField::TransferEncoding, "chunked");
     } else {
       close_after_ = true;  // an HTTP/1.0 client reads to the close
     }
@@ -873,9 +875,9 @@ http::CallbackResult HttpSession::upHead(http::ResponseHead& head) {
   if (worker_.draining()) close_after_ = true;
   if (!switching) {
     if (close_after_) {
-      head.headers.add("connection", "close");
+      head.headers.add(http::KnownField::Connection, "close");
     } else if (!client11) {
-      head.headers.add("connection", "keep-alive");
+      head.headers.add(http::KnownField::Connection, "keep-alive");
     }
   }
   head.version = http::Version::Http11;
@@ -1123,8 +1125,8 @@ void HttpSession::report() {
   r.authority = req_.host();
   r.request_id = request_id_;
   r.peer_metadata = peer_metadata_;
-  if (auto ua = req_.headers.get("user-agent")) r.user_agent = *ua;
-  if (auto xff = req_.headers.get("x-forwarded-for")) r.x_forwarded_for = *xff;
+  if (auto ua = req_.headers.get(http::KnownField::UserAgent)) r.user_agent = *ua;
+  if (auto xff = req_.headers.get(http::KnownField::XForwardedFor)) r.x_forwarded_for = *xff;
   r.protocol = client_version_ == http::Version::Http10 ? "HTTP/1.0" : "HTTP/1.1";
   r.response_code_details = response_details_;
   if (up_ != nullptr || head_sent_) {

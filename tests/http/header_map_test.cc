@@ -1,5 +1,7 @@
 #include "http/header_map.h"
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -7,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "http/chars.h"
+#include "telemetry/peer_metadata.h"
 
 namespace remora::http {
 namespace {
@@ -217,6 +220,11 @@ TEST(HeaderMap, StripHopByHopCases) {
        false,
        "X-C=4;",
        4},
+      {"listed names the proxy knows go too, unless hop-by-hop or protected",
+       {{"X-Request-Id", "1"}, {"Connection", "x-request-id, User-Agent"}, {"user-agent", "c"}},
+       false,
+       "",
+       3},
       {"a listed protected name stays",
        {{"Host", "a"}, {"Content-Length", "0"}, {"Connection", "Host, content-length"}},
        false,
@@ -250,6 +258,139 @@ TEST(HeaderMap, StripHopByHopCases) {
     std::size_t bytes = 0;
     for (auto e : h) bytes += e.name.size() + e.value.size();
     EXPECT_EQ(h.byteSize(), bytes) << c.name;
+  }
+}
+
+constexpr std::size_t kKnownFields = kKnownFieldCount;
+
+KnownField knownAt(std::size_t i) { return static_cast<KnownField>(i); }
+
+// The classification by definition: the known field whose name equals
+// `name` ignoring case.
+KnownField classifyByDefinition(std::string_view name) {
+  for (std::size_t i = 1; i < kKnownFields; ++i) {
+    if (equalsIgnoreCase(name, knownFieldName(knownAt(i)))) return knownAt(i);
+  }
+  return KnownField::None;
+}
+
+TEST(HeaderMap, KnownFieldNamesClassifyInAnyCase) {
+  EXPECT_EQ(knownFieldName(KnownField::None), "");
+  for (std::size_t i = 1; i < kKnownFields; ++i) {
+    const std::string lower(knownFieldName(knownAt(i)));
+    ASSERT_FALSE(lower.empty());
+    EXPECT_EQ(classifyFieldName(lower), knownAt(i)) << lower;
+    std::string upper = lower;
+    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+    EXPECT_EQ(classifyFieldName(upper), knownAt(i)) << upper;
+    // Every single-byte change (a byte of every value) makes it another
+    // name, unless the change is the letter's other case.
+    for (std::size_t at = 0; at < lower.size(); ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string changed = lower;
+        changed[at] = static_cast<char>(b);
+        const KnownField want =
+            toLower(static_cast<char>(b)) == lower[at] ? knownAt(i) : KnownField::None;
+        ASSERT_EQ(classifyFieldName(changed), want) << lower << " byte " << at << " = " << b;
+      }
+    }
+    // One byte more or less is another name too.
+    EXPECT_EQ(classifyFieldName(lower + "s"), KnownField::None);
+    EXPECT_EQ(classifyFieldName(std::string_view(lower).substr(1)), KnownField::None);
+  }
+  EXPECT_EQ(classifyFieldName(telemetry::kPeerMetadataHeader), KnownField::XEnvoyPeerMetadata);
+  EXPECT_EQ(classifyFieldName(telemetry::kPeerMetadataIdHeader), KnownField::XEnvoyPeerMetadataId);
+  for (std::string_view other : {"", "a", "accept", "content-type", "cookie", "date", "server",
+                                 "trailers", "x-forwarded-host", "keep-alive2", "user_agent"}) {
+    EXPECT_EQ(classifyFieldName(other), KnownField::None) << other;
+  }
+}
+
+TEST(HeaderMap, KnownFieldLookupsAgreeWithLookupsByName) {
+  HeaderMap h;
+  h.add("X-Request-Id", "one");
+  h.add("Accept", "*/*");
+  h.add("x-request-id", "two");
+  EXPECT_TRUE(h.contains(KnownField::XRequestId));
+  EXPECT_FALSE(h.contains(KnownField::Host));
+  EXPECT_EQ(h.get(KnownField::XRequestId), "one");
+  EXPECT_EQ(h.get("X-REQUEST-ID"), "one");
+  EXPECT_EQ(h.count("x-request-id"), 2U);
+  std::vector<std::string> seen;
+  h.forEachValue(KnownField::XRequestId, [&](std::string_view v) { seen.emplace_back(v); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"one", "two"}));
+  h.set(KnownField::XRequestId, "three");
+  EXPECT_EQ(h.count("x-request-id"), 1U);
+  EXPECT_EQ(h.at(1).name, "x-request-id");  // set() appends under the lowercase name
+  h.set(KnownField::Host, "a");             // absent: appended
+  EXPECT_EQ(h.get("host"), "a");
+  EXPECT_EQ(h.remove(KnownField::Host), 1U);
+  EXPECT_FALSE(h.contains(KnownField::Host));
+  EXPECT_EQ(h.remove(KnownField::Host), 0U);
+  EXPECT_TRUE(listContains(h, KnownField::XRequestId, "THREE"));
+}
+
+// The known-field bits against a plain list after every operation: a
+// field is found by KnownField exactly when it is by name.
+TEST(HeaderMap, KnownFieldBitsFollowEveryChange) {
+  const std::vector<std::string> names = {
+      "Host",   "connection", "Upgrade",    "X-Request-Id", "x-a",
+      "Accept", "TE",         "user-agent", "Keep-Alive",   "x-envoy-peer-metadata"};
+  std::mt19937 rng(7);
+  HeaderMap h;
+  HeaderMap spare;
+  std::vector<std::pair<std::string, std::string>> model;
+  std::vector<std::pair<std::string, std::string>> spare_model;
+  for (int step = 0; step < 20000; ++step) {
+    const std::string& name = names[rng() % names.size()];
+    const std::string value = std::to_string(step);
+    switch (rng() % 8) {
+      case 0:
+      case 1:
+      case 2:
+        h.add(name, value);
+        model.emplace_back(name, value);
+        break;
+      case 3: {
+        h.set(name, value);
+        std::erase_if(model, [&](const auto& f) { return equalsIgnoreCase(f.first, name); });
+        model.emplace_back(name, value);
+        break;
+      }
+      case 4: {
+        const KnownField known = classifyFieldName(name);
+        const std::size_t removed = known != KnownField::None ? h.remove(known) : h.remove(name);
+        EXPECT_EQ(removed, std::erase_if(model, [&](const auto& f) {
+                    return equalsIgnoreCase(f.first, name);
+                  }));
+        break;
+      }
+      case 5:
+        stripHopByHop(h);
+        std::erase_if(model, [](const auto& f) {
+          return classifyByDefinition(f.first) != KnownField::None &&
+                 isHopByHopByDefinition(classifyByDefinition(f.first));
+        });
+        // Connection values are numbers here: they name no field.
+        break;
+      case 6:
+        h.swap(spare);
+        std::swap(model, spare_model);
+        break;
+      default:
+        if (rng() % 16 == 0) {
+          h.clear();
+          model.clear();
+        }
+    }
+    ASSERT_EQ(h.size(), model.size()) << step;
+    for (std::size_t i = 1; i < kKnownFields; ++i) {
+      const bool present = std::any_of(model.begin(), model.end(), [&](const auto& f) {
+        return classifyByDefinition(f.first) == knownAt(i);
+      });
+      ASSERT_EQ(h.contains(knownAt(i)), present) << step << " " << knownFieldName(knownAt(i));
+      ASSERT_EQ(h.get(knownAt(i)).has_value(), present) << step;
+    }
   }
 }
 
