@@ -11,26 +11,6 @@ namespace remora::http {
 
 namespace {
 
-constexpr std::array<std::string_view, kKnownFieldCount> kKnownNames = {
-    "",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-    "host",
-    "content-length",
-    "expect",
-    "x-request-id",
-    "x-forwarded-proto",
-    "x-forwarded-for",
-    "user-agent",
-    "x-envoy-peer-metadata",
-    "x-envoy-peer-metadata-id",
-};
-
 // `lower` is lowercase and as long as `name`. Out of line on purpose: one
 // loop serves every known name.
 bool equalsLowercase(std::string_view name, std::string_view lower) noexcept {
@@ -70,12 +50,7 @@ KnownField classifyFieldName(std::string_view name) noexcept {
     case 24: candidate = KnownField::XEnvoyPeerMetadataId; break;
     default: return KnownField::None;
   }
-  return equalsLowercase(name, kKnownNames[static_cast<std::size_t>(candidate)]) ? candidate
-                                                                                 : KnownField::None;
-}
-
-std::string_view knownFieldName(KnownField field) noexcept {
-  return kKnownNames[static_cast<std::size_t>(field)];
+  return equalsLowercase(name, knownFieldName(candidate)) ? candidate : KnownField::None;
 }
 
 bool isValidFieldName(std::string_view name) noexcept {
@@ -175,11 +150,6 @@ std::size_t HeaderMap::count(std::string_view name) const {
   std::size_t n = 0;
   forEachValue(name, [&n](std::string_view) { ++n; });
   return n;
-}
-
-HeaderMap::Entry HeaderMap::at(std::size_t index) const {
-  REMORA_ASSERT(index < entries_.size());
-  return entryOf(entries_[index]);
 }
 
 void HeaderMap::clear() noexcept {

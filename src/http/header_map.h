@@ -37,6 +37,7 @@
 // Threading: none; a HeaderMap is a value, used by one thread at a time.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -44,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/assert.h"
 #include "http/chars.h"
 
 namespace remora::http {
@@ -87,11 +89,35 @@ enum class KnownField : std::uint8_t {
 };
 inline constexpr std::size_t kKnownFieldCount = 17;  // None included
 
+namespace detail {
+inline constexpr std::array<std::string_view, kKnownFieldCount> kKnownFieldNames = {
+    "",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "host",
+    "content-length",
+    "expect",
+    "x-request-id",
+    "x-forwarded-proto",
+    "x-forwarded-for",
+    "user-agent",
+    "x-envoy-peer-metadata",
+    "x-envoy-peer-metadata-id",
+};
+}  // namespace detail
+
 // Which known field `name` is, case-insensitively; None for any other name.
 KnownField classifyFieldName(std::string_view name) noexcept;
 // The lowercase name of a known field ("" for None): what add(KnownField)
 // writes.
-std::string_view knownFieldName(KnownField field) noexcept;
+constexpr std::string_view knownFieldName(KnownField field) noexcept {
+  return detail::kKnownFieldNames[static_cast<std::size_t>(field)];
+}
 // Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade, TE
 // and Trailer.
 constexpr bool isHopByHopByDefinition(KnownField field) noexcept {
@@ -162,7 +188,10 @@ class HeaderMap {
   // Envoy counts against max_request_headers_kb).
   std::size_t byteSize() const noexcept { return byte_size_; }
 
-  Entry at(std::size_t index) const;
+  Entry at(std::size_t index) const {
+    REMORA_ASSERT(index < entries_.size());
+    return entryOf(entries_[index]);
+  }
   const_iterator begin() const;
   const_iterator end() const;
 

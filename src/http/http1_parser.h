@@ -207,7 +207,8 @@ class Http1Parser {
 
   LineStatus takeLine(std::string_view in, std::size_t& pos, std::size_t cap,
                       std::string_view& line, std::string& overflow_prefix);
-  Status failWith(Errc code, std::string_view message);
+  // Cold: laid out away from the paths a valid message takes.
+  [[gnu::cold]] Status failWith(Errc code, std::string_view message);
   Status earlyStartLineCheck(std::string_view seen) const;
   Status onStartLine(std::string_view line);
   Status parseRequestLine(std::string_view line);

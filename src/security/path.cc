@@ -40,9 +40,11 @@ bool isNormal(std::string_view p) noexcept {
   return true;
 }
 
-}  // namespace
-
-Result<std::string_view> normalizePath(std::string_view path, std::string& scratch) {
+// Every check and rewrite; normalizePath() calls it when its fast test
+// does not pass. Out of line so that the common path (a plain path, as
+// nearly every request has) is a few lines of code.
+[[gnu::noinline]] Result<std::string_view> normalizeInFull(std::string_view path,
+                                                           std::string& scratch) {
   if (path.size() > kMaxPathBytes) return Error{Errc::UriTooLong, "path longer than 64 KiB"};
   if (path == "*") return path;
   if (path.empty() || (path[0] != '/' && path[0] != '\\')) {
@@ -122,6 +124,19 @@ Result<std::string_view> normalizePath(std::string_view path, std::string& scrat
   if (q != std::string_view::npos) scratch.append(path.substr(q));
   if (scratch == path) return path;
   return std::string_view(scratch);
+}
+
+}  // namespace
+
+Result<std::string_view> normalizePath(std::string_view path, std::string& scratch) {
+  // Already normal: starts with '/', within the limit, no fragment, and
+  // nothing pass 1 or 2 of normalizeInFull() would change (isNormal() also
+  // refuses '%', so there is no escape to validate).
+  if (!path.empty() && path[0] == '/' && path.size() <= kMaxPathBytes) {
+    std::string_view p = path.substr(0, path.find('?'));
+    if (p.find('#') == std::string_view::npos && isNormal(p)) return path;
+  }
+  return normalizeInFull(path, scratch);
 }
 
 Result<std::string> normalizePath(std::string_view path) {
