@@ -36,6 +36,7 @@ const telemetry::Workload* TelemetryObserver::workload(PerWorker& w,
     it->second.app = info->app;
     it->second.version = info->version;
     it->second.principal = info->principal;
+    it->second.revision = telemetry::newWorkloadRevision();
   }
   return &it->second;
 }
@@ -49,6 +50,7 @@ const telemetry::Workload* TelemetryObserver::peerWorkload(PerWorker& w, const P
   wl.principal = peer->principal;
   // spiffe://<trust domain>/ns/<namespace>/sa/<service account>
   wl.namespace_ = std::string(principalNamespace(peer->principal));
+  wl.revision = telemetry::newWorkloadRevision();
   return &w.peers.emplace(peer->principal, std::move(wl)).first->second;
 }
 
@@ -71,6 +73,7 @@ const telemetry::Workload* TelemetryObserver::metadataPeer(PerWorker& w, std::st
       wl.version =
           !meta->version.empty() ? std::move(meta->version) : std::move(meta->canonical_revision);
       if (!meta->cluster_id.empty()) wl.cluster = std::move(meta->cluster_id);
+      wl.revision = telemetry::newWorkloadRevision();
     }
     it = w.metadata_peers.emplace(std::string(header), std::move(entry)).first;
   }
@@ -86,6 +89,7 @@ const telemetry::Workload* TelemetryObserver::metadataPeer(PerWorker& w, std::st
     entry.merged = entry.workload;
     entry.merged.principal = peer->principal;
     entry.merged.namespace_ = std::string(cert_ns);
+    entry.merged.revision = telemetry::newWorkloadRevision();  // new contents, new name
   }
   return &entry.merged;
 }

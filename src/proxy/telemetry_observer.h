@@ -14,6 +14,11 @@
 //   win; a header that names another namespace than the certificate's is
 //   ignored whole. An undecodable header is ignored too (source unknown).
 //
+// Every telemetry::Workload the observer fills or changes gets a fresh
+// revision (telemetry::newWorkloadRevision()): the cached ones when
+// created, a metadata peer's merged one on every rewrite. The metrics
+// recognise a repeated label set by it (src/telemetry/stats.cc).
+//
 // Threading: onRequest/onTcp*/onTick come from worker `report.worker`'s
 // thread only; the per-worker state (stats table, log sink, workload cache)
 // is touched by that thread alone.

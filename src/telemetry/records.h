@@ -99,7 +99,16 @@ struct Workload {
   std::string version;                 // canonical revision: *_version and *_canonical_revision
   std::string principal;               // SPIFFE id when the peer was authenticated by mTLS
   std::string cluster = "Kubernetes";  // *_cluster (Istio's default cluster id)
+  // Names these contents: whoever fills or changes the fields above sets a
+  // fresh newWorkloadRevision(), so that two records with the same nonzero
+  // revision have the same workload labels, whatever the address. WorkerStats
+  // then recognises a repeat label set without reading the strings (see
+  // stats.cc). 0: not named, the strings are always read.
+  std::uint64_t revision = 0;
 };
+
+// A revision no workload had before in this process (never 0). Any thread.
+std::uint64_t newWorkloadRevision() noexcept;
 
 // One HTTP request, seen by one proxy, reported once when it ends.
 //

@@ -29,6 +29,7 @@
 #include <array>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -277,6 +278,76 @@ std::string_view securityPolicy(Reporter reporter, bool mtls) {
   return mtls ? "mutual_tls" : "none";
 }
 
+std::atomic<std::uint64_t> g_workload_revisions{0};
+
+}  // namespace
+
+std::uint64_t newWorkloadRevision() noexcept {
+  return g_workload_revisions.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+namespace {
+
+// The revision a record's workload is known by: 0 for none (null), or
+// nullopt when it has no revision and its strings must be read.
+std::optional<std::uint64_t> revisionOf(const Workload* w) {
+  if (w == nullptr) return 0;
+  if (w->revision == 0) return std::nullopt;
+  return w->revision;
+}
+
+// What identifies a request's label set, as the last request recorded had
+// it: the workloads by revision, the rest by value. A sidecar's requests
+// nearly all repeat one label set (its callers and services are few, and
+// one connection's requests share all but the code and flags), so the
+// next request usually matches it field for field and skips building,
+// hashing and comparing the key, its biggest cost (and some 30 cache
+// lines at low load, docs/performance.md). The strings are the record's
+// copied, reused without allocating once they have held the longest.
+struct LastRequestLabels {
+  RequestEntry* entry = nullptr;  // null: nothing remembered
+  std::uint64_t source = 0;
+  std::uint64_t destination = 0;
+  Reporter reporter = Reporter::Source;
+  bool mutual_tls = false;
+  std::uint32_t response_flags = 0;
+  std::uint32_t response_code = 0;
+  std::optional<std::uint32_t> grpc_status;
+  std::string protocol;
+  std::string destination_service;
+  std::string destination_service_name;
+  std::string destination_service_namespace;
+
+  RequestEntry* match(const RequestRecord& r, std::uint64_t source_revision,
+                      std::uint64_t destination_revision) const {
+    if (entry == nullptr || source != source_revision || destination != destination_revision ||
+        reporter != r.reporter || mutual_tls != r.mutual_tls ||
+        response_flags != r.response_flags || response_code != r.response_code ||
+        grpc_status != r.grpc_status || protocol != r.protocol ||
+        destination_service != r.destination_service ||
+        destination_service_name != r.destination_service_name ||
+        destination_service_namespace != r.destination_service_namespace) {
+      return nullptr;
+    }
+    return entry;
+  }
+  void remember(const RequestRecord& r, std::uint64_t source_revision,
+                std::uint64_t destination_revision, RequestEntry* e) {
+    entry = e;
+    source = source_revision;
+    destination = destination_revision;
+    reporter = r.reporter;
+    mutual_tls = r.mutual_tls;
+    response_flags = r.response_flags;
+    response_code = r.response_code;
+    grpc_status = r.grpc_status;
+    protocol.assign(r.protocol);
+    destination_service.assign(r.destination_service);
+    destination_service_name.assign(r.destination_service_name);
+    destination_service_namespace.assign(r.destination_service_namespace);
+  }
+};
+
 }  // namespace
 
 struct WorkerStats::Table {
@@ -286,6 +357,7 @@ struct WorkerStats::Table {
   EntryTable<CounterEntry> refused;
   EntryTable<CounterEntry> tls_handshakes;
   std::string scratch;  // the lookup key, reused so a repeat allocates nothing
+  LastRequestLabels last_request;
 
   template <typename Record>
   void appendCommonKey(const Record& r) {
@@ -301,6 +373,18 @@ struct WorkerStats::Table {
   }
 
   RequestEntry& requestEntry(const RequestRecord& r) {
+    const auto source = revisionOf(r.source);
+    const auto destination = revisionOf(r.destination);
+    const bool named = source && destination;
+    if (named) {
+      if (RequestEntry* e = last_request.match(r, *source, *destination)) return *e;
+    }
+    RequestEntry& e = requestEntryByKey(r);
+    if (named) last_request.remember(r, *source, *destination, &e);
+    return e;
+  }
+
+  RequestEntry& requestEntryByKey(const RequestRecord& r) {
     scratch.clear();
     appendCommonKey(r);
     appendKeyField(scratch, r.protocol);

@@ -260,6 +260,82 @@ TEST_F(InboundMetadataTest, ASteadyCallerCostsNoAllocation) {
   EXPECT_EQ(stats.worker(0).labelSets(), 2U);
 }
 
+// The merged workload is rewritten in place when another certificate comes
+// with the same header: each rewrite must count under its own principal
+// (the metrics remember the last label set by the workloads' revisions).
+TEST_F(InboundMetadataTest, AlternatingCertificatesCountUnderTheirOwnPrincipals) {
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  const PeerIdentity reviews{true, "spiffe://cluster.local/ns/shop/sa/reviews"};
+  const PeerIdentity ratings{true, "spiffe://cluster.local/ns/shop/sa/ratings"};
+  for (int i = 0; i < 5; ++i) {
+    report(observer, header_, reviews);
+    report(observer, header_, reviews);
+    report(observer, header_, ratings);
+  }
+  std::string prom = stats.renderPrometheus();
+  auto countOf = [&](std::string_view principal) {
+    const std::string label = "source_principal=\"" + std::string(principal) + "\"";
+    const auto line = prom.find("istio_requests_total{");
+    for (auto at = line; at != std::string::npos; at = prom.find("istio_requests_total{", at + 1)) {
+      const auto end = prom.find('\n', at);
+      const std::string sample = prom.substr(at, end - at);
+      if (sample.find(label) != std::string::npos) return sample.substr(sample.rfind(' ') + 1);
+    }
+    return std::string("none");
+  };
+  EXPECT_EQ(countOf(reviews.principal), "10") << prom;
+  EXPECT_EQ(countOf(ratings.principal), "5") << prom;
+}
+
+// A new snapshot rebuilds the workload cache, perhaps at the same
+// addresses: requests count under the workload of their own snapshot.
+TEST_F(TelemetryObserverTest, AlternatingSnapshotsCountUnderTheirOwnWorkloads) {
+  std::string other_yaml = kYaml;
+  other_yaml.replace(other_yaml.find("web-v2"), 6, "web-v9");
+  auto other_config = mesh::parseConfig(other_yaml);
+  ASSERT_TRUE(other_config) << other_config.error().message;
+  mesh::SnapshotPtr other = mesh::Snapshot::build(std::move(*other_config));
+  Route other_route =
+      resolveRoute(*other, Direction::Outbound,
+                   asio::ip::tcp::endpoint(asio::ip::make_address("10.255.0.1"), 80));
+  telemetry::StatsRegistry stats(1);
+  TelemetryObserver observer(1, stats, nullptr);
+  for (int i = 0; i < 6; ++i) {
+    const bool first = i % 3 != 2;  // two of three requests on the first snapshot
+    RequestReport r;
+    fill(r);
+    if (!first) {
+      r.snapshot = &other;
+      r.route = &other_route;
+      r.endpoint = &other_route.service->endpoints[0];
+      r.self = &other->proxy().workload;
+    }
+    r.method = "GET";
+    r.response_code = 200;
+    PeerIdentity none;
+    r.downstream_peer = &none;
+    r.upstream_peer = &none;
+    observer.onRequest(r);
+  }
+  std::string prom = stats.renderPrometheus();
+  EXPECT_EQ(stats.worker(0).labelSets(), 2U);
+  EXPECT_NE(prom.find("destination_workload=\"web-v2\""), std::string::npos) << prom;
+  EXPECT_NE(prom.find("destination_workload=\"web-v9\""), std::string::npos) << prom;
+  for (std::string_view name : {"web-v2", "web-v9"}) {
+    const auto at = prom.find("istio_requests_total{");
+    std::string count = "none";
+    for (auto line = at; line != std::string::npos;
+         line = prom.find("istio_requests_total{", line + 1)) {
+      const std::string sample = prom.substr(line, prom.find('\n', line) - line);
+      if (sample.find("destination_workload=\"" + std::string(name) + "\"") != std::string::npos) {
+        count = sample.substr(sample.rfind(' ') + 1);
+      }
+    }
+    EXPECT_EQ(count, name == "web-v2" ? "4" : "2") << name << "\n" << prom;
+  }
+}
+
 TEST_F(InboundMetadataTest, TheCacheStaysBounded) {
   telemetry::StatsRegistry stats(1);
   TelemetryObserver observer(1, stats, nullptr);

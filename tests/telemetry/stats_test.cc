@@ -1,4 +1,8 @@
+#include <map>
+#include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -287,6 +291,78 @@ TEST(StatsRegistry, SameTextDifferentFieldsAreDifferentLabelSets) {
   r.source = &b;
   reg.worker(0).recordRequest(r);
   EXPECT_EQ(reg.worker(0).labelSets(), 2u);
+}
+
+// The label set the last request had is recognised again by the workloads'
+// revisions and the other fields' values. Random records, with one
+// workload rewritten in place under a new revision between records (as the
+// observer does), must count exactly as a model that reads every label.
+TEST(StatsRegistry, RepeatLabelSetsByRevisionCountAsTheirLabelsSay) {
+  Workload a = kProductpage;
+  a.revision = newWorkloadRevision();
+  Workload b = kReviews;
+  b.revision = newWorkloadRevision();
+  EXPECT_NE(a.revision, 0u);
+  EXPECT_NE(a.revision, b.revision);
+  Workload rewritten = kProductpage;  // same address, changing contents
+  rewritten.revision = newWorkloadRevision();
+  const Workload unnamed{.name = "unnamed", .namespace_ = "default"};  // revision 0
+  const std::vector<const Workload*> workloads = {&a, &b, &rewritten, &unnamed, nullptr};
+  const std::vector<std::string> services = {"reviews.default.svc.cluster.local",
+                                             "ratings.default.svc.cluster.local"};
+  StatsRegistry reg(1);
+  std::map<std::map<std::string, std::string>, double> model;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 5000; ++i) {
+    if (rng() % 50 == 0) {
+      rewritten.name = "rewritten-" + std::to_string(rng() % 3);
+      rewritten.revision = newWorkloadRevision();
+    }
+    RequestRecord r = outbound();
+    r.reporter = rng() % 2 ? Reporter::Source : Reporter::Destination;
+    r.source = workloads[rng() % workloads.size()];
+    r.destination = workloads[rng() % workloads.size()];
+    r.destination_service = services[rng() % 2];
+    r.destination_service_name = rng() % 4 == 0 ? "alias" : "";
+    r.mutual_tls = rng() % 2 != 0;
+    r.response_code = rng() % 3 == 0 ? 503 : 200;
+    r.response_flags = rng() % 4 == 0 ? flags::kUpstreamConnectionFailure : 0;
+    r.protocol = rng() % 5 == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    if (rng() % 6 == 0) r.grpc_status = 14;
+    // Runs of the same record, as a connection's requests come.
+    const int repeat = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < repeat; ++k) reg.worker(0).recordRequest(r);
+    std::map<std::string, std::string> labels = {
+        {"reporter", std::string(reporterName(r.reporter))},
+        {"source_workload", r.source ? r.source->name : "unknown"},
+        {"destination_workload", r.destination ? r.destination->name : "unknown"},
+        {"destination_service", std::string(r.destination_service)},
+        {"destination_service_name", r.destination_service_name.empty()
+                                         ? std::string(r.destination_service.substr(0, 7))
+                                         : std::string(r.destination_service_name)},
+        {"connection_security_policy",
+         r.reporter == Reporter::Source ? "unknown" : (r.mutual_tls ? "mutual_tls" : "none")},
+        {"response_code", std::to_string(r.response_code)},
+        {"response_flags", r.response_flags ? "UF" : "-"},
+        {"request_protocol", r.grpc_status ? "grpc" : "http"},
+        {"grpc_response_status", r.grpc_status ? "14" : "unknown"},
+    };
+    model[labels] += repeat;
+  }
+  auto ex = parseExposition(reg.renderPrometheus());
+  ASSERT_EQ(ex.error, "");
+  double total = 0;
+  for (const auto& [labels, count] : model) {
+    const auto found = ex.find("istio_requests_total", labels);
+    double sum = 0;
+    for (const auto* sample : found) sum += sample->value;
+    EXPECT_EQ(sum, count) << labels.at("source_workload") << " -> "
+                          << labels.at("destination_workload");
+    total += count;
+  }
+  double all = 0;
+  for (const auto* sample : ex.find("istio_requests_total")) all += sample->value;
+  EXPECT_EQ(all, total);
 }
 
 // Workers record while another thread scrapes: run under TSan (the tsan
