@@ -125,38 +125,47 @@ std::size_t HttpSession::releaseIdleMemory() {
   return 1 + (down_.releaseIdleTlsBuffers() ? 1 : 0);
 }
 
+void HttpSession::ReadDone::operator()(const std::error_code& ec, std::size_t n) const {
+  if (!*alive) return;
+  if (up == nullptr) {
+    session->downRead(ec, n);
+  } else {
+    session->upRead(up, ec, n);
+  }
+}
+
 void HttpSession::readDown() {
   if (reading_down_ || closing_ || down_done_) return;
   reading_down_ = true;
-  down_.asyncReadSome(down_buf_.asBuffer(),
-                      [this, alive = alive_](const std::error_code& ec, std::size_t n) {
-                        if (!*alive) return;
-                        if (lingering_) {
-                          // The read was pending when we closed: it is the drain's now.
-                          reading_down_ = false;
-                          if (ec) {
-                            finishClose();
-                          } else {
-                            drainDown();
-                          }
-                          return;
-                        }
-                        if (closing_) return;
-                        reading_down_ = false;
-                        if (down_done_) return;  // a local reply ends this connection
-                        if (ec) {
-                          if (!active_ && parser_.isIdle()) {
-                            // The client closed between requests: the normal end of keep-alive.
-                            closeGracefully();
-                            return;
-                          }
-                          abort(flags::kDownstreamConnectionTermination);
-                          return;
-                        }
-                        streamActivity();
-                        din_ = std::string_view(down_buf_.data(), n);
-                        pumpDown();
-                      });
+  down_.asyncReadSome(down_buf_.asBuffer(), ReadDone{this, alive_, nullptr});
+}
+
+void HttpSession::downRead(const std::error_code& ec, std::size_t n) {
+  if (lingering_) {
+    // The read was pending when we closed: it is the drain's now.
+    reading_down_ = false;
+    if (ec) {
+      finishClose();
+    } else {
+      drainDown();
+    }
+    return;
+  }
+  if (closing_) return;
+  reading_down_ = false;
+  if (down_done_) return;  // a local reply ends this connection
+  if (ec) {
+    if (!active_ && parser_.isIdle()) {
+      // The client closed between requests: the normal end of keep-alive.
+      closeGracefully();
+      return;
+    }
+    abort(flags::kDownstreamConnectionTermination);
+    return;
+  }
+  streamActivity();
+  din_ = std::string_view(down_buf_.data(), n);
+  pumpDown();
 }
 
 void HttpSession::pumpDown() {
@@ -194,21 +203,19 @@ void HttpSession::pumpDown() {
 
 void HttpSession::readUp() {
   UpstreamConn* up = up_.get();
-  up->stream().asyncReadSome(
-      up->buffer().asBuffer(),
-      [this, alive = alive_, up](const std::error_code& ec, std::size_t n) {
-        // operation_aborted: we closed it on purpose (and may have a new one).
-        if (!*alive || closing_ || ec == asio::error::operation_aborted || up_.get() != up) {
-          return;
-        }
-        if (ec) {
-          onUpstreamEnd(ec);
-          return;
-        }
-        streamActivity();
-        up->pending() = std::string_view(up->buffer().data(), n);
-        pumpUp();
-      });
+  up->stream().asyncReadSome(up->buffer().asBuffer(), ReadDone{this, alive_, up});
+}
+
+void HttpSession::upRead(UpstreamConn* up, const std::error_code& ec, std::size_t n) {
+  // operation_aborted: we closed it on purpose (and may have a new one).
+  if (closing_ || ec == asio::error::operation_aborted || up_.get() != up) return;
+  if (ec) {
+    onUpstreamEnd(ec);
+    return;
+  }
+  streamActivity();
+  up->pending() = std::string_view(up->buffer().data(), n);
+  pumpUp();
 }
 
 void HttpSession::onUpstreamEnd(const std::error_code& ec) {

@@ -94,9 +94,21 @@ class HttpSession : public Session, private http::Http1ParserCallbacks {
   http::CallbackResult upTrailers(http::HeaderMap& trailers);
   http::CallbackResult upComplete();
 
+  // Both reads complete through one handler type, so that asio's read
+  // operation (and, for TLS, Stream's read steps) is one instantiation for
+  // the session rather than one per lambda: a request runs both reads, and
+  // each instantiation is code it would otherwise find cold.
+  struct ReadDone {
+    HttpSession* session;
+    std::shared_ptr<bool> alive;
+    UpstreamConn* up;  // null: the downstream read
+    void operator()(const std::error_code& ec, std::size_t n) const;
+  };
   void readDown();
+  void downRead(const std::error_code& ec, std::size_t n);
   void pumpDown();
   void readUp();
+  void upRead(UpstreamConn* up, const std::error_code& ec, std::size_t n);
   void pumpUp();
   // The connection's one timer serves every deadline in turn (idle between
   // requests, request head, upstream connect, route timeout): setDeadline()
