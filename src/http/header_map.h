@@ -28,11 +28,11 @@
 // hop-by-hop, routing, request id, metadata exchange) are classified once,
 // when a field is added, and the map keeps a bit per known name that is
 // present. Asking for a known field by its KnownField costs a bit test when
-// it is absent (most lookups: a request seldom carries x-request-id, never
-// a hop-by-hop field) and a byte compare per field when present, with no
-// name comparison at all: Envoy's O(1) "inline headers", in a form that
-// keeps the fields in one ordered list. Asking by name works for every
-// field, known or not.
+// it is absent (most lookups: few requests carry an x-request-id or a
+// hop-by-hop field) and a byte compare per field when present, with no
+// name comparison at all. Envoy's "inline headers" serve the same end with
+// a slot per name; here the fields stay in one ordered list. Asking by
+// name works for every field, known or not.
 //
 // Threading: none; a HeaderMap is a value, used by one thread at a time.
 #pragma once
