@@ -181,18 +181,22 @@ bool listContains(const HeaderMap& headers, std::string_view name, std::string_v
   return found;
 }
 
-bool listContains(const HeaderMap& headers, KnownField field, std::string_view token) {
-  return listContains(headers, knownFieldName(field), token);
+namespace {
+// Whether a name that a Connection field lists goes as a listed name:
+// hop-by-hop ones go anyway, Host and Content-Length never (the proxy frames
+// and routes with them).
+bool removedAsListed(KnownField known) {
+  return !isHopByHopByDefinition(known) && known != KnownField::Host &&
+         known != KnownField::ContentLength;
 }
+}  // namespace
 
 std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   // Most messages carry no hop-by-hop field at all: a bit test says so.
   if (headers.noHopByHopByDefinition()) return 0;
   bool upgrade_listed = false;
   // The names Connection lists (views into the arena stay valid: removal
-  // does not touch the arena), then one pass over the fields. A listed name
-  // that is hop-by-hop by definition goes anyway; Host and Content-Length
-  // never go (the proxy frames and routes with them).
+  // does not touch the arena), then one pass over the fields.
   // Left uninitialised: a std::string_view array would zero 512 bytes on
   // every call, for the one or two names a Connection field lists.
   struct Listed {
@@ -206,10 +210,7 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
     forEachListElement(value, [&](std::string_view token) {
       const KnownField known = classifyFieldName(token);
       if (known == KnownField::Upgrade) upgrade_listed = true;
-      if (isHopByHopByDefinition(known) || known == KnownField::Host ||
-          known == KnownField::ContentLength) {
-        return;
-      }
+      if (!removedAsListed(known)) return;
       if (listed_count < std::size(listed)) {
         listed[listed_count++] = {token.data(), token.size()};
       } else {
@@ -226,11 +227,7 @@ std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
       names.push_back(',');
     });
     forEachListElement(names, [&](std::string_view token) {
-      const KnownField known = classifyFieldName(token);
-      if (!isHopByHopByDefinition(known) && known != KnownField::Host &&
-          known != KnownField::ContentLength) {
-        removed += headers.remove(token);
-      }
+      if (removedAsListed(classifyFieldName(token))) removed += headers.remove(token);
     });
   }
   const bool keep = keep_upgrade && upgrade_listed && headers.contains(KnownField::Upgrade);

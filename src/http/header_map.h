@@ -323,7 +323,6 @@ void forEachListElement(std::string_view value, Fn&& fn) {
 // True when some field named `name` lists `token` (case-insensitive), e.g.
 // listContains(headers, "connection", "close").
 bool listContains(const HeaderMap& headers, std::string_view name, std::string_view token);
-bool listContains(const HeaderMap& headers, KnownField field, std::string_view token);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1, R14): removes every field that a
 // Connection field lists, then Connection itself and the fields that are

@@ -303,7 +303,9 @@ std::optional<std::uint64_t> revisionOf(const Workload* w) {
 // next request usually matches it field for field and skips building,
 // hashing and comparing the key, its biggest cost (and some 30 cache
 // lines at low load, docs/performance.md). The strings are the record's
-// copied, reused without allocating once they have held the longest.
+// copied, reused without allocating once they have held the longest. The
+// fields are the key's (appendCommonKey, requestEntryByKey): a field added
+// to the key must be added here too.
 struct LastRequestLabels {
   RequestEntry* entry = nullptr;  // null: nothing remembered
   std::uint64_t source = 0;
@@ -384,6 +386,7 @@ struct WorkerStats::Table {
     return e;
   }
 
+  // Keyed by the same fields as LastRequestLabels compares.
   RequestEntry& requestEntryByKey(const RequestRecord& r) {
     scratch.clear();
     appendCommonKey(r);

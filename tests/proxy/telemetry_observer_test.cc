@@ -28,6 +28,21 @@ services:
                labels: {app: web, version: v2}}]
 )";
 
+// The value of the one istio_requests_total sample whose labels hold
+// `label` (name="value"): "none" when no sample does, "several" when more
+// than one does.
+std::string requestsTotalWith(const std::string& prom, const std::string& label) {
+  std::string found = "none";
+  for (auto at = prom.find("istio_requests_total{"); at != std::string::npos;
+       at = prom.find("istio_requests_total{", at + 1)) {
+    const std::string sample = prom.substr(at, prom.find('\n', at) - at);
+    if (sample.find(label) == std::string::npos) continue;
+    if (found != "none") return "several";
+    found = sample.substr(sample.rfind(' ') + 1);
+  }
+  return found;
+}
+
 class TelemetryObserverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -274,15 +289,8 @@ TEST_F(InboundMetadataTest, AlternatingCertificatesCountUnderTheirOwnPrincipals)
     report(observer, header_, ratings);
   }
   std::string prom = stats.renderPrometheus();
-  auto countOf = [&](std::string_view principal) {
-    const std::string label = "source_principal=\"" + std::string(principal) + "\"";
-    const auto line = prom.find("istio_requests_total{");
-    for (auto at = line; at != std::string::npos; at = prom.find("istio_requests_total{", at + 1)) {
-      const auto end = prom.find('\n', at);
-      const std::string sample = prom.substr(at, end - at);
-      if (sample.find(label) != std::string::npos) return sample.substr(sample.rfind(' ') + 1);
-    }
-    return std::string("none");
+  auto countOf = [&](const std::string& principal) {
+    return requestsTotalWith(prom, "source_principal=\"" + principal + "\"");
   };
   EXPECT_EQ(countOf(reviews.principal), "10") << prom;
   EXPECT_EQ(countOf(ratings.principal), "5") << prom;
@@ -322,18 +330,8 @@ TEST_F(TelemetryObserverTest, AlternatingSnapshotsCountUnderTheirOwnWorkloads) {
   EXPECT_EQ(stats.worker(0).labelSets(), 2U);
   EXPECT_NE(prom.find("destination_workload=\"web-v2\""), std::string::npos) << prom;
   EXPECT_NE(prom.find("destination_workload=\"web-v9\""), std::string::npos) << prom;
-  for (std::string_view name : {"web-v2", "web-v9"}) {
-    const auto at = prom.find("istio_requests_total{");
-    std::string count = "none";
-    for (auto line = at; line != std::string::npos;
-         line = prom.find("istio_requests_total{", line + 1)) {
-      const std::string sample = prom.substr(line, prom.find('\n', line) - line);
-      if (sample.find("destination_workload=\"" + std::string(name) + "\"") != std::string::npos) {
-        count = sample.substr(sample.rfind(' ') + 1);
-      }
-    }
-    EXPECT_EQ(count, name == "web-v2" ? "4" : "2") << name << "\n" << prom;
-  }
+  EXPECT_EQ(requestsTotalWith(prom, "destination_workload=\"web-v2\""), "4") << prom;
+  EXPECT_EQ(requestsTotalWith(prom, "destination_workload=\"web-v9\""), "2") << prom;
 }
 
 TEST_F(InboundMetadataTest, TheCacheStaysBounded) {
