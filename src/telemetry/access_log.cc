@@ -6,19 +6,25 @@
 // pipe blocks when the collector is slow. A write(2) on the worker would
 // then stall every connection of that worker. Envoy makes workers append to
 // one buffer under a mutex, flushed by a thread each second; here each
-// worker formats into a buffer it owns (no lock, no allocation: the
-// buffers are sized once, kBufferBytes) and passes full buffers through a
-// ring of kRing slots with two atomic counters: the worker publishes
+// worker copies its records into a buffer it owns (no lock, no allocation:
+// the buffers are sized once, kBufferBytes) and passes full buffers through
+// a ring of kRing slots with two atomic counters: the worker publishes
 // (head), the writer releases (tail). The writer wakes on
 // std::atomic::notify_one, which costs the worker a futex call only when
 // the writer sleeps, and at most once per kMinPublishInterval under steady
-// load (a quiet log publishes each line at once, a busy one in batches of
+// load (a quiet log publishes each record at once, a busy one in batches of
 // up to kPublishBytes).
+// Why the writer formats the lines, not the worker: at a moderate rate a
+// request finds the worker's caches cold (docs/performance.md, "What a
+// request finds cold"), and formatting a line there fetched some 80 lines
+// of code and 40 of data the request paid for. Copying the record's fields
+// as they are (an Entry) touches a handful; the writer formats a whole
+// batch of them in a row, its code and tables warm after the first line.
 // The writer runs under SCHED_BATCH (core/thread.h): woken, it must not
 // preempt a worker, which would then wait for a time slice (that was the
 // proxy's p99 at 10,000 requests/s, docs/performance.md).
 // When the ring is full (the pipe is blocked) the worker keeps appending to
-// its own buffer up to kMaxPendingBytes, then drops lines and counts them:
+// its own buffer up to kMaxPendingBytes, then drops records and counts them:
 // memory stays bounded and the data path never waits for the log.
 #include <algorithm>
 #include <array>
@@ -28,6 +34,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <new>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -569,11 +576,15 @@ class LogBuffer {
     REMORA_ASSERT(end >= next() && end <= data_.get() + capacity_);
     size_ = static_cast<std::size_t>(end - data_.get());
   }
-  // Grows the allocation when `bytes` do not fit (the writer is behind).
+  // next(), with room for `bytes` at least: grows the allocation when they
+  // do not fit (the writer is behind, or a record is tens of KiB).
+  char* makeRoom(std::size_t bytes) {
+    if (bytes > room()) reallocate(std::max(2 * capacity_, size_ + bytes));
+    return next();
+  }
   void append(std::string_view bytes) {
     if (bytes.empty()) return;  // memcpy's pointers must not be null, even for 0 bytes
-    if (bytes.size() > room()) reallocate(std::max(2 * capacity_, size_ + bytes.size()));
-    std::memcpy(next(), bytes.data(), bytes.size());
+    std::memcpy(makeRoom(bytes.size()), bytes.data(), bytes.size());
     size_ += bytes.size();
   }
   std::string_view view() const noexcept { return {data_.get(), size_}; }
@@ -597,9 +608,9 @@ class LogBuffer {
   std::size_t capacity_ = 0;
 };
 
-// Appends a record's line and its newline to a sink's batch: in place when
-// the room for its longest form is there (always, but for lines of tens of
-// KiB or a batch the writer is behind on), else formatted aside.
+// Appends a record's line and its newline to the writer's output: in place
+// when the room for its longest form is there (always, but for lines of
+// tens of KiB), else formatted aside.
 template <typename Record>
 void appendLine(LogBuffer& out, const Record& r) {
   const std::size_t most = lineBound(r) + 1;  // and the newline
@@ -616,6 +627,158 @@ void appendLine(LogBuffer& out, const Record& r) {
   char* end = writer.finish();
   *end++ = '\n';
   out.commit(end);
+}
+
+// --- what a worker hands the writer ------------------------------------
+//
+// An Entry is a record as its line needs it: the numbers and addresses in
+// a head, then the bytes of the strings the line prints, one after the
+// other, their lengths in the head. Entries follow each other in a sink's
+// buffer, each at a multiple of alignof(Entry). The writer reads an entry
+// back as a record whose strings point into the buffer, and formats it.
+
+// The strings a line prints, in the order an Entry holds them.
+constexpr std::array kRequestStrings = {
+    &RequestRecord::authority,
+    &RequestRecord::connection_termination_details,
+    &RequestRecord::downstream_peer_uri_san,
+    &RequestRecord::method,
+    &RequestRecord::path,
+    &RequestRecord::protocol,
+    &RequestRecord::request_id,
+    &RequestRecord::requested_server_name,
+    &RequestRecord::response_code_details,
+    &RequestRecord::route_name,
+    &RequestRecord::upstream_cluster,
+    &RequestRecord::upstream_peer_uri_san,
+    &RequestRecord::upstream_transport_failure_reason,
+    &RequestRecord::user_agent,
+    &RequestRecord::x_forwarded_for,
+};
+constexpr std::array kConnectionStrings = {
+    &ConnectionRecord::connection_termination_details,
+    &ConnectionRecord::downstream_peer_uri_san,
+    &ConnectionRecord::requested_server_name,
+    &ConnectionRecord::upstream_cluster,
+    &ConnectionRecord::upstream_peer_uri_san,
+    &ConnectionRecord::upstream_transport_failure_reason,
+};
+template <typename Record>
+constexpr const auto& loggedStrings() {
+  if constexpr (std::is_same_v<Record, RequestRecord>) {
+    return kRequestStrings;
+  } else {
+    return kConnectionStrings;
+  }
+}
+
+// A record whose strings add up to more is dropped (and counted): none can
+// be, the codec's limits are kilobytes, but an entry's sizes are 32 bits.
+constexpr std::size_t kMostEntryBytes = std::size_t{64} << 20;
+
+struct Entry {
+  std::uint32_t size = 0;  // this head and its strings, padded to alignof(Entry)
+  bool request = false;    // a RequestRecord's, else a ConnectionRecord's
+  Reporter reporter = Reporter::Source;
+  bool mutual_tls = false;
+  bool has_upstream_service_time = false;
+  std::uint32_t response_code = 0;
+  std::uint32_t response_flags = 0;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  SystemTime start_time{};
+  std::chrono::nanoseconds duration{};
+  std::chrono::nanoseconds upstream_service_time{};
+  asio::ip::tcp::endpoint upstream_host;
+  asio::ip::tcp::endpoint upstream_local_address;
+  asio::ip::tcp::endpoint downstream_remote_address;
+  asio::ip::tcp::endpoint downstream_local_address;
+  std::array<std::uint32_t, kRequestStrings.size()> lengths;  // the first loggedStrings().size()
+};
+static_assert(std::is_trivially_destructible_v<Entry>, "entries are overwritten, never destroyed");
+static_assert(kConnectionStrings.size() <= kRequestStrings.size());
+
+constexpr std::size_t paddedToEntry(std::size_t bytes) {
+  return (bytes + alignof(Entry) - 1) & ~(alignof(Entry) - 1);
+}
+
+// The bytes `r`'s entry takes.
+template <typename Record>
+std::size_t entryBytes(const Record& r) {
+  std::size_t strings = 0;
+  for (auto field : loggedStrings<Record>()) strings += (r.*field).size();
+  return paddedToEntry(sizeof(Entry) + strings);
+}
+
+// Appends `r`'s entry, of entryBytes(r) bytes, to `out`.
+template <typename Record>
+void appendEntry(LogBuffer& out, const Record& r, std::size_t bytes) {
+  constexpr bool kRequest = std::is_same_v<Record, RequestRecord>;
+  char* at = out.makeRoom(bytes);
+  auto* entry = new (at) Entry{
+      .size = static_cast<std::uint32_t>(bytes),
+      .request = kRequest,
+      .reporter = r.reporter,
+      .mutual_tls = r.mutual_tls,
+      .response_flags = r.response_flags,
+      .start_time = r.start_time,
+      .duration = r.duration,
+      .upstream_host = r.upstream_host,
+      .upstream_local_address = r.upstream_local_address,
+      .downstream_remote_address = r.downstream_remote_address,
+      .downstream_local_address = r.downstream_local_address,
+  };
+  if constexpr (kRequest) {
+    entry->has_upstream_service_time = r.upstream_service_time.has_value();
+    entry->response_code = r.response_code;
+    entry->received = r.request_body_bytes;
+    entry->sent = r.response_body_bytes;
+    entry->upstream_service_time = r.upstream_service_time.value_or(std::chrono::nanoseconds{});
+  } else {
+    entry->received = r.bytes_received;
+    entry->sent = r.bytes_sent;
+  }
+  char* strings = at + sizeof(Entry);
+  std::size_t i = 0;
+  for (auto field : loggedStrings<Record>()) {
+    const std::string_view v = r.*field;
+    entry->lengths[i++] = static_cast<std::uint32_t>(v.size());
+    if (!v.empty()) std::memcpy(strings, v.data(), v.size());
+    strings += v.size();
+  }
+  out.commit(at + bytes);
+}
+
+// The record an entry holds; its strings point into the entry.
+template <typename Record>
+Record recordOf(const Entry& entry) {
+  Record r;
+  r.reporter = entry.reporter;
+  r.mutual_tls = entry.mutual_tls;
+  r.response_flags = entry.response_flags;
+  r.start_time = entry.start_time;
+  r.duration = entry.duration;
+  r.upstream_host = entry.upstream_host;
+  r.upstream_local_address = entry.upstream_local_address;
+  r.downstream_remote_address = entry.downstream_remote_address;
+  r.downstream_local_address = entry.downstream_local_address;
+  if constexpr (std::is_same_v<Record, RequestRecord>) {
+    r.response_code = entry.response_code;
+    r.request_body_bytes = entry.received;
+    r.response_body_bytes = entry.sent;
+    if (entry.has_upstream_service_time) r.upstream_service_time = entry.upstream_service_time;
+  } else {
+    r.bytes_received = entry.received;
+    r.bytes_sent = entry.sent;
+  }
+  const char* strings = reinterpret_cast<const char*>(&entry) + sizeof(Entry);
+  std::size_t i = 0;
+  for (auto field : loggedStrings<Record>()) {
+    const std::size_t length = entry.lengths[i++];
+    r.*field = {strings, length};
+    strings += length;
+  }
+  return r;
 }
 
 }  // namespace
@@ -641,6 +804,7 @@ struct AccessLog::Shared {
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> written{0};
+  LogBuffer lines;  // the writer's: formatted, not yet written
   std::thread writer;
 
   void writeAll(std::string_view data) {
@@ -654,8 +818,8 @@ struct AccessLog::Shared {
     }
   }
 
-  // Writes every published buffer of every sink. Writer thread (or the
-  // destructor, once the writer has stopped).
+  // Formats and writes every published buffer of every sink. Writer thread
+  // (or the destructor, once the writer has stopped).
   void drain() {
     for (auto& sink : sinks) {
       Sink::State& s = *sink->state_;
@@ -663,11 +827,32 @@ struct AccessLog::Shared {
       const std::uint64_t h = s.head.load(std::memory_order_acquire);
       for (; t < h; ++t) {
         LogBuffer& buf = s.ring[t % kRing];
-        writeAll(buf.view());
+        format(buf.view());
         buf.clear();  // keeps the allocation for the worker to reuse
         s.tail.store(t + 1, std::memory_order_release);
       }
     }
+    flushLines();
+  }
+
+  // Formats a batch of entries into `lines`, written out whenever they
+  // reach kPublishBytes (and by flushLines()).
+  void format(std::string_view entries) {
+    while (!entries.empty()) {
+      const auto& entry = *std::launder(reinterpret_cast<const Entry*>(entries.data()));
+      if (lines.size() >= kPublishBytes) flushLines();
+      if (entry.request) {
+        appendLine(lines, recordOf<RequestRecord>(entry));
+      } else {
+        appendLine(lines, recordOf<ConnectionRecord>(entry));
+      }
+      entries.remove_prefix(entry.size);
+    }
+  }
+  void flushLines() {
+    if (lines.empty()) return;
+    writeAll(lines.view());
+    lines.clear();
   }
 
   void run() {
@@ -697,6 +882,7 @@ bool AccessLog::Sink::State::publish() {
 AccessLog::AccessLog(std::size_t workers, int fd) : shared_(std::make_unique<Shared>()) {
   REMORA_CHECK(workers > 0, "an AccessLog needs at least one worker");
   shared_->fd = fd;
+  shared_->lines.reserve(kBufferBytes);
   for (std::size_t i = 0; i < workers; ++i) {
     auto sink = std::unique_ptr<Sink>(new Sink());
     sink->state_->shared = shared_.get();
@@ -716,7 +902,8 @@ AccessLog::~AccessLog() {
   // The workers have stopped (documented precondition): their buffers are
   // ours now.
   shared_->drain();
-  for (auto& sink : shared_->sinks) shared_->writeAll(sink->state_->current.view());
+  for (auto& sink : shared_->sinks) shared_->format(sink->state_->current.view());
+  shared_->flushLines();
 }
 
 AccessLog::Sink& AccessLog::worker(std::size_t i) {
@@ -740,12 +927,13 @@ AccessLog::Sink::~Sink() = default;
 namespace {
 template <typename Record>
 void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Record& record) {
-  if (s.current.size() >= kMaxPendingBytes) {
+  const std::size_t bytes = entryBytes(record);
+  if (s.current.size() >= kMaxPendingBytes || bytes > kMostEntryBytes) {
     // The writer is behind by the whole ring and our own buffer: drop.
     shared.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  appendLine(s.current, record);
+  appendEntry(s.current, record, bytes);
   shared.written.fetch_add(1, std::memory_order_relaxed);
   if (s.current.size() >= kPublishBytes ||
       std::chrono::steady_clock::now() - s.last_publish >= kMinPublishInterval) {

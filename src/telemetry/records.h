@@ -268,11 +268,12 @@ class StatsRegistry {
 // The access log: one JSON object per line, with the fields of Istio's
 // default JSON access-log format (docs/telemetry.md).
 //
-// Each worker writes through its own Sink, which formats the line into a
-// buffer it owns; full buffers go to a writer thread that does the write(2),
-// so a slow stdout (a blocked pipe) never stalls a worker. When the writer
-// falls behind by more than the buffered bytes, lines are dropped and
-// counted (dropped()), never blocking. See access_log.cc for the details.
+// Each worker logs through its own Sink, which copies the record's fields
+// into a buffer it owns; full buffers go to a writer thread that formats the
+// lines and does the write(2), so a slow stdout (a blocked pipe) never
+// stalls a worker. When the writer falls behind by more than the buffered
+// bytes, records are dropped and counted (dropped()), never blocking. See
+// access_log.cc for the details.
 class AccessLog {
  public:
   class Sink;

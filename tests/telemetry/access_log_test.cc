@@ -1,4 +1,5 @@
 #include <limits>
+#include <random>
 #include <thread>
 
 #include <fcntl.h>
@@ -528,9 +529,9 @@ TEST(AccessLog, WorkersWriteWholeLinesThroughThePipe) {
   EXPECT_EQ(lines, static_cast<std::size_t>(kWorkers * kLines));
 }
 
-// A sink formats in place into its own buffers, or aside when a line's
-// longest form does not fit: either way the bytes are the formatter's, one
-// line each, in order, across batches.
+// A sink copies each record into its buffers and the writer formats it, in
+// place or, when a line's longest form does not fit, aside: either way the
+// bytes are the formatter's, one line each, in order, across batches.
 TEST(AccessLog, SinkWritesTheFormattersBytes) {
   PipeReader pipe;
   RequestRecord plain = sampleRequest();
@@ -569,6 +570,118 @@ TEST(AccessLog, SinkWritesTheFormattersBytes) {
   const std::string collected = pipe.take();
   EXPECT_EQ(collected.size(), want.size());
   EXPECT_TRUE(collected == want);
+}
+
+// What a sink hands its writer carries every field a line prints: random
+// records of both kinds (strings of any bytes and lengths, addresses of
+// either family or none, every number from 0 to its widest) come out of the
+// pipe as the formatter writes them straight from the record.
+TEST(AccessLog, EveryFieldReachesTheWriterAsLogged) {
+  std::mt19937_64 rng(20261207);
+  auto pick = [&](std::uint64_t n) {
+    return std::uniform_int_distribution<std::uint64_t>(0, n)(rng);
+  };
+  // Lengths 0 (null), short, and past a word and a line; any bytes.
+  std::vector<std::string> texts;
+  for (int i = 0; i < 64; ++i) {
+    std::string t(pick(3) == 0 ? 0 : pick(3) == 0 ? 200 + pick(800) : pick(40), '\0');
+    for (char& c : t) c = static_cast<char>(pick(3) == 0 ? pick(255) : 'a' + pick(25));
+    texts.push_back(std::move(t));
+  }
+  auto text = [&]() -> std::string_view { return texts[pick(texts.size() - 1)]; };
+  auto endpoint = [&]() -> asio::ip::tcp::endpoint {
+    switch (pick(2)) {
+      case 0: return {};
+      case 1:
+        return {asio::ip::address_v4(static_cast<std::uint32_t>(pick(~0u))),
+                static_cast<std::uint16_t>(pick(65535))};
+      default: {
+        asio::ip::address_v6::bytes_type bytes;
+        for (auto& b : bytes) b = static_cast<unsigned char>(pick(255));
+        return {asio::ip::address_v6(bytes), static_cast<std::uint16_t>(pick(65535))};
+      }
+    }
+  };
+  auto number = [&] { return pick(1) == 0 ? pick(1000) : pick(~std::uint64_t{0}); };
+  auto nanoseconds = [&] {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(number() >> 1));
+  };
+  // Up to 2200-12-31 (a system clock's nanoseconds end in 2262).
+  auto time = [&] { return SystemTime(std::chrono::milliseconds(pick(7'289'654'399'999))); };
+  PipeReader pipe;
+  std::string want;
+  // In logs of 60 records, some 120 KiB, less than a sink holds however
+  // slow its writer (copying a record is faster than formatting it, so a
+  // sink written in a tight loop can get ahead of its writer by that much).
+  for (int log_number = 0; log_number < 50; ++log_number) {
+    AccessLog log(1, pipe.writeEnd());
+    auto& sink = log.worker(0);
+    for (int i = 0; i < 60; ++i) {
+      if (pick(4) == 0) {
+        ConnectionRecord c;
+        c.reporter = pick(1) == 0 ? Reporter::Source : Reporter::Destination;
+        for (std::string_view* field :
+             {&c.upstream_cluster, &c.requested_server_name, &c.downstream_peer_uri_san,
+              &c.upstream_peer_uri_san, &c.connection_termination_details,
+              &c.upstream_transport_failure_reason}) {
+          *field = text();
+        }
+        c.upstream_host = endpoint();
+        c.upstream_local_address = endpoint();
+        c.downstream_remote_address = endpoint();
+        c.downstream_local_address = endpoint();
+        c.mutual_tls = pick(1) == 0;
+        c.response_flags = static_cast<std::uint32_t>(pick(~0u));
+        c.bytes_sent = number();
+        c.bytes_received = number();
+        c.start_time = time();
+        c.duration = nanoseconds();
+        sink.log(c);
+        appendAccessLogJson(want, c);
+      } else {
+        RequestRecord r;
+        r.reporter = pick(1) == 0 ? Reporter::Source : Reporter::Destination;
+        for (std::string_view* field :
+             {&r.method, &r.path, &r.authority, &r.request_id, &r.user_agent, &r.x_forwarded_for,
+              &r.protocol, &r.requested_server_name, &r.route_name, &r.upstream_cluster,
+              &r.downstream_peer_uri_san, &r.upstream_peer_uri_san, &r.response_code_details,
+              &r.connection_termination_details, &r.upstream_transport_failure_reason}) {
+          *field = text();
+        }
+        r.upstream_host = endpoint();
+        r.upstream_local_address = endpoint();
+        r.downstream_remote_address = endpoint();
+        r.downstream_local_address = endpoint();
+        r.mutual_tls = pick(1) == 0;
+        r.response_code = static_cast<std::uint32_t>(pick(1) == 0 ? pick(599) : pick(~0u));
+        r.response_flags = static_cast<std::uint32_t>(pick(~0u));
+        r.request_body_bytes = number();
+        r.response_body_bytes = number();
+        r.start_time = time();
+        r.duration = nanoseconds();
+        if (pick(1) == 0) r.upstream_service_time = nanoseconds();
+        sink.log(r);
+        appendAccessLogJson(want, r);
+      }
+      want += '\n';
+      if (pick(20) == 0) sink.flush();  // batches of every size
+    }
+    if (pick(1) == 0) sink.flush();  // else the destructor writes the last batch
+    ASSERT_EQ(log.dropped(), 0u);
+    ASSERT_EQ(log.written(), 60u);
+  }
+  const std::string collected = pipe.take();
+  ASSERT_EQ(collected.size(), want.size());
+  // The first line that differs, rather than two megabytes.
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (collected[i] != want[i]) {
+      const std::size_t end = want.find('\n', i);
+      FAIL() << "wanted " << want.substr(line_start, end - line_start) << "\ngot    "
+             << collected.substr(line_start, collected.find('\n', i) - line_start);
+    }
+    if (want[i] == '\n') line_start = i + 1;
+  }
 }
 
 // A log nobody reads (a blocked pipe) must not block the worker: lines are
