@@ -18,14 +18,17 @@ start-up and shutdown cancel out.
     haproxy-sidecar  HAProxy 2.6 in the same place (HTTP/1.1, keep-alive, no log)
     relay            bench/relay_floor: SO_ORIGINAL_DST and byte copies, no HTTP
 
-Reported: instructions per request, as a ratio to HAProxy's and to the
-relay's; the code footprint of a request, the distinct 64-byte lines of
-code (instruction-cache lines) that run at least once every two requests
-in the steady state, with the 4 KiB pages they fall on (at a low rate the
-caches and TLB are cold when a request arrives, so each such line is a
-likely miss: a smaller footprint is cheaper there even at the same
-instruction count); and for remora the functions that cost the most per
-request (their own instructions, not their callees', --top).
+Reported: instructions per request (all threads), as a ratio to HAProxy's
+and to the relay's; the code footprint of a request, the distinct 64-byte
+lines of code (instruction-cache lines) that run at least once every two
+requests in the steady state, with the 4 KiB pages they fall on (at a low
+rate the caches and TLB are cold when a request arrives, so each such line
+is a likely miss: a smaller footprint is cheaper there even at the same
+instruction count); both again for the worker thread alone (remora's
+access-log writer formats the lines on a thread of its own, a batch at a
+time, its code warm after the first line); and for remora the functions
+that cost the most per request on the worker (their own instructions, not
+their callees', --top).
 
 With --data, each setup runs a third time under `valgrind --tool=lackey
 --trace-mem=yes`, which reports every data access, at a rate low enough
@@ -35,7 +38,8 @@ measured above): reported are the distinct 64-byte data lines a window
 touches (and of them those it writes), averaged over the windows, and
 with the code footprint the lines a request touches in all. At a low
 rate a request finds them cold; docs/performance.md has what one such
-line costs on this VM.
+line costs on this VM. The trace is of every thread (lackey does not
+tell them apart).
 
 Figures, not assertions: never run by the tests. Needs root, valgrind,
 haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
@@ -99,19 +103,25 @@ def load_then_stop(pod, proc, fortio, url, rate, seconds, name):
 
 def count(run, node, fortio, name, url, seconds, out_dir):
     """Runs the setup's proxy under callgrind in a fresh pod for one load of
-    `seconds`; returns (instructions, requests, callgrind output path)."""
+    `seconds`; returns (requests, {thread number: (instructions, callgrind
+    output path)}), a file per thread (--separate-threads: callgrind
+    numbers the threads in the order they start, the same in every run)."""
     pod = node.pod(f"ib{SETUPS.index(name)}-{seconds}")
     pod.run_remora(["init", *proxy_bench.INJECTOR], check=True)
     out = out_dir / f"{name}.{seconds}.callgrind"
-    proc = pod.spawn(["valgrind", "--tool=callgrind", "--dump-instr=yes",
+    proc = pod.spawn(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--separate-threads=yes",
                       f"--callgrind-out-file={out}",
                       *proxy_argv(run, name, out_dir)], name=f"{name}-callgrind", uid=1337)
     pod.wait_listening(15001, proc, timeout=60)
     requests = load_then_stop(pod, proc, fortio, url, RATE, seconds, name)
-    totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
-    if not totals:
+    threads = {}
+    for path in sorted(out_dir.glob(f"{out.name}-*")):
+        totals = re.search(r"^(?:summary|totals): (\d+)", path.read_text(), re.M)
+        if totals:
+            threads[int(path.name.rsplit("-", 1)[1])] = (int(totals.group(1)), path)
+    if not threads:
         raise netns.HarnessError(f"{name}: callgrind wrote no totals\n{proc.log()}")
-    return int(totals.group(1)), requests, out
+    return requests, threads
 
 
 def data_footprint(run, node, fortio, name, url, window, out_dir):
@@ -230,11 +240,16 @@ def instruction_costs(path):
     return costs
 
 
-def code_footprint(few_out, many_out, few_n, many_n):
+def code_footprint(few_outs, many_outs, few_n, many_n):
     """(64-byte code lines, 4 KiB pages) holding an instruction that runs at
-    least once every two requests: the difference of the two runs, so code
-    that runs only at start-up and shutdown drops out."""
-    few, many = instruction_costs(few_out), instruction_costs(many_out)
+    least once every two requests, in the threads whose callgrind files are
+    given (the same threads of the two runs): the difference of the two
+    runs, so code that runs only at start-up and shutdown drops out."""
+    few, many = {}, {}
+    for outs, costs in ((few_outs, few), (many_outs, many)):
+        for out in outs:
+            for key, executed in instruction_costs(out).items():
+                costs[key] = costs.get(key, 0) + executed
     lines = set()
     for key, executed in many.items():
         if (executed - few.get(key, 0)) / (many_n - few_n) >= 0.5:
@@ -262,6 +277,7 @@ def main():
     built = latency_bench.fortio_binary()
     rows = {}
     footprints = {}
+    workers = {}  # name: (the worker thread's instructions, its code footprint)
     data = {}
     profiles = {}
     with netns.Run() as run:
@@ -275,39 +291,58 @@ def main():
                      server_extra="access_log off;")
         url = f"http://{server.ip4}:8080/"
         for name in wanted:
-            few_i, few_n, few_out = count(run, node, fortio, name, url, FEW_SECONDS, out_dir)
-            many_i, many_n, many_out = count(run, node, fortio, name, url, MANY_SECONDS, out_dir)
-            rows[name] = (many_i - few_i) / (many_n - few_n)
-            footprints[name] = code_footprint(few_out, many_out, few_n, many_n)
+            few_n, few_threads = count(run, node, fortio, name, url, FEW_SECONDS, out_dir)
+            many_n, many_threads = count(run, node, fortio, name, url, MANY_SECONDS, out_dir)
+            per_thread = {t: (many_threads[t][0] - few_threads.get(t, (0,))[0]) / (many_n - few_n)
+                          for t in many_threads}
+            # The worker: the thread whose instructions grow the most with
+            # the requests (remora's access-log writer formats the lines on
+            # a thread of its own).
+            worker = max(per_thread, key=per_thread.get)
+            threads = [t for t in many_threads if t in few_threads]
+            rows[name] = sum(per_thread.values())
+            footprints[name] = code_footprint([few_threads[t][1] for t in threads],
+                                              [many_threads[t][1] for t in threads], few_n, many_n)
+            workers[name] = (per_thread[worker],
+                             code_footprint([few_threads[worker][1]], [many_threads[worker][1]],
+                                            few_n, many_n))
             if args.keep:
                 os.makedirs(args.keep, exist_ok=True)
-                shutil.copy(few_out, os.path.join(args.keep, f"{name}-{few_n}.callgrind"))
-                shutil.copy(many_out, os.path.join(args.keep, f"{name}-{many_n}.callgrind"))
+                for n, files in ((few_n, few_threads), (many_n, many_threads)):
+                    for t, (_, path) in files.items():
+                        shutil.copy(path, os.path.join(args.keep, f"{name}-{n}-{t:02}.callgrind"))
             print(f"{name:16} {rows[name]:10,.0f} instructions per request, code footprint "
-                  f"{footprints[name][0] * 64 / 1024:.1f} KiB", file=sys.stderr, flush=True)
+                  f"{footprints[name][0] * 64 / 1024:.1f} KiB; the worker thread's "
+                  f"{workers[name][0]:,.0f}, {workers[name][1][0] * 64 / 1024:.1f} KiB",
+                  file=sys.stderr, flush=True)
             if args.data:
                 data[name] = data_footprint(run, node, fortio, name, url, round(rows[name]),
                                             out_dir)
                 print(f"{name:16} {data[name][0]:10,.0f} data lines per request "
                       f"({data[name][1]:,.0f} written)", file=sys.stderr, flush=True)
             if name.startswith("remora") and args.top:
-                few_c, many_c = self_costs(few_out), self_costs(many_out)
+                few_c = self_costs(few_threads[worker][1])
+                many_c = self_costs(many_threads[worker][1])
                 profiles[name] = sorted(((many_c[f] - few_c.get(f, 0)) / (many_n - few_n), f)
                                         for f in many_c)[::-1][:args.top]
 
     print(f"# instructions_bench: user-space instructions per request under callgrind, fortio "
           f"{RATE} req/s, {CONNS} keep-alive connections, GET, 1 KiB bodies")
     print("| setup | instructions / request | / haproxy-sidecar | / relay "
-          "| code footprint (KiB) | / haproxy-sidecar | 4 KiB pages"
+          "| code footprint (KiB) | / haproxy-sidecar | 4 KiB pages "
+          "| the worker thread's: instructions, code (KiB)"
           + (" | data lines / request (written) | code + data lines |" if data else " |"))
-    print("| --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if data else ""))
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |"
+          + (" --- | --- |" if data else ""))
     for name, per in rows.items():
         ratios = [f"{per / rows[b]:.2f}" if b in rows else "-" for b in ("haproxy-sidecar", "relay")]
         lines, pages = footprints[name]
         base = footprints.get("haproxy-sidecar")
         footprint_ratio = f"{lines / base[0]:.2f}" if base else "-"
+        worker_per, (worker_lines, _) = workers[name]
         row = (f"| {name} | {per:,.0f} | {' | '.join(ratios)} | {lines * 64 / 1024:.1f} "
-               f"| {footprint_ratio} | {pages} |")
+               f"| {footprint_ratio} | {pages} | {worker_per:,.0f}, "
+               f"{worker_lines * 64 / 1024:.1f} |")
         if name in data:
             row += (f" {data[name][0]:,.0f} ({data[name][1]:,.0f}) "
                     f"| {lines + data[name][0]:,.0f} |")
@@ -315,7 +350,8 @@ def main():
             row += " - | - |"
         print(row)
     for name, top in profiles.items():
-        print(f"\n{name}: the costliest functions per request (their own instructions)\n")
+        print(f"\n{name}: the costliest functions per request on the worker thread "
+              "(their own instructions)\n")
         print("| instructions | function |")
         print("| --- | --- |")
         for per, function in top:
