@@ -194,6 +194,17 @@ bool removedAsListed(KnownField known) {
 std::size_t stripHopByHop(HeaderMap& headers, bool keep_upgrade) {
   // Most messages carry no hop-by-hop field at all: a bit test says so.
   if (headers.noHopByHopByDefinition()) return 0;
+  // Most of the others carry `Connection: keep-alive` alone (nginx on every
+  // response). It lists only a name that is hop-by-hop by definition, of
+  // which no field is present: the Connection fields go by their kind,
+  // without the general pass below.
+  if (headers.onlyHopByHopByDefinition(KnownField::Connection)) {
+    bool only_keep_alive = true;
+    headers.forEachValue(KnownField::Connection, [&](std::string_view value) {
+      only_keep_alive = only_keep_alive && equalsIgnoreCase(value, "keep-alive");
+    });
+    if (only_keep_alive) return headers.remove(KnownField::Connection);
+  }
   bool upgrade_listed = false;
   // The names Connection lists (views into the arena stay valid: removal
   // does not touch the arena), then one pass over the fields.

@@ -174,6 +174,10 @@ class HeaderMap {
   bool contains(KnownField field) const noexcept { return (known_ & bit(field)) != 0; }
   // True when no field is hop-by-hop by definition (isHopByHopByDefinition).
   bool noHopByHopByDefinition() const noexcept { return (known_ & kHopByHopBits) == 0; }
+  // True when `field` is the one kind of hop-by-hop field present.
+  bool onlyHopByHopByDefinition(KnownField field) const noexcept {
+    return (known_ & kHopByHopBits) == bit(field);
+  }
 
   // Calls fn(std::string_view value) for each field named `name`, in order.
   template <typename Fn>
