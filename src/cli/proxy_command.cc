@@ -178,9 +178,13 @@ void runSidecar(const SidecarFlags& f) {
   callbacks.state = [&state] { return state.load(); };
   callbacks.drain = [&] { control.post([&] { start_drain(); }); };
   callbacks.quit = [&] { control.post([&] { start_drain(); }); };
+  callbacks.extra_metrics = [&certs, &access_log] {
+    std::string metrics = access_log.prometheus();
+    if (certs) metrics += certs->prometheus();
+    return metrics;
+  };
   if (certs) {
     callbacks.not_ready = [&certs] { return certs->notReadyReason(); };
-    callbacks.extra_metrics = [&certs] { return certs->prometheus(); };
     callbacks.certs = [&certs] { return certs->certsJson(); };
   }
   proxy::admin::AdminServer admin_server(stats, std::move(callbacks), std::move(admin_options));

@@ -40,6 +40,7 @@
 #include <type_traits>
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -916,6 +917,18 @@ std::uint64_t AccessLog::dropped() const {
 }
 std::uint64_t AccessLog::written() const {
   return shared_->written.load(std::memory_order_relaxed);
+}
+
+std::string AccessLog::prometheus() const {
+  return fmt::format(
+      "# HELP remora_access_log_lines_total Access-log lines handed to the writer thread.\n"
+      "# TYPE remora_access_log_lines_total counter\n"
+      "remora_access_log_lines_total {}\n"
+      "# HELP remora_access_log_dropped_total Access-log lines dropped because the writer "
+      "could not keep up (stdout blocked).\n"
+      "# TYPE remora_access_log_dropped_total counter\n"
+      "remora_access_log_dropped_total {}\n",
+      written(), dropped());
 }
 
 AccessLog::Sink::Sink() : state_(std::make_unique<State>()) {

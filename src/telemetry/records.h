@@ -292,6 +292,10 @@ class AccessLog {
   std::uint64_t dropped() const;
   // Lines handed to the writer; any thread.
   std::uint64_t written() const;
+  // The two counts in Prometheus text format, for the proxy's /stats
+  // (remora_access_log_lines_total, remora_access_log_dropped_total); any
+  // thread.
+  std::string prometheus() const;
 
   struct Shared;  // access_log.cc
 

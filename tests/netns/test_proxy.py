@@ -143,6 +143,11 @@ def test_http_goes_through_both_proxies(pair):
             time.sleep(0.1)
         assert {e["request_id"] for e in entries} == ids, proc.log()
         assert all(e["response_code"] == 200 for e in entries)
+    # The log's own counts, on the proxy's metrics: every line written, none dropped.
+    for pod in (app, web):
+        text = pod.run_cmd(["curl", "-sS", "http://127.0.0.1:15090/stats/prometheus"]).stdout.decode()
+        assert "remora_access_log_lines_total 3\n" in text, text
+        assert "remora_access_log_dropped_total 0\n" in text, text
     # The readiness endpoint the kubelet probes.
     assert curl(web, "http://127.0.0.1:15021/healthz/ready")[0] == 200
 

@@ -699,6 +699,16 @@ TEST(AccessLog, BlockedPipeDropsInsteadOfBlocking) {
     for (int i = 0; i < 2000; ++i) log.worker(0).log(r);
     EXPECT_GT(log.dropped(), 0u);
     EXPECT_EQ(log.dropped() + log.written(), 2000u);
+    // Both counts, as the proxy's metrics show them.
+    const std::string metrics = log.prometheus();
+    EXPECT_NE(
+        metrics.find("\nremora_access_log_dropped_total " + std::to_string(log.dropped()) + "\n"),
+        std::string::npos)
+        << metrics;
+    EXPECT_NE(
+        metrics.find("\nremora_access_log_lines_total " + std::to_string(log.written()) + "\n"),
+        std::string::npos)
+        << metrics;
     // Unblock the writer so that the destructor can finish.
     drain = std::thread([&] {
       char buf[65536];
