@@ -54,14 +54,15 @@ namespace remora::telemetry {
 namespace {
 
 constexpr std::size_t kRing = 8;
-constexpr std::size_t kPublishBytes = 64 * 1024;
-constexpr std::size_t kMaxPendingBytes = 256 * 1024;
+constexpr std::size_t kPublishBytes = std::size_t{64} * 1024;
+constexpr std::size_t kMaxPendingBytes = std::size_t{256} * 1024;
 constexpr auto kMinPublishInterval = std::chrono::milliseconds(100);
 // Every buffer of a sink (its current one and the ring's) is sized once for
-// a full batch and the line that crosses kPublishBytes, so that no request
-// ever pays for a buffer growing. Untouched pages cost address space only:
-// an idle sidecar keeps a page or two of each resident.
-constexpr std::size_t kBufferBytes = kPublishBytes + 16 * 1024;
+// a full batch and the record that crosses kPublishBytes, so that no request
+// ever pays for a buffer growing; the writer's buffer of formatted lines
+// likewise. Untouched pages cost address space only: an idle sidecar keeps
+// a page or two of each resident.
+constexpr std::size_t kBufferBytes = kPublishBytes + std::size_t{16} * 1024;
 
 // --- JSON --------------------------------------------------------------
 //
