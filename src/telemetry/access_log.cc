@@ -943,7 +943,8 @@ template <typename Record>
 void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Record& record) {
   const std::size_t bytes = entryBytes(record);
   if (s.current.size() >= kMaxPendingBytes || bytes > kMostEntryBytes) {
-    // The writer is behind by the whole ring and our own buffer: drop.
+    // The writer is behind by the whole ring and our own buffer (or the
+    // record is larger than an entry can say): drop.
     shared.dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
