@@ -842,6 +842,7 @@ struct AccessLog::Shared {
   void format(std::string_view entries) {
     while (!entries.empty()) {
       const auto& entry = *std::launder(reinterpret_cast<const Entry*>(entries.data()));
+      REMORA_ASSERT(entry.size >= sizeof(Entry) && entry.size <= entries.size());
       if (lines.size() >= kPublishBytes) flushLines();
       if (entry.request) {
         appendLine(lines, recordOf<RequestRecord>(entry));
