@@ -41,10 +41,16 @@ rate a request finds them cold; docs/performance.md has what one such
 line costs on this VM. The trace is of every thread (lackey does not
 tell them apart).
 
+With --write-order FILE, the functions of the remora binary that run on
+the worker at least once every two requests (setup remora, the access log
+on) are written to FILE, one symbol a line: src/cli/hot_text.order is made this
+way, and the linker puts them side by side (cmake/Remora.cmake, "Hot
+text"). Run it again when the request path changes, on an optimised build.
+
 Figures, not assertions: never run by the tests. Needs root, valgrind,
 haproxy, nginx, Go (fortio) and build/remora (REMORA_BIN).
 Usage: bench/instructions_bench.py [--top 15] [--setups remora,haproxy-sidecar] [--keep DIR]
-       [--data]
+       [--data] [--write-order FILE]
 """
 
 import argparse
@@ -69,6 +75,13 @@ CONNS = 4
 # rate well below that, so that requests come one at a time, as the
 # figures are about.
 LACKEY_RATE, LACKEY_SECONDS, LACKEY_START_SECONDS = 15, 40, 900
+ORDER_HEADER = """\
+# The functions the proxy's worker runs on every request, which the linker
+# puts side by side (cmake/Remora.cmake, "Hot text"). Made, not written:
+#   bench/instructions_bench.py --setups remora --write-order src/cli/hot_text.order
+# on an optimised build (cmake --preset release) after the request path
+# changes. A symbol no longer in the binary is harmless (lld warns).
+"""
 
 
 def proxy_argv(run, name, config_dir):
@@ -109,8 +122,10 @@ def count(run, node, fortio, name, url, seconds, out_dir):
     pod = node.pod(f"ib{SETUPS.index(name)}-{seconds}")
     pod.run_remora(["init", *proxy_bench.INJECTOR], check=True)
     out = out_dir / f"{name}.{seconds}.callgrind"
+    # Symbols as the linker knows them (--demangle=no): the hot-text order
+    # names them so; they are demangled where shown.
     proc = pod.spawn(["valgrind", "--tool=callgrind", "--dump-instr=yes", "--separate-threads=yes",
-                      f"--callgrind-out-file={out}",
+                      "--demangle=no", f"--callgrind-out-file={out}",
                       *proxy_argv(run, name, out_dir)], name=f"{name}-callgrind", uid=1337)
     pod.wait_listening(15001, proc, timeout=60)
     requests = load_then_stop(pod, proc, fortio, url, RATE, seconds, name)
@@ -202,14 +217,23 @@ def self_costs(path):
     return costs
 
 
-def instruction_costs(path):
+def demangle(names):
+    """The C++ names of linker symbols, in the same order (c++filt)."""
+    out = subprocess.run(["c++filt"], input="\n".join(names), check=True, capture_output=True,
+                         text=True).stdout
+    return out.split("\n")[:len(names)]
+
+
+def instruction_costs(path, functions=None):
     """{(object file, instruction address): its own instructions executed}
     from a callgrind file written with --dump-instr=yes (the format's
     compressed positions: `0x..` absolute, `+n`/`-n` relative, `*` same; the
-    line after `calls=` is the call's inclusive cost and is not summed)."""
+    line after `calls=` is the call's inclusive cost and is not summed).
+    When given a dict, `functions` gets each address's function."""
     costs = {}
     objects = {}
-    obj, address, positions, after_call = "", 0, 1, False
+    names = {}
+    obj, function, address, positions, after_call = "", "", 0, 1, False
     with open(path) as lines:
         for line in lines:
             first = line[:1]
@@ -225,6 +249,8 @@ def instruction_costs(path):
                 elif len(fields) > positions:
                     key = (obj, address)
                     costs[key] = costs.get(key, 0) + int(fields[positions])
+                    if functions is not None:
+                        functions[key] = function
             elif line.startswith(("calls=", "jump=", "jcnd=")):
                 after_call = True
             elif line.startswith(("ob=", "cob=")):
@@ -235,6 +261,14 @@ def instruction_costs(path):
                     objects[m.group(1)] = m.group(2)
                 if line[0] == "o":
                     obj = objects[m.group(1)]
+            elif line.startswith(("fn=", "cfn=")):
+                # Likewise a function's name, given where its number first
+                # appears.
+                m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m.group(2):
+                    names[m.group(1)] = m.group(2)
+                if line[1] == "n":
+                    function = names[m.group(1)]
             elif line.startswith("positions:"):
                 positions = len(line.split()) - 1
     return costs
@@ -257,6 +291,20 @@ def code_footprint(few_outs, many_outs, few_n, many_n):
     return len(lines), len({(obj, line >> 6) for obj, line in lines})
 
 
+def hot_symbols(few_out, many_out, few_n, many_n, binary):
+    """The symbols of `binary` with an instruction that runs at least once
+    every two requests in the thread of these callgrind files, sorted (a
+    stable list to read in a diff; the order among them matters little, that
+    they lie together does)."""
+    functions = {}
+    few = instruction_costs(few_out)
+    many = instruction_costs(many_out, functions)
+    hot = {functions[key] for key, executed in many.items()
+           if key[0].endswith("/" + os.path.basename(binary))
+           and (executed - few.get(key, 0)) / (many_n - few_n) >= 0.5}
+    return sorted(hot)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--setups", default=",".join(SETUPS),
@@ -269,8 +317,13 @@ def main():
     parser.add_argument("--data", action="store_true",
                         help="also trace each setup under lackey for the data lines a "
                              "request touches (a few minutes a setup)")
+    parser.add_argument("--write-order", metavar="FILE",
+                        help="write the remora functions the worker runs per request there "
+                             "(setup remora), as src/cli/hot_text.order is made")
     args = parser.parse_args()
     wanted = [s for s in SETUPS if s in args.setups.split(",")]
+    if args.write_order and "remora" not in wanted:
+        sys.exit("instructions_bench: --write-order needs the setup remora")
     if not shutil.which("valgrind"):
         sys.exit("instructions_bench: valgrind is not installed (scripts/install-deps.sh)")
 
@@ -320,6 +373,13 @@ def main():
                                             out_dir)
                 print(f"{name:16} {data[name][0]:10,.0f} data lines per request "
                       f"({data[name][1]:,.0f} written)", file=sys.stderr, flush=True)
+            if name == "remora" and args.write_order:
+                symbols = hot_symbols(few_threads[worker][1], many_threads[worker][1], few_n,
+                                      many_n, netns.remora_bin())
+                with open(args.write_order, "w") as order:
+                    order.write(ORDER_HEADER + "".join(f"{symbol}\n" for symbol in symbols))
+                print(f"{name:16} {len(symbols)} hot functions written to {args.write_order}",
+                      file=sys.stderr, flush=True)
             if name.startswith("remora") and args.top:
                 few_c = self_costs(few_threads[worker][1])
                 many_c = self_costs(many_threads[worker][1])
@@ -354,7 +414,7 @@ def main():
               "(their own instructions)\n")
         print("| instructions | function |")
         print("| --- | --- |")
-        for per, function in top:
+        for (per, _), function in zip(top, demangle([function for _, function in top])):
             print(f"| {per:,.0f} | `{function[:120]}` |")
 
 

@@ -9,6 +9,8 @@ packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
   clang-14 clang-format-14 clang-tidy-14 libclang-rt-14-dev lld-14
+  # the linker of optimised builds: it lays out the hot text (cmake/Remora.cmake)
+  lld
   # libraries the product links (all from Debian, see docs/architecture.md)
   libssl-dev libnghttp2-dev libyaml-cpp-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcli11-dev libasio-dev

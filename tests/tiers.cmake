@@ -60,3 +60,10 @@ remora_add_pytest(check.api FILE "${CMAKE_CURRENT_SOURCE_DIR}/check/test_check_a
 # processes on 127.0.0.1 (tests/agent/test_sidecar_cli.py).
 remora_add_pytest(agent.cli FILE "${CMAKE_CURRENT_SOURCE_DIR}/agent/test_sidecar_cli.py"
                   LABELS component TIMEOUT 120)
+
+# The optimised binary's hot text: src/cli/hot_text.order still names its
+# functions, and lld laid them side by side (tests/proxy/test_hot_text.py).
+if(REMORA_HOT_TEXT)
+  remora_add_pytest(proxy.hot_text FILE "${CMAKE_CURRENT_SOURCE_DIR}/proxy/test_hot_text.py"
+                    LABELS unit TIMEOUT 60)
+endif()
