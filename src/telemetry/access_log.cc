@@ -789,6 +789,11 @@ struct AccessLog::Sink::State {
   AccessLog::Shared* shared = nullptr;
   LogBuffer current;  // worker-owned
   std::chrono::steady_clock::time_point last_publish{};
+  // Records handed on and dropped: written by the worker alone (a load and
+  // a store, no read-modify-write on a line another worker writes), read by
+  // any thread through AccessLog::written() and dropped().
+  std::atomic<std::uint64_t> written{0};
+  std::atomic<std::uint64_t> dropped{0};
   // The ring: slot i % kRing is the worker's between tail and head-exclusive
   // boundaries as described above; head written by the worker, tail by the
   // writer.
@@ -804,8 +809,6 @@ struct AccessLog::Shared {
   std::vector<std::unique_ptr<Sink>> sinks;
   std::atomic<std::uint64_t> epoch{0};  // bumped on every publish; the writer waits on it
   std::atomic<bool> stopping{false};
-  std::atomic<std::uint64_t> dropped{0};
-  std::atomic<std::uint64_t> written{0};
   LogBuffer lines;  // the writer's: formatted, not yet written
   std::thread writer;
 
@@ -915,10 +918,16 @@ AccessLog::Sink& AccessLog::worker(std::size_t i) {
 }
 
 std::uint64_t AccessLog::dropped() const {
-  return shared_->dropped.load(std::memory_order_relaxed);
+  std::uint64_t sum = 0;
+  for (const auto& sink : shared_->sinks)
+    sum += sink->state_->dropped.load(std::memory_order_relaxed);
+  return sum;
 }
 std::uint64_t AccessLog::written() const {
-  return shared_->written.load(std::memory_order_relaxed);
+  std::uint64_t sum = 0;
+  for (const auto& sink : shared_->sinks)
+    sum += sink->state_->written.load(std::memory_order_relaxed);
+  return sum;
 }
 
 std::string AccessLog::prometheus() const {
@@ -940,17 +949,22 @@ AccessLog::Sink::Sink() : state_(std::make_unique<State>()) {
 AccessLog::Sink::~Sink() = default;
 
 namespace {
+// A count only its worker writes.
+void bump(std::atomic<std::uint64_t>& count) {
+  count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 template <typename Record>
-void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Record& record) {
+void logRecord(AccessLog::Sink::State& s, const Record& record) {
   const std::size_t bytes = entryBytes(record);
   if (s.current.size() >= kMaxPendingBytes || bytes > kMostEntryBytes) {
     // The writer is behind by the whole ring and our own buffer (or the
     // record is larger than an entry can say): drop.
-    shared.dropped.fetch_add(1, std::memory_order_relaxed);
+    bump(s.dropped);
     return;
   }
   appendEntry(s.current, record, bytes);
-  shared.written.fetch_add(1, std::memory_order_relaxed);
+  bump(s.written);
   if (s.current.size() >= kPublishBytes ||
       std::chrono::steady_clock::now() - s.last_publish >= kMinPublishInterval) {
     s.publish();
@@ -958,12 +972,8 @@ void logRecord(AccessLog::Sink::State& s, AccessLog::Shared& shared, const Recor
 }
 }  // namespace
 
-void AccessLog::Sink::log(const RequestRecord& record) {
-  logRecord(*state_, *state_->shared, record);
-}
-void AccessLog::Sink::log(const ConnectionRecord& record) {
-  logRecord(*state_, *state_->shared, record);
-}
+void AccessLog::Sink::log(const RequestRecord& record) { logRecord(*state_, record); }
+void AccessLog::Sink::log(const ConnectionRecord& record) { logRecord(*state_, record); }
 void AccessLog::Sink::flush() { state_->publish(); }
 
 }  // namespace remora::telemetry
