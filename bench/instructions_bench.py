@@ -224,6 +224,16 @@ def demangle(names):
     return out.split("\n")[:len(names)]
 
 
+def compressed_name(line, table):
+    """The object or function a callgrind `ob=`/`cob=`/`fn=`/`cfn=` line
+    names: a name is given once, where its number first appears (which may
+    be as a call's target), and by number alone after that."""
+    m = re.match(r"c?(?:ob|fn)=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+    if m.group(2):
+        table[m.group(1)] = m.group(2)
+    return table[m.group(1)]
+
+
 def instruction_costs(path, functions=None):
     """{(object file, instruction address): its own instructions executed}
     from a callgrind file written with --dump-instr=yes (the format's
@@ -254,21 +264,13 @@ def instruction_costs(path, functions=None):
             elif line.startswith(("calls=", "jump=", "jcnd=")):
                 after_call = True
             elif line.startswith(("ob=", "cob=")):
-                # An object's name is given once, where its number first
-                # appears, which may be as a call's target (cob=).
-                m = re.match(r"c?ob=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-                if m.group(2):
-                    objects[m.group(1)] = m.group(2)
+                name = compressed_name(line, objects)
                 if line[0] == "o":
-                    obj = objects[m.group(1)]
+                    obj = name
             elif line.startswith(("fn=", "cfn=")):
-                # Likewise a function's name, given where its number first
-                # appears.
-                m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-                if m.group(2):
-                    names[m.group(1)] = m.group(2)
+                name = compressed_name(line, names)
                 if line[1] == "n":
-                    function = names[m.group(1)]
+                    function = name
             elif line.startswith("positions:"):
                 positions = len(line.split()) - 1
     return costs
