@@ -315,7 +315,7 @@ def main():
                         help="remora's costliest functions to list (own instructions, per request)")
     parser.add_argument("--keep", metavar="DIR",
                         help="copy the callgrind files there, for callgrind_annotate's "
-                             "line-by-line view")
+                             "line-by-line view (symbols undemangled: pipe it through c++filt)")
     parser.add_argument("--data", action="store_true",
                         help="also trace each setup under lackey for the data lines a "
                              "request touches (a few minutes a setup)")
