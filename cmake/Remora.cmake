@@ -44,9 +44,10 @@ endif()
 # moderate rate a request finds the caches and TLB cold (docs/performance.md,
 # "What a request finds cold"): scattered over the binary, those functions
 # fell on 65 pages of 4 KiB and shared their cache lines with code that does
-# not run; together, they take 31 pages and fewer lines, and the sidecar's CPU
-# a request at 1000 requests/s went down by some 5% (docs/performance.md,
-# "Stop 25"). The list is made by bench/instructions_bench.py --write-order.
+# not run; together, they take 29-31 pages and fewer lines, and the
+# sidecar's CPU a request at 1000 requests/s went down by 3-6%
+# (docs/performance.md, "Stop 25"). The list is made by
+# bench/instructions_bench.py --write-order.
 set(REMORA_HOT_TEXT OFF)
 if(REMORA_STATIC_RUNTIME)
   include(CheckLinkerFlag)
