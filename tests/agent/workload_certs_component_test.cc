@@ -283,6 +283,15 @@ TEST_F(WorkloadCertsTest, CaDownAtStartIsRetriedUntilItComesUp) {
     port = ca.port();
     writeRoot(ca);
   }
+  // The CA's port stays bound, not listening, while the CA is down: a
+  // connection to it is refused as to a CA that is not there, and no other
+  // socket is given the port meanwhile (the sidecar's own admin ports, bound
+  // to port 0 just below, once were, and the CA could not come back).
+  asio::io_context io;
+  asio::ip::tcp::socket reserved(io);
+  reserved.open(asio::ip::tcp::v4());
+  reserved.set_option(asio::socket_base::reuse_address(true));
+  reserved.bind({asio::ip::make_address_v4("127.0.0.1"), port});
   Sidecar sidecar(options(port));
   sidecar.certs->start();
   ASSERT_TRUE(eventually([&] { return sidecar.certs->provider().failures() >= 3; }, 10s));
@@ -299,6 +308,7 @@ TEST_F(WorkloadCertsTest, CaDownAtStartIsRetriedUntilItComesUp) {
             std::string::npos)
       << certs;
 
+  reserved.close();
   RunningCa back(dir_, port);  // the same CA, on its port
   ASSERT_TRUE(sidecar.certs->waitForCertificate(5s)) << sidecar.certs->provider().lastError();
   EXPECT_EQ(sidecar.ready().status, 200);
