@@ -6,6 +6,8 @@
 #include <string>
 #include <thread>
 
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -268,7 +270,15 @@ TEST_F(CaServerTest, CaGoesAwayAndComesBack) {
   auto before = store.current();
   std::uint16_t port = ca_->port();
 
-  ca_.reset();                          // the CA goes away
+  ca_.reset();  // the CA goes away
+  // Its port stays bound, not listening, until it comes back: refused as a
+  // CA that is not there, and given to no other socket meanwhile (a test
+  // running beside this one binds port 0 too).
+  asio::io_context io;
+  asio::ip::tcp::socket reserved(io);
+  reserved.open(asio::ip::tcp::v4());
+  reserved.set_option(asio::socket_base::reuse_address(true));
+  reserved.bind({asio::ip::make_address_v4("127.0.0.1"), port});
   clock.advance(minutes(12 * 60 + 1));  // past the half-life of 24 h
   auto delay = provider.step();
   EXPECT_EQ(delay, std::chrono::milliseconds(750));  // first back-off, mid-jitter
@@ -282,6 +292,7 @@ TEST_F(CaServerTest, CaGoesAwayAndComesBack) {
   auto h = tls::testing::handshake(*before->client, *before->server);
   EXPECT_TRUE(h.ok());
 
+  reserved.close();
   ca_ = std::make_unique<RunningCa>(dir_, port);  // the same CA, back on its port
   provider.step();
   EXPECT_TRUE(provider.connected()) << provider.lastError();
