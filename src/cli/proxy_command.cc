@@ -41,6 +41,7 @@
 #include "mesh/watcher.h"
 #include "proxy/admin/admin.h"
 #include "proxy/admin/app_probers.h"
+#include "proxy/config_dump.h"
 #include "proxy/proxy.h"
 #include "proxy/telemetry_observer.h"
 #include "telemetry/records.h"
@@ -119,6 +120,9 @@ void runSidecar(const SidecarFlags& f) {
   std::unique_ptr<proxy::Proxy> data_plane;
   std::unique_ptr<mesh::ConfigWatcher> watcher;
   mesh::SnapshotPtr snapshot;
+  // The snapshot the admin endpoint shows (/config_dump, /clusters): the
+  // workers' current one, replaced with it, so it keeps no old config alive.
+  std::atomic<mesh::SnapshotPtr> shown;
   if (path.empty()) {
     auto config = mesh::parseConfig("", defaults);
     snapshot = mesh::Snapshot::build(std::move(*config));
@@ -126,6 +130,7 @@ void runSidecar(const SidecarFlags& f) {
   } else {
     watcher =
         std::make_unique<mesh::ConfigWatcher>(control, path, defaults, [&](mesh::SnapshotPtr s) {
+          shown.store(s);
           if (data_plane) data_plane->update(std::move(s));
         });
     auto first = watcher->start();
@@ -133,6 +138,7 @@ void runSidecar(const SidecarFlags& f) {
     snapshot = *first;
     REMORA_LOG(proxy, info, "config {}: {} services", path, snapshot->config().services.size());
   }
+  shown.store(snapshot);
   auto drain_for = snapshot->mesh().drain_duration;
 
   proxy::ProxyOptions options;
@@ -182,6 +188,18 @@ void runSidecar(const SidecarFlags& f) {
     std::string metrics = access_log.prometheus();
     if (certs) metrics += certs->prometheus();
     return metrics;
+  };
+  callbacks.config_dump = [&shown, &data_plane, &f](bool include_eds) {
+    // The admin server starts after the data plane, which has bound its ports.
+    proxy::DumpContext context{.outbound_port = data_plane->outboundPort(),
+                               .inbound_port = data_plane->inboundPort(),
+                               .admin_port = f.admin_port,
+                               .domain = f.domain};
+    return proxy::configDump(*shown.load(), context, include_eds);
+  };
+  callbacks.clusters = [&shown](bool json) {
+    mesh::SnapshotPtr s = shown.load();
+    return json ? proxy::clustersJson(*s) : proxy::clustersText(*s);
   };
   if (certs) {
     callbacks.not_ready = [&certs] { return certs->notReadyReason(); };

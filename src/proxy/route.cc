@@ -4,6 +4,12 @@
 
 namespace remora::proxy {
 
+std::string outboundClusterName(std::uint16_t port, std::string_view hostname) {
+  return fmt::format("outbound|{}||{}", port, hostname);
+}
+
+std::string inboundClusterName(std::uint16_t port) { return fmt::format("inbound|{}||", port); }
+
 Route resolveRoute(const mesh::Snapshot& snapshot, Direction direction,
                    const asio::ip::tcp::endpoint& original_dst) {
   Route r;
@@ -16,7 +22,7 @@ Route resolveRoute(const mesh::Snapshot& snapshot, Direction direction,
   }
   if (direction == Direction::Inbound) {
     r.kind = Route::Kind::Inbound;
-    r.cluster = fmt::format("inbound|{}||", original_dst.port());
+    r.cluster = inboundClusterName(original_dst.port());
     mesh::ServiceRoute sr = snapshot.inbound(original_dst.port());
     if (sr.service != nullptr) {
       r.service = sr.service;
@@ -34,7 +40,7 @@ Route resolveRoute(const mesh::Snapshot& snapshot, Direction direction,
     r.service = sr.service;
     r.port = sr.port;
     r.protocol = sr.port->protocol;
-    r.cluster = fmt::format("outbound|{}||{}", sr.port->port, sr.service->hostname);
+    r.cluster = outboundClusterName(sr.port->port, sr.service->hostname);
     r.destination_service = sr.service->hostname;
     return r;
   }

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <asio/ip/tcp.hpp>
 
@@ -44,5 +45,9 @@ struct Route {
 
 Route resolveRoute(const mesh::Snapshot& snapshot, Direction direction,
                    const asio::ip::tcp::endpoint& original_dst);
+
+// "outbound|9080||reviews.default.svc.cluster.local", "inbound|9080||".
+std::string outboundClusterName(std::uint16_t port, std::string_view hostname);
+std::string inboundClusterName(std::uint16_t port);
 
 }  // namespace remora::proxy

@@ -164,6 +164,66 @@ def test_registry_only_refuses_unknown_destinations(pair):
     assert curl(app, "http://198.19.200.99/")[0] == 502
 
 
+def admin_get(pod, path):
+    """GET on the sidecar's admin port (127.0.0.1:15000) inside the pod."""
+    return pod.run_cmd(["curl", "-sS", "-m", "5", f"http://127.0.0.1:15000{path}"]).stdout.decode()
+
+
+def test_admin_shows_the_running_config_and_follows_a_reload(pair):
+    """Envoy's /config_dump and /clusters on 15000 show the sidecar's current
+    snapshot: its identity, capture listeners, clusters and endpoints; a
+    config rewritten as a ConfigMap update lands (a rename) shows up there
+    with the next version, and traffic carries on."""
+    app, web = pair
+    web.nginx(80)
+    cfg = config(app, web_service(web, 80), policy="REGISTRY_ONLY")
+    meshed(app, cfg)
+    assert curl(app, f"http://{VIP}/")[0] == 200
+
+    dump = json.loads(admin_get(app, "/config_dump?include_eds"))
+    kinds = [c["@type"].rsplit(".", 1)[1] for c in dump["configs"]]
+    assert kinds == ["BootstrapConfigDump", "ListenersConfigDump", "ClustersConfigDump",
+                     "EndpointsConfigDump"]
+    boot, listeners, clusters, eds = dump["configs"]
+    assert boot["bootstrap"]["node"]["id"] == f"sidecar~{app.ip4}~app.default~default.svc.cluster.local"
+    ports = {l["name"]: l["active_state"]["listener"]["address"]["socket_address"]["port_value"]
+             for l in listeners["dynamic_listeners"]}
+    assert ports == {"virtualOutbound": 15001, "virtualInbound": 15006}
+    outbound = listeners["dynamic_listeners"][0]["active_state"]["listener"]
+    assert outbound["default_filter_chain"]["filters"][0]["typed_config"]["cluster"] == "BlackHoleCluster"
+    names = [c["cluster"]["name"] for c in clusters["dynamic_active_clusters"]]
+    assert names == ["outbound|80||web.default.svc.cluster.local", "PassthroughCluster",
+                     "BlackHoleCluster"]
+    assert clusters["version_info"] == "0"
+    hosts = eds["dynamic_endpoint_configs"][0]["endpoint_config"]["endpoints"][0]["lb_endpoints"]
+    assert [h["endpoint"]["address"]["socket_address"] for h in hosts] == [
+        {"address": web.ip4, "port_value": 80}]
+    text = admin_get(app, "/clusters")
+    assert f"outbound|80||web.default.svc.cluster.local::{web.ip4}:80::health_flags::healthy\n" in text
+
+    # A second service, as a ConfigMap update lands: a new file renamed over the old.
+    db = ["- name: db", "  ports: [{name: tcp, port: 5432, protocol: TCP}]",
+          "  endpoints:", f"  - address: {web.ip4}"]
+    text = cfg.read_text() + "\n".join(db) + "\n"
+    tmp = cfg.with_suffix(".next")
+    tmp.write_text(text)
+    os.chmod(tmp, cfg.stat().st_mode)
+    os.replace(tmp, cfg)
+    deadline = time.monotonic() + 15
+    while True:
+        clusters = json.loads(admin_get(app, "/config_dump"))["configs"][2]
+        if clusters["version_info"] == "1":
+            break
+        assert time.monotonic() < deadline, clusters
+        time.sleep(0.1)
+    names = [c["cluster"]["name"] for c in clusters["dynamic_active_clusters"]]
+    assert "outbound|5432||db.default.svc.cluster.local" in names
+    statuses = json.loads(admin_get(app, "/clusters?format=json"))["cluster_statuses"]
+    assert [s["name"] for s in statuses][:2] == ["outbound|80||web.default.svc.cluster.local",
+                                                 "outbound|5432||db.default.svc.cluster.local"]
+    assert curl(app, f"http://{VIP}/")[0] == 200
+
+
 def test_opaque_tcp_and_server_first(pair):
     app, web = pair
     echo = web.echo_server(9000, mode="tcp")

@@ -21,6 +21,23 @@ std::string_view serverStateName(ServerState state) noexcept {
 
 namespace {
 
+// Whether the query has `param`: "include_eds" matches "include_eds" and
+// "include_eds=", "format=json" matches itself only.
+bool queryHas(std::string_view query, std::string_view param) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    if (part == param) return true;
+    if (param.find('=') == std::string_view::npos && part.starts_with(param) &&
+        part.size() > param.size() && part[param.size()] == '=') {
+      return true;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
 http::Response prometheusResponse(std::string body) {
   http::Response r;
   r.status = 200;
@@ -122,7 +139,7 @@ void AdminServer::addRoutes() {
   admin_->route("GET", "/ready", ready);
   admin_->route("GET", "/stats/prometheus", prometheus);
   admin_->route("GET", "/stats", [this](const http::Request& req) {
-    if (req.query().find("format=prometheus") != std::string_view::npos) {
+    if (queryHas(req.query(), "format=prometheus")) {
       return prometheusResponse(proxyPrometheus());
     }
     return http::Response::text(200, plainStats(proxyPrometheus()));
@@ -131,11 +148,16 @@ void AdminServer::addRoutes() {
     return http::Response::json(200,
                                 callbacks_.certs ? callbacks_.certs() : R"({"certificates":[]})");
   });
-  admin_->route("GET", "/config_dump", [this](const http::Request&) {
-    return http::Response::json(200, callbacks_.config_dump ? callbacks_.config_dump() : "{}");
+  admin_->route("GET", "/config_dump", [this](const http::Request& req) {
+    bool eds = queryHas(req.query(), "include_eds");
+    return http::Response::json(200, callbacks_.config_dump ? callbacks_.config_dump(eds) : "{}");
   });
-  admin_->route("GET", "/clusters", [this](const http::Request&) {
-    return http::Response::text(200, callbacks_.clusters ? callbacks_.clusters() : "");
+  admin_->route("GET", "/clusters", [this](const http::Request& req) {
+    if (queryHas(req.query(), "format=json")) {
+      return http::Response::json(
+          200, callbacks_.clusters ? callbacks_.clusters(true) : R"({"cluster_statuses":[]})");
+    }
+    return http::Response::text(200, callbacks_.clusters ? callbacks_.clusters(false) : "");
   });
   // Mutations are POST only, as Envoy requires (a GET from a browser or a
   // crawler must not drain the pod); the server answers 405 to a GET.

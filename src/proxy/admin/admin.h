@@ -55,11 +55,14 @@ enum class ServerState { PreInitializing, Live, Draining };
 std::string_view serverStateName(ServerState state) noexcept;  // "LIVE", ...
 
 struct AdminCallbacks {
-  std::function<ServerState()> state;        // required
-  std::function<std::string()> config_dump;  // JSON; "{}" when unset
-  std::function<std::string()> clusters;     // text; "" when unset
-  std::function<void()> drain;               // POST /drain_listeners
-  std::function<void()> quit;                // POST /quitquitquit
+  std::function<ServerState()> state;  // required
+  // GET /config_dump (JSON; "{}" when unset), with the endpoints when the
+  // query has include_eds, as Envoy's.
+  std::function<std::string(bool include_eds)> config_dump;
+  // GET /clusters: Envoy's text ("" when unset), or JSON with ?format=json.
+  std::function<std::string(bool json)> clusters;
+  std::function<void()> drain;  // POST /drain_listeners
+  std::function<void()> quit;   // POST /quitquitquit
   // Why the pod is not ready although the proxy is LIVE ("" when nothing
   // holds it back): /healthz/ready answers 503 with it, as Istio's
   // readiness waits for the proxy's secrets. Envoy's own /ready on 15000

@@ -40,10 +40,15 @@ struct Fixture {
     options.public_address = "127.0.0.1";
     AdminCallbacks cb;
     cb.state = [this] { return state.load(); };
-    cb.config_dump = [] { return std::string(R"({"configs":[{"name":"listeners"}]})"); };
-    cb.clusters = [] {
+    cb.config_dump = [](bool include_eds) {
+      return std::string(include_eds ? R"({"configs":[{"name":"listeners"},{"name":"eds"}]})"
+                                     : R"({"configs":[{"name":"listeners"}]})");
+    };
+    cb.clusters = [](bool json) {
       return std::string(
-          "outbound|80||web.default.svc.cluster.local::10.0.0.1:80::health_flags::healthy\n");
+          json
+              ? R"({"cluster_statuses":[{"name":"outbound|80||web.default.svc.cluster.local"}]})"
+              : "outbound|80||web.default.svc.cluster.local::10.0.0.1:80::health_flags::healthy\n");
     };
     cb.drain = [this] { ++drains; };
     cb.quit = [this] { ++quits; };
@@ -118,9 +123,24 @@ TEST(AdminComponent, ConfigDumpClustersDrainAndQuit) {
   Fixture f;
   auto dump = f.call(f.admin->adminPort(), "/config_dump");
   EXPECT_EQ(dump.status, 200);
-  EXPECT_TRUE(parseJson(dump.body).has_value());
-  EXPECT_NE(f.call(f.admin->adminPort(), "/clusters").body.find("outbound|80||web"),
-            std::string::npos);
+  ASSERT_TRUE(parseJson(dump.body).has_value());
+  EXPECT_EQ((*parseJson(dump.body))["configs"].size(), 1u);
+  // Envoy's ?include_eds, with or without a value, adds the endpoints.
+  for (const char* query : {"?include_eds", "?include_eds=true", "?a=b&include_eds"}) {
+    auto eds = parseJson(f.call(f.admin->adminPort(), std::string("/config_dump") + query).body);
+    ASSERT_TRUE(eds.has_value()) << query;
+    EXPECT_EQ((*eds)["configs"].size(), 2u) << query;
+  }
+  EXPECT_EQ((*parseJson(f.call(f.admin->adminPort(), "/config_dump?include_edsx").body))["configs"]
+                .size(),
+            1u);
+  auto clusters = f.call(f.admin->adminPort(), "/clusters");
+  EXPECT_NE(clusters.body.find("outbound|80||web"), std::string::npos);
+  EXPECT_EQ(clusters.headers.get("content-type").value_or(""), "text/plain; charset=utf-8");
+  auto json = f.call(f.admin->adminPort(), "/clusters?format=json");
+  ASSERT_TRUE(parseJson(json.body).has_value()) << json.body;
+  EXPECT_EQ((*parseJson(json.body))["cluster_statuses"][0]["name"],
+            "outbound|80||web.default.svc.cluster.local");
   // GET must not drain or quit.
   EXPECT_EQ(f.call(f.admin->adminPort(), "/drain_listeners").status, 405);
   EXPECT_EQ(f.call(f.admin->adminPort(), "/quitquitquit").status, 405);
