@@ -34,3 +34,5 @@ echo "== what the scheduler does with each proxy under load, requests/s per prox
 /usr/bin/python3 bench/sched_bench.py
 echo "== instructions per request, every proxy in the sidecar's place (callgrind)"
 /usr/bin/python3 bench/instructions_bench.py
+echo "== minutes of load on both mTLS pairs at once: memory over time, where it lies"
+/usr/bin/python3 bench/soak_bench.py --minutes "${SOAK_BENCH_MINUTES:-10}"
