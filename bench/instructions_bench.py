@@ -77,11 +77,21 @@ CONNS = 4
 LACKEY_RATE, LACKEY_SECONDS, LACKEY_START_SECONDS = 15, 40, 900
 ORDER_HEADER = """\
 # The functions the proxy's worker runs on every request, which the linker
-# puts side by side (cmake/Remora.cmake, "Hot text"). Made, not written:
+# puts side by side (cmake/Remora.cmake, "Hot text"), then the rest of the
+# functions the sidecar ran at all (after WARM_MARKER, below). Made, not
+# written:
 #   bench/instructions_bench.py --setups remora --write-order src/cli/hot_text.order
 # on an optimised build (cmake --preset release) after the request path
-# changes: tests/proxy/test_hot_text.py fails when a symbol here is gone.
+# changes: tests/proxy/test_hot_text.py fails when a hot symbol is gone.
 """
+# The line between the two tiers. The warm tier holds every other function
+# of the binary that ran in the sidecar during the measurement (start-up,
+# config, admin, the log's writer): laid out together after the hot ones,
+# the code a running sidecar ever touches fills a few hundred KiB instead of
+# being spread over the whole text, each function pulling in the 64 KiB the
+# kernel maps around a faulted page (fault-around). Its entries may go
+# stale without harm: lld skips a missing one (--no-warn-symbol-ordering).
+WARM_MARKER = "# warm: the other functions the sidecar ran"
 
 
 def proxy_argv(run, name, config_dir):
@@ -307,6 +317,18 @@ def hot_symbols(few_out, many_out, few_n, many_n, binary):
     return sorted(hot)
 
 
+def warm_symbols(outs, binary, hot):
+    """The symbols of `binary` with any instruction executed in these
+    callgrind files (every thread), less `hot`, sorted."""
+    warm = set()
+    for out in outs:
+        functions = {}
+        for key, executed in instruction_costs(out, functions).items():
+            if executed and key[0].endswith("/" + os.path.basename(binary)):
+                warm.add(functions[key])
+    return sorted(warm - set(hot))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--setups", default=",".join(SETUPS),
@@ -320,8 +342,9 @@ def main():
                         help="also trace each setup under lackey for the data lines a "
                              "request touches (a few minutes a setup)")
     parser.add_argument("--write-order", metavar="FILE",
-                        help="write the remora functions the worker runs per request there "
-                             "(setup remora), as src/cli/hot_text.order is made")
+                        help="write the remora functions the worker runs per request there, "
+                             "then the others the sidecar ran at all (setup remora), as "
+                             "src/cli/hot_text.order is made")
     args = parser.parse_args()
     wanted = [s for s in SETUPS if s in args.setups.split(",")]
     if args.write_order and "remora" not in wanted:
@@ -378,10 +401,13 @@ def main():
             if name == "remora" and args.write_order:
                 symbols = hot_symbols(few_threads[worker][1], many_threads[worker][1], few_n,
                                       many_n, netns.remora_bin())
+                warm = warm_symbols([path for _, path in many_threads.values()],
+                                    netns.remora_bin(), symbols)
                 with open(args.write_order, "w") as order:
-                    order.write(ORDER_HEADER + "".join(f"{symbol}\n" for symbol in symbols))
-                print(f"{name:16} {len(symbols)} hot functions written to {args.write_order}",
-                      file=sys.stderr, flush=True)
+                    order.write(ORDER_HEADER + "".join(f"{symbol}\n" for symbol in symbols)
+                                + WARM_MARKER + "\n" + "".join(f"{symbol}\n" for symbol in warm))
+                print(f"{name:16} {len(symbols)} hot and {len(warm)} warm functions written to "
+                      f"{args.write_order}", file=sys.stderr, flush=True)
             if name.startswith("remora") and args.top:
                 few_c = self_costs(few_threads[worker][1])
                 many_c = self_costs(many_threads[worker][1])
