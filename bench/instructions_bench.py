@@ -62,6 +62,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 
 import latency_bench
 import proxy_bench
@@ -317,6 +318,55 @@ def hot_symbols(few_out, many_out, few_n, many_n, binary):
     return sorted(hot)
 
 
+def mtls_pair_outputs(run, node, fortio, out_dir):
+    """Callgrind files of the code an mTLS pair of sidecars runs, for the warm
+    tier of the order: a CA, a client and a server sidecar each under
+    callgrind with its workload certificate, keep-alive requests and new
+    connections (full handshakes) through them, the admin endpoints read,
+    and a config reload, then both stopped."""
+    client, server = node.pod("wtclient"), node.pod("wtserver")
+    server.nginx(8080, body=proxy_bench.BODY, server_extra="access_log off;")
+    ca = proxy_bench.start_ca(run, node, [client.name, server.name])
+    services = proxy_bench.registry([("secure", server, True)])
+    procs = []
+    for pod in (client, server):
+        wrap = ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--separate-threads=yes",
+                "--demangle=no",
+                f"--callgrind-out-file={out_dir / f'mtls-{pod.name}.callgrind'}"]
+        procs.append(proxy_bench.mesh_with_ca(run, pod, ca, services, wrap=wrap,
+                                              ready_seconds=180))
+    url = f"http://{server.ip4}:8080/"
+    for keepalive, seconds in ((True, 5), (False, 3)):
+        result = latency_bench.fortio(fortio, client, url, 50, 2, 1000, seconds, keepalive)
+        _, _, errors, requests = latency_bench.summary(result)
+        if errors or not requests:
+            raise netns.HarnessError(f"the mTLS pair: {errors} of {requests} requests failed")
+    for pod in (client, server):
+        for port, path in ((15000, "/config_dump?include_eds"), (15000, "/clusters"),
+                           (15000, "/clusters?format=json"), (15000, "/stats"),
+                           (15000, "/certs"), (15090, "/stats/prometheus"),
+                           (15021, "/healthz/ready"), (15020, "/stats/prometheus")):
+            proxy_bench.local_get(pod, port, path)
+    cfg = run.dir / f"{client.name}.yaml"
+    tmp = cfg.with_suffix(".next")
+    tmp.write_text(cfg.read_text().replace("  trustDomain: cluster.local\n",
+                                           "  trustDomain: cluster.local\n  connectTimeout: 5s\n"))
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, cfg)
+    deadline = time.monotonic() + 60
+    while '"version_info": "1"' not in proxy_bench.local_get(client, 15000, "/config_dump")[1]:
+        if time.monotonic() > deadline:
+            raise netns.HarnessError(f"the client sidecar did not take its new config\n"
+                                     f"{procs[0].log()}")
+        time.sleep(0.5)
+    latency_bench.fortio(fortio, client, url, 50, 2, 1000, 2)
+    for proc in procs:
+        proc.signal(signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout=180)
+    return sorted(out_dir.glob("mtls-*.callgrind-*"))
+
+
 def warm_symbols(outs, binary, hot):
     """The symbols of `binary` with any instruction executed in these
     callgrind files (every thread), less `hot`, sorted."""
@@ -325,7 +375,8 @@ def warm_symbols(outs, binary, hot):
         functions = {}
         for key, executed in instruction_costs(out, functions).items():
             if executed and key[0].endswith("/" + os.path.basename(binary)):
-                warm.add(functions[key])
+                # Callgrind names a function's further contexts name'2, name'3...
+                warm.add(re.sub(r"'\d+$", "", functions[key]))
     return sorted(warm - set(hot))
 
 
@@ -401,8 +452,9 @@ def main():
             if name == "remora" and args.write_order:
                 symbols = hot_symbols(few_threads[worker][1], many_threads[worker][1], few_n,
                                       many_n, netns.remora_bin())
-                warm = warm_symbols([path for _, path in many_threads.values()],
-                                    netns.remora_bin(), symbols)
+                trained = [path for _, path in many_threads.values()]
+                trained += mtls_pair_outputs(run, node, fortio, out_dir)
+                warm = warm_symbols(trained, netns.remora_bin(), symbols)
                 with open(args.write_order, "w") as order:
                     order.write(ORDER_HEADER + "".join(f"{symbol}\n" for symbol in symbols)
                                 + WARM_MARKER + "\n" + "".join(f"{symbol}\n" for symbol in warm))

@@ -389,9 +389,10 @@ def registry(servers):
     return "services:\n" + "".join(out)
 
 
-def mesh_with_ca(run, pod, ca, services):
+def mesh_with_ca(run, pod, ca, services, wrap=(), ready_seconds=30):
     """A sidecar as mesh() starts one, plus its identity from the CA; waits
-    until 15021 says ready (the certificate has arrived)."""
+    until 15021 says ready (the certificate has arrived). `wrap` goes before
+    the binary (valgrind, for bench/instructions_bench.py)."""
     cfg = run.tempfile(f"{pod.name}.yaml", f"""version: 1
 mesh:
   trustDomain: cluster.local
@@ -405,13 +406,13 @@ proxy:
     pod.run_remora(["init", *INJECTOR], check=True)
     argv = ["ip", "netns", "exec", pod.ns, "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
             str(ca["hosts"]), "setpriv", "--reuid=1337", "--regid=1337", "--clear-groups", "--",
-            netns.remora_bin(), "proxy", "sidecar", "--concurrency", "1", "--config", str(cfg),
+            *wrap, netns.remora_bin(), "proxy", "sidecar", "--concurrency", "1", "--config", str(cfg),
             "--proxyLogLevel", "warning", "--ca-addr", f"{CA_NAME}:{CA_PORT}",
             "--ca-root-cert", str(ca["root"]), "--token-path", str(ca["tokens"][pod.name]),
             "--trust-domain", "cluster.local"]
     proc = run.spawn(argv, name=f"{pod.name}-remora")
-    pod.wait_listening(15001, proc)
-    deadline = time.monotonic() + 30
+    pod.wait_listening(15001, proc, timeout=ready_seconds)
+    deadline = time.monotonic() + ready_seconds
     while local_get(pod, 15021, "/healthz/ready")[0] != 200:
         if time.monotonic() > deadline or not proc.alive():
             raise netns.HarnessError(f"{pod.name}'s sidecar is not ready\n{proc.log()}")
