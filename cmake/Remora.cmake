@@ -46,8 +46,11 @@ endif()
 # fell on 65 pages of 4 KiB and shared their cache lines with code that does
 # not run; together, they take 29-31 pages and fewer lines, and the
 # sidecar's CPU a request at 1000 requests/s went down by 3-6%
-# (docs/performance.md, "Stop 25"). The list is made by
-# bench/instructions_bench.py --write-order.
+# (docs/performance.md, "Stop 25"). After them, the warm tier: every other
+# function a sidecar ran (start-up, config, agent, TLS, admin), so that the
+# kernel's 64 KiB fault-around maps the code a sidecar runs and little else
+# (an mTLS sidecar under load: 1.7 MiB of the binary's pages, not 3.0). The
+# list is made by bench/instructions_bench.py --write-order.
 set(REMORA_HOT_TEXT OFF)
 if(REMORA_STATIC_RUNTIME)
   include(CheckLinkerFlag)
