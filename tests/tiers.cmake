@@ -61,6 +61,10 @@ remora_add_pytest(check.api FILE "${CMAKE_CURRENT_SOURCE_DIR}/check/test_check_a
 remora_add_pytest(agent.cli FILE "${CMAKE_CURRENT_SOURCE_DIR}/agent/test_sidecar_cli.py"
                   LABELS component TIMEOUT 120)
 
+# The admin's dumps of a large mesh: whole, and their memory given back
+# (tests/proxy/test_admin_dump.py).
+remora_add_pytest(proxy.admin_dump FILE "${CMAKE_CURRENT_SOURCE_DIR}/proxy/test_admin_dump.py"
+                  LABELS component TIMEOUT 120)
 # The optimised binary's hot text: src/cli/hot_text.order still names its
 # functions, and lld laid them side by side (tests/proxy/test_hot_text.py).
 if(REMORA_HOT_TEXT)

@@ -20,4 +20,10 @@ void releaseFreeHeapPages() noexcept {
 #endif
 }
 
+void keepLargeBlocksMapped() noexcept {
+#if defined(__GLIBC__)
+  (void)::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 }  // namespace remora

@@ -39,6 +39,13 @@ void runAsBackgroundThread() noexcept;
 // request's path. Does nothing off glibc.
 void releaseFreeHeapPages() noexcept;
 
+// Allocations of 128 KiB or more get a mapping of their own, unmapped when
+// freed, for the rest of the process: glibc's default M_MMAP_THRESHOLD, set
+// so that glibc no longer raises it after large frees (up to 32 MiB), which
+// would keep later large blocks in a thread's heap, whose top malloc_trim
+// never gives back. Does nothing off glibc.
+void keepLargeBlocksMapped() noexcept;
+
 // Runs `fn` on a short-lived thread of its own, waits, and returns what it
 // returns (an exception it throws is rethrown here). Only for work whose
 // temporaries are large: a thread costs tens of microseconds. When no

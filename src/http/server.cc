@@ -10,6 +10,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "http/http1_serializer.h"
 #include "http/transport.h"
 
@@ -49,6 +50,10 @@ constexpr std::size_t kReadBufferSize = 16 * 1024;
 // response, so that unread request bytes do not turn the close into a reset
 // that destroys the response before the client reads it.
 constexpr std::chrono::milliseconds kLingerTime{1000};
+// A write buffer larger than this is freed once written, not kept for reuse.
+constexpr std::size_t kKeptBufferBytes = 64 * 1024;
+// After writing one larger than this, the heap's free pages go back.
+constexpr std::size_t kTrimAfterBytes = 1024 * 1024;
 
 constexpr std::string_view kPlainHttpOnTlsPortBody = "This port speaks TLS: use https://.\n";
 const std::string& plainHttpOnTlsPortResponse() {
@@ -284,14 +289,15 @@ class Server::Connection : public DeferredDeletable, private Http1ParserCallback
       head.headers.add("Content-Length", length);
     }
     if (close_after) head.headers.add("Connection", "close");
-    std::string bytes;
-    serializeResponseHead(head, bytes);
-    if (!head_only && !hasNoBody(response.status)) bytes += response.body;
+    // Straight into the write buffer: a body of megabytes (the admin's
+    // config dump of a large mesh) is copied once, not twice.
+    serializeResponseHead(head, out_);
+    if (!head_only && !hasNoBody(response.status)) out_ += response.body;
     close_after_ = close_after;
     response_pending_ = true;
     phase_ = Phase::Writing;
     arm(server_.options_.write_timeout);
-    queueWrite(bytes);
+    if (!writing_) flush();
   }
 
   void queueWrite(std::string_view bytes) {
@@ -307,6 +313,15 @@ class Server::Connection : public DeferredDeletable, private Http1ParserCallback
                                                         std::error_code ec, std::size_t) {
       if (alive.expired()) return;
       writing_ = false;
+      // A large response's buffer goes back now, not when the connection
+      // closes (a keep-alive connection may live for hours).
+      if (in_flight_.capacity() > kKeptBufferBytes) {
+        const bool huge = in_flight_.capacity() > kTrimAfterBytes;
+        std::string().swap(in_flight_);
+        // glibc keeps what a free of megabytes gives back (its mmap
+        // threshold rises with them): hand the pages to the kernel.
+        if (huge) releaseFreeHeapPages();
+      }
       if (phase_ == Phase::Closed) return;
       if (ec) return close();
       if (!out_.empty()) return flush();

@@ -1,5 +1,6 @@
 #include "proxy/config_dump.h"
 
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -184,6 +185,64 @@ std::string hostKey(const mesh::Endpoint& ep, std::uint16_t port) {
                             : fmt::format("{}:{}", ep.address.to_string(), port);
 }
 
+Json endpointConfigJson(const ClusterView& c) {
+  Json lb_endpoints = Json::array();
+  forEachHost(c, [&](const mesh::Endpoint& ep, std::uint16_t port) {
+    Json istio = Json::object();
+    if (!ep.workload().workload.empty()) {
+      istio["workload"] =
+          fmt::format("{};{};{};{}", ep.workload().workload, ep.workload().namespace_,
+                      ep.workload().app, ep.workload().version);
+    }
+    Json filter{{"istio", std::move(istio)}};
+    if (ep.mtls) filter["envoy.transport_socket_match"] = {{"tlsMode", "istio"}};
+    lb_endpoints.push_back(
+        {{"endpoint", {{"address", socketAddress(ep.address.to_string(), port)}}},
+         {"health_status", "HEALTHY"},
+         {"metadata", {{"filter_metadata", std::move(filter)}}},
+         {"load_balancing_weight", kDefaultWeight}});
+  });
+  Json endpoints = Json::array();
+  if (!lb_endpoints.empty()) endpoints.push_back({{"lb_endpoints", std::move(lb_endpoints)}});
+  return Json{{"cluster_name", c.name}, {"endpoints", std::move(endpoints)}};
+}
+
+// `value` pretty-printed (two spaces a level) as it would print `depth`
+// levels down in an enclosing document: its first line unindented (the
+// caller has placed it), every further one `depth` levels in.
+void appendIndented(std::string& out, const Json& value, int depth) {
+  const std::string pad(static_cast<std::size_t>(depth) * 2, ' ');
+  std::string text = dumpJson(value, 2);
+  out += pad;
+  for (char ch : text) {
+    out += ch;
+    if (ch == '\n') out += pad;
+  }
+}
+
+// An object of the "configs" list, two levels down: `head`'s fields, then
+// the array `key` holding what `entry` makes of each view (nullopt: none),
+// serialised one entry at a time.
+template <typename Entry>
+void appendEntries(std::string& out, const Json& head, std::string_view key,
+                   const std::vector<ClusterView>& views, Entry&& entry) {
+  out += "    {\n";
+  for (const auto& [field, value] : head.items()) {
+    fmt::format_to(std::back_inserter(out), "      {}: {},\n", dumpJson(Json(field)),
+                   dumpJson(value));
+  }
+  fmt::format_to(std::back_inserter(out), "      {}: [", dumpJson(Json(std::string(key))));
+  bool first = true;
+  for (const ClusterView& c : views) {
+    std::optional<Json> made = entry(c);
+    if (!made) continue;
+    out += first ? "\n" : ",\n";
+    first = false;
+    appendIndented(out, *made, 4);
+  }
+  out += first ? "]\n    }" : "\n      ]\n    }";
+}
+
 }  // namespace
 
 std::string durationJson(std::chrono::milliseconds d) {
@@ -224,46 +283,30 @@ std::string configDump(const mesh::Snapshot& snapshot, const DumpContext& contex
        Json::array({std::move(outbound),
                     listenerJson("virtualInbound", context.inbound_port, "INBOUND", version)})}};
 
+  // The clusters and endpoints go out one at a time: a mesh of 1,000
+  // services of 10 endpoints is 10 MB of JSON, whose tree would take five
+  // times that on the admin thread's heap.
   std::vector<ClusterView> views = clustersOf(snapshot);
-  Json active = Json::array();
-  for (const ClusterView& c : views) {
-    active.push_back({{"version_info", version}, {"cluster", clusterJson(c, snapshot)}});
-  }
-  Json clusters{{"@type", type("ClustersConfigDump")},
-                {"version_info", version},
-                {"dynamic_active_clusters", std::move(active)}};
-
-  Json configs = Json::array({std::move(bootstrap), std::move(listeners), std::move(clusters)});
+  std::string out = "{\n  \"configs\": [\n";
+  appendIndented(out, bootstrap, 2);
+  out += ",\n";
+  appendIndented(out, listeners, 2);
+  out += ",\n";
+  appendEntries(out, Json{{"@type", type("ClustersConfigDump")}, {"version_info", version}},
+                "dynamic_active_clusters", views, [&](const ClusterView& c) -> std::optional<Json> {
+                  return Json{{"version_info", version}, {"cluster", clusterJson(c, snapshot)}};
+                });
   if (include_eds) {
-    Json endpoint_configs = Json::array();
-    for (const ClusterView& c : views) {
-      if (c.type != ClusterView::Type::Eds) continue;
-      Json lb_endpoints = Json::array();
-      forEachHost(c, [&](const mesh::Endpoint& ep, std::uint16_t port) {
-        Json istio = Json::object();
-        if (!ep.workload().workload.empty()) {
-          istio["workload"] =
-              fmt::format("{};{};{};{}", ep.workload().workload, ep.workload().namespace_,
-                          ep.workload().app, ep.workload().version);
-        }
-        Json filter{{"istio", std::move(istio)}};
-        if (ep.mtls) filter["envoy.transport_socket_match"] = {{"tlsMode", "istio"}};
-        lb_endpoints.push_back(
-            {{"endpoint", {{"address", socketAddress(ep.address.to_string(), port)}}},
-             {"health_status", "HEALTHY"},
-             {"metadata", {{"filter_metadata", std::move(filter)}}},
-             {"load_balancing_weight", kDefaultWeight}});
-      });
-      Json endpoints = Json::array();
-      if (!lb_endpoints.empty()) endpoints.push_back({{"lb_endpoints", std::move(lb_endpoints)}});
-      endpoint_configs.push_back(
-          {{"version_info", version},
-           {"endpoint_config", {{"cluster_name", c.name}, {"endpoints", std::move(endpoints)}}}});
-    }
-    configs.push_back({{"@type", type("EndpointsConfigDump")},
-                       {"dynamic_endpoint_configs", std::move(endpoint_configs)}});
+    out += ",\n";
+    appendEntries(
+        out, Json{{"@type", type("EndpointsConfigDump")}}, "dynamic_endpoint_configs", views,
+        [&](const ClusterView& c) -> std::optional<Json> {
+          if (c.type != ClusterView::Type::Eds) return std::nullopt;
+          return Json{{"version_info", version}, {"endpoint_config", endpointConfigJson(c)}};
+        });
   }
-  return dumpJson(Json{{"configs", std::move(configs)}}, 2) + "\n";
+  out += "\n  ]\n}\n";
+  return out;
 }
 
 std::string clustersText(const mesh::Snapshot& snapshot) {
@@ -290,7 +333,8 @@ std::string clustersText(const mesh::Snapshot& snapshot) {
 }
 
 std::string clustersJson(const mesh::Snapshot& snapshot) {
-  Json statuses = Json::array();
+  std::string out = "{\n  \"cluster_statuses\": [";
+  bool first = true;
   for (const ClusterView& c : clustersOf(snapshot)) {
     Json hosts = Json::array();
     forEachHost(c, [&](const mesh::Endpoint& ep, std::uint16_t port) {
@@ -301,9 +345,12 @@ std::string clustersJson(const mesh::Snapshot& snapshot) {
     });
     Json status{{"name", c.name}, {"added_via_api", true}, {"observability_name", c.name}};
     if (!hosts.empty()) status["host_statuses"] = std::move(hosts);
-    statuses.push_back(std::move(status));
+    out += first ? "\n" : ",\n";
+    first = false;
+    appendIndented(out, status, 2);
   }
-  return dumpJson(Json{{"cluster_statuses", std::move(statuses)}}, 2) + "\n";
+  out += first ? "]\n}\n" : "\n  ]\n}\n";
+  return out;
 }
 
 }  // namespace remora::proxy
