@@ -637,17 +637,19 @@ void appendMapping(std::string& out, const Json& map, int indent, bool inline_fi
   for (const auto& [key, value] : map.items()) {
     if (!(first && inline_first)) appendIndent(out, indent);
     first = false;
-    if (key.size() > 1000) {
-      // YAML limits implicit keys to 1024 characters: use an explicit entry.
+    // YAML limits implicit keys to 1024 characters, as written: escapes
+    // count (a control character is six, \u000B). A longer one becomes an
+    // explicit entry.
+    const std::size_t key_at = out.size();
+    appendKey(out, key);
+    if (out.size() - key_at > 1000) {
+      out.resize(key_at);
       out += "? ";
       appendDoubleQuoted(out, key);
       out.push_back('\n');
       appendIndent(out, indent);
-      out.push_back(':');
-    } else {
-      appendKey(out, key);
-      out.push_back(':');
     }
+    out.push_back(':');
     if (value.is_object() && !value.empty()) {
       out.push_back('\n');
       appendMapping(out, value, indent + 2, false);

@@ -261,6 +261,11 @@ TEST(YamlEmitTest, RoundTripsTypesAndShapes) {
   expectRoundTrip(Json(42));
   expectRoundTrip(Json{{std::string(1500, 'k'), Json{{"nested", 1}}}});
   expectRoundTrip(Json{{std::string(1200, 'v'), "long key with scalar"}});
+  // Short in bytes, long as written: 200 control characters are 1,200
+  // characters of \u000B escapes, past YAML's 1,024 for an implicit key
+  // (found by fuzz/yaml_fuzz.cc).
+  expectRoundTrip(Json{{std::string(200, '\x0b'), "escaped key"}});
+  expectRoundTrip(Json{{"k", Json{{std::string(170, '\x0b') + "x", Json::array({1})}}}});
   expectRoundTrip(Json{{"v", std::string(100000, 'x')}});
 }
 
