@@ -22,7 +22,6 @@ struct ClusterView {
   Type type = Type::Eds;
   const mesh::Service* service = nullptr;  // Eds, and Inbound when known
   const mesh::ServicePort* port = nullptr;
-  std::uint16_t inbound_port = 0;  // inbound clusters: the pod's port
 };
 
 std::string_view typeName(ClusterView::Type t) {
@@ -42,7 +41,7 @@ std::vector<ClusterView> clustersOf(const mesh::Snapshot& snapshot) {
   for (const mesh::Service& svc : snapshot.config().services) {
     for (const mesh::ServicePort& sp : svc.ports) {
       out.push_back(
-          {outboundClusterName(sp.port, svc.hostname), ClusterView::Type::Eds, &svc, &sp, 0});
+          {outboundClusterName(sp.port, svc.hostname), ClusterView::Type::Eds, &svc, &sp});
     }
   }
   std::error_code ec;
@@ -57,14 +56,13 @@ std::vector<ClusterView> clustersOf(const mesh::Snapshot& snapshot) {
           std::uint16_t port = ep.portFor(sp);
           // The first service to claim a port routes it, as Snapshot::inbound().
           if (!seen.insert(port).second) continue;
-          out.push_back(
-              {inboundClusterName(port), ClusterView::Type::OriginalDst, &svc, &sp, port});
+          out.push_back({inboundClusterName(port), ClusterView::Type::OriginalDst, &svc, &sp});
         }
       }
     }
   }
-  out.push_back({"PassthroughCluster", ClusterView::Type::OriginalDst, nullptr, nullptr, 0});
-  out.push_back({"BlackHoleCluster", ClusterView::Type::Static, nullptr, nullptr, 0});
+  out.push_back({"PassthroughCluster", ClusterView::Type::OriginalDst, nullptr, nullptr});
+  out.push_back({"BlackHoleCluster", ClusterView::Type::Static, nullptr, nullptr});
   return out;
 }
 
