@@ -208,11 +208,12 @@ def ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 
 
-def prove_mtls(pods, setups):
-    """One request through each pair; the server sidecars' metrics say which is mTLS."""
+def prove_mtls(pods, setups, pairs=(("remora-pair", "server2"), ("remora-pair-mtls", "server3"))):
+    """One request through each pair (setup name, server pod); the server
+    sidecars' metrics say which is mTLS."""
     by = {name: (pod, url, uid) for name, pod, url, uid, _ in setups}
     lines = []
-    for name, server in (("remora-pair", "server2"), ("remora-pair-mtls", "server3")):
+    for name, server in pairs:
         pod, url, uid = by[name]
         res = pod.run_cmd(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], uid=uid,
                           check=False)

@@ -178,7 +178,7 @@ def main():
         setups = [s for s in proxy_bench.start_setups(run, mtls=True) if s[0] in SETUPS]
         pods = run.nodes[0].pods
         proxy_bench.allow_connection_churn(pods.values())
-        proof = prove(pods, setups)
+        proof = mtls_bench.prove_mtls(pods, setups, pairs=(("remora-pair-mtls", "server3"),))
         reloader = Reloader(run.dir / "meshed.yaml", pods["meshed"])
         load_before = os.getloadavg()[0]
 
@@ -272,21 +272,6 @@ def main():
     if missed:
         sys.exit(f"soak_bench: the client sidecar runs config generation {running}, "
                  f"not {reloader.generation}")
-
-
-def prove(pods, setups):
-    """mtls_bench.prove_mtls() wants the plaintext pair too; prove the mTLS one alone."""
-    by = {name: (pod, url, uid) for name, pod, url, uid, _ in setups}
-    pod, url, uid = by["remora-pair-mtls"]
-    res = pod.run_cmd(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], uid=uid,
-                      check=False)
-    text = mtls_bench.stats(pods["server3"])
-    mtls = mtls_bench.prom_sum(text, "istio_requests_total", reporter="destination",
-                               connection_security_policy="mutual_tls")
-    if mtls <= 0:
-        raise SystemExit(f"soak_bench: remora-pair-mtls is not mTLS:\n{text}")
-    return [f"remora-pair-mtls: HTTP {res.stdout.decode()}; server3's sidecar counts {mtls:.0f} "
-            "mutual_tls request(s)"]
 
 
 if __name__ == "__main__":

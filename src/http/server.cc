@@ -10,7 +10,6 @@
 
 #include "core/assert.h"
 #include "core/log.h"
-#include "core/thread.h"
 #include "http/http1_serializer.h"
 #include "http/transport.h"
 
@@ -52,8 +51,6 @@ constexpr std::size_t kReadBufferSize = 16 * 1024;
 constexpr std::chrono::milliseconds kLingerTime{1000};
 // A write buffer larger than this is freed once written, not kept for reuse.
 constexpr std::size_t kKeptBufferBytes = 64 * 1024;
-// After writing one larger than this, the heap's free pages go back.
-constexpr std::size_t kTrimAfterBytes = 1024 * 1024;
 
 constexpr std::string_view kPlainHttpOnTlsPortBody = "This port speaks TLS: use https://.\n";
 const std::string& plainHttpOnTlsPortResponse() {
@@ -315,13 +312,7 @@ class Server::Connection : public DeferredDeletable, private Http1ParserCallback
       writing_ = false;
       // A large response's buffer goes back now, not when the connection
       // closes (a keep-alive connection may live for hours).
-      if (in_flight_.capacity() > kKeptBufferBytes) {
-        const bool huge = in_flight_.capacity() > kTrimAfterBytes;
-        std::string().swap(in_flight_);
-        // glibc keeps what a free of megabytes gives back (its mmap
-        // threshold rises with them): hand the pages to the kernel.
-        if (huge) releaseFreeHeapPages();
-      }
+      if (in_flight_.capacity() > kKeptBufferBytes) std::string().swap(in_flight_);
       if (phase_ == Phase::Closed) return;
       if (ec) return close();
       if (!out_.empty()) return flush();

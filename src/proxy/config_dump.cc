@@ -75,11 +75,15 @@ std::string labelOr(const mesh::Endpoint& ep, const char* key) {
   return it == ep.labels().end() ? std::string() : it->second;
 }
 
+// Envoy's locality fields and the endpoint labels Istio fills them from.
+constexpr std::pair<const char*, const char*> kLocalityLabels[] = {
+    {"region", "topology.kubernetes.io/region"},
+    {"zone", "topology.kubernetes.io/zone"},
+    {"sub_zone", "topology.istio.io/subzone"}};
+
 Json locality(const mesh::Endpoint& ep) {
   Json out = Json::object();
-  for (auto [field, label] : {std::pair{"region", "topology.kubernetes.io/region"},
-                              std::pair{"zone", "topology.kubernetes.io/zone"},
-                              std::pair{"sub_zone", "topology.istio.io/subzone"}}) {
+  for (auto [field, label] : kLocalityLabels) {
     if (std::string v = labelOr(ep, label); !v.empty()) out[field] = v;
   }
   return out;
@@ -205,9 +209,9 @@ Json endpointConfigJson(const ClusterView& c) {
   return Json{{"cluster_name", c.name}, {"endpoints", std::move(endpoints)}};
 }
 
-// `value` pretty-printed (two spaces a level) as it would print `depth`
-// levels down in an enclosing document: its first line unindented (the
-// caller has placed it), every further one `depth` levels in.
+// `value` pretty-printed (two spaces a level) as it prints `depth` levels
+// down in an enclosing document: every line, the first included, indented
+// by `depth` levels.
 void appendIndented(std::string& out, const Json& value, int depth) {
   const std::string pad(static_cast<std::size_t>(depth) * 2, ' ');
   std::string text = dumpJson(value, 2);
@@ -218,27 +222,36 @@ void appendIndented(std::string& out, const Json& value, int depth) {
   }
 }
 
+// A JSON array whose "[" the caller has written, `depth` levels down: what
+// `make` gives for each view (nullopt: nothing), serialised one entry at a
+// time, so that only one entry's tree is ever built, then the "]".
+template <typename Make>
+void appendArray(std::string& out, const std::vector<ClusterView>& views, int depth, Make&& make) {
+  bool first = true;
+  for (const ClusterView& c : views) {
+    std::optional<Json> made = make(c);
+    if (!made) continue;
+    out += first ? "\n" : ",\n";
+    first = false;
+    appendIndented(out, *made, depth + 1);
+  }
+  if (!first) out += "\n" + std::string(static_cast<std::size_t>(depth) * 2, ' ');
+  out += ']';
+}
+
 // An object of the "configs" list, two levels down: `head`'s fields, then
-// the array `key` holding what `entry` makes of each view (nullopt: none),
-// serialised one entry at a time.
-template <typename Entry>
+// the array `key` of what `make` gives for each view.
+template <typename Make>
 void appendEntries(std::string& out, const Json& head, std::string_view key,
-                   const std::vector<ClusterView>& views, Entry&& entry) {
+                   const std::vector<ClusterView>& views, Make&& make) {
   out += "    {\n";
   for (const auto& [field, value] : head.items()) {
     fmt::format_to(std::back_inserter(out), "      {}: {},\n", dumpJson(Json(field)),
                    dumpJson(value));
   }
   fmt::format_to(std::back_inserter(out), "      {}: [", dumpJson(Json(std::string(key))));
-  bool first = true;
-  for (const ClusterView& c : views) {
-    std::optional<Json> made = entry(c);
-    if (!made) continue;
-    out += first ? "\n" : ",\n";
-    first = false;
-    appendIndented(out, *made, 4);
-  }
-  out += first ? "]\n    }" : "\n      ]\n    }";
+  appendArray(out, views, 3, make);
+  out += "\n    }";
 }
 
 }  // namespace
@@ -320,9 +333,7 @@ std::string clustersText(const mesh::Snapshot& snapshot) {
       line(host, "hostname", "");
       line(host, "health_flags", "healthy");
       line(host, "weight", kDefaultWeight);
-      line(host, "region", labelOr(ep, "topology.kubernetes.io/region"));
-      line(host, "zone", labelOr(ep, "topology.kubernetes.io/zone"));
-      line(host, "sub_zone", labelOr(ep, "topology.istio.io/subzone"));
+      for (auto [field, label] : kLocalityLabels) line(host, field, labelOr(ep, label));
       line(host, "canary", "false");
       line(host, "priority", 0);
     });
@@ -332,8 +343,7 @@ std::string clustersText(const mesh::Snapshot& snapshot) {
 
 std::string clustersJson(const mesh::Snapshot& snapshot) {
   std::string out = "{\n  \"cluster_statuses\": [";
-  bool first = true;
-  for (const ClusterView& c : clustersOf(snapshot)) {
+  appendArray(out, clustersOf(snapshot), 1, [](const ClusterView& c) -> std::optional<Json> {
     Json hosts = Json::array();
     forEachHost(c, [&](const mesh::Endpoint& ep, std::uint16_t port) {
       hosts.push_back({{"address", socketAddress(ep.address.to_string(), port)},
@@ -343,11 +353,9 @@ std::string clustersJson(const mesh::Snapshot& snapshot) {
     });
     Json status{{"name", c.name}, {"added_via_api", true}, {"observability_name", c.name}};
     if (!hosts.empty()) status["host_statuses"] = std::move(hosts);
-    out += first ? "\n" : ",\n";
-    first = false;
-    appendIndented(out, status, 2);
-  }
-  out += first ? "]\n}\n" : "\n  ]\n}\n";
+    return status;
+  });
+  out += "\n}\n";
   return out;
 }
 
